@@ -1,0 +1,149 @@
+"""The data-set registry and the in-memory bundle every stage works from.
+
+A bundle holds uint8 image tensors (N, C, H, W) at the requested size, with
+labels (class data sets) or captions (COCO). Processed tensors are cached on
+disk keyed by (data set, source files, split, size), so the second load is fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from benchmark import paths
+from benchmark.data import coco, idx
+from benchmark.data.images import resize_square
+from benchmark.errors import BenchError
+from benchmark.fileio import save_torch
+from benchmark.registry import Registry
+
+IMAGE_SIZES = (28, 32, 64, 128, 256)
+
+
+@dataclass
+class Split:
+    images: torch.Tensor  # uint8 (N, C, H, W)
+    labels: torch.Tensor | None = None  # int64 (N,)
+    captions: list[list[str]] | None = None  # every caption of each image
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def subset(self, index: torch.Tensor) -> Split:
+        return Split(
+            images=self.images[index],
+            labels=None if self.labels is None else self.labels[index],
+            captions=None if self.captions is None else [self.captions[i] for i in index.tolist()],
+        )
+
+    def seeded_subset(self, size: int | None, seed: int) -> Split:
+        if size is None or size >= len(self):
+            return self
+        generator = torch.Generator().manual_seed(seed)
+        return self.subset(torch.randperm(len(self), generator=generator)[:size].sort().values)
+
+
+@dataclass
+class DatasetBundle:
+    name: str
+    image_size: int
+    channels: int
+    class_names: tuple[str, ...] | None  # None for caption data sets
+    train: Split
+    test: Split
+    source: dict = field(default_factory=dict)  # where it came from, for provenance
+
+    @property
+    def num_classes(self) -> int | None:
+        return None if self.class_names is None else len(self.class_names)
+
+    def carve_validation(self, size: int, seed: int) -> tuple[Split, Split]:
+        """Split train into (train, validation) with a seeded permutation."""
+        if not 0 < size < len(self.train):
+            raise BenchError(f"validation size {size} must be between 1 and {len(self.train) - 1}")
+        order = torch.randperm(len(self.train), generator=torch.Generator().manual_seed(seed))
+        return self.train.subset(order[size:].sort().values), self.train.subset(order[:size].sort().values)
+
+    def with_train(self, train: Split) -> DatasetBundle:
+        return replace(self, train=train)
+
+
+DatasetLoader = Callable[[Path, int], DatasetBundle]
+DATASETS: Registry[DatasetLoader] = Registry("data set")
+
+
+def load_dataset(name: str, image_size: int, data_dir: str | Path | None = None) -> DatasetBundle:
+    if image_size not in IMAGE_SIZES:
+        raise BenchError(f"image size {image_size} not supported; choose one of {IMAGE_SIZES}")
+    return DATASETS[name](paths.data_dir(data_dir), image_size)
+
+
+def _cached(key_parts: list[str], build: Callable[[], dict]) -> dict:
+    key = hashlib.sha256("|".join(key_parts).encode()).hexdigest()[:20]
+    path = paths.cache_dir() / "tensors" / f"{key_parts[0]}-{key}.pt"
+    if path.exists():
+        return torch.load(path, weights_only=True)
+    value = build()
+    save_torch(path, value)
+    return value
+
+
+def _idx_loader(name: str, source: idx.IdxSource) -> DatasetLoader:
+    def load(root: Path, image_size: int) -> DatasetBundle:
+        splits = {}
+        for split in ("train", "test"):
+            image_file, label_file = (root / source.folder / f for f in source.files(split))
+            for f in (image_file, label_file):
+                idx.ensure_file(source, root, f.name)
+
+            def build(split=split) -> dict:
+                images, labels = idx.load_idx_split(source, root, split, verify=False)
+                tensor = resize_square(torch.from_numpy(images.copy()).unsqueeze(1), image_size)
+                return {"images": tensor, "labels": torch.from_numpy(labels.astype("int64"))}
+
+            key = [name, split, str(image_size), source.sha256[image_file.name]]
+            splits[split] = Split(**_cached(key, build))
+        return DatasetBundle(
+            name=name,
+            image_size=image_size,
+            channels=1,
+            class_names=source.class_names,
+            train=splits["train"],
+            test=splits["test"],
+            source={"root": str(root / source.folder), "sha256": dict(source.sha256)},
+        )
+
+    return load
+
+
+DATASETS.register("fashion_mnist")(_idx_loader("fashion_mnist", idx.FASHION_MNIST))
+DATASETS.register("mnist")(_idx_loader("mnist", idx.MNIST))
+
+
+@DATASETS.register("coco")
+def load_coco(root: Path, image_size: int) -> DatasetBundle:
+    coco_root = root / "coco-mini" if (root / "coco-mini").exists() else root / "coco"
+    splits = {}
+    for split in ("train", "test"):
+        ann = coco.annotation_file(coco_root, split)
+        stamp = f"{ann.stat().st_size}:{ann.stat().st_mtime_ns}" if ann.exists() else "missing"
+
+        def build(split=split) -> dict:
+            images, captions = coco.read_coco_split(coco_root, split, image_size)
+            return {"images": images, "captions": captions}
+
+        key = ["coco", str(coco_root.resolve()), split, str(image_size), stamp]
+        splits[split] = Split(**_cached(key, build))
+    return DatasetBundle(
+        name="coco",
+        image_size=image_size,
+        channels=3,
+        class_names=None,
+        train=splits["train"],
+        test=splits["test"],
+        source={"root": str(coco_root)},
+    )

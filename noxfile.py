@@ -1,0 +1,25 @@
+"""nox sessions, all in the locked uv environment (.venv) so that torch is installed once."""
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.default_venv_backend = "none"
+
+
+def _uv_sync(session: nox.Session) -> None:
+    session.run("uv", "sync", "--frozen", "--quiet", external=True)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite (pytest)."""
+    _uv_sync(session)
+    session.run("uv", "run", "--frozen", "pytest", *session.posargs, external=True)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    _uv_sync(session)
+    session.run("uv", "run", "--frozen", "ruff", "check", ".", external=True)
+    session.run("uv", "run", "--frozen", "ruff", "format", "--check", ".", external=True)
