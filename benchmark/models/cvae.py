@@ -1,0 +1,107 @@
+"""The CVAE: q(z|x,c) and p(x|z,c) from a backbone, joined by a conditioning mode.
+
+The decoder returns logits; `sigmoid(logits)` is the Bernoulli probability
+(recon_loss bce) or the Gaussian mean (recon_loss mse) of each pixel.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from benchmark.config import CellConfig
+from benchmark.models.backbones import BACKBONES, Architecture
+from benchmark.models.condition_source import ConditionSource
+from benchmark.models.conditioning import CONDITIONINGS, Concat, ConditioningContext
+
+
+class CVAE(nn.Module):
+    def __init__(self, config: CellConfig, source: ConditionSource):
+        super().__init__()
+        preset = BACKBONES[config.backbone]
+        options = preset.conditioning_options
+        self.latent_dim = config.latent_dim
+        arch = Architecture(
+            image_size=config.image_size,
+            channels=config.channels,
+            hidden=config.hidden,
+            base_channels=config.base_channels,
+            batchnorm=config.batchnorm,
+            input_extra=Concat.input_width(source, options, config.embed_dim)
+            if config.conditioning == "concat"
+            else 0,
+        )
+        self.encoder = preset.build_encoder(arch)
+        self.decoder = preset.build_decoder(arch)
+        feature_dim = self._feature_dim(arch)
+        self.conditioning = CONDITIONINGS[config.conditioning](
+            ConditioningContext(
+                source=source,
+                feature_dim=feature_dim,
+                latent_dim=config.latent_dim,
+                encoder_film=self.encoder.blocks.channels,
+                decoder_film=self.decoder.film_channels,
+                embed_dim=config.embed_dim,
+                options=options,
+            )
+        )
+        head_in = feature_dim + self.conditioning.feature_extra
+        self.mu_head = nn.Linear(head_in, config.latent_dim)
+        self.logvar_head = nn.Linear(head_in, config.latent_dim)
+        self.decoder_input = nn.Linear(
+            config.latent_dim + self.conditioning.latent_extra, self.decoder.input_width
+        )
+
+    def _feature_dim(self, arch: Architecture) -> int:
+        # A conv encoder's output width follows from its layers; one dry run reads it off.
+        if self.encoder.flat_input:
+            return self.encoder.blocks.channels[-1]
+        probe = torch.zeros(1, arch.channels, arch.image_size, arch.image_size)
+        with torch.no_grad():
+            training = self.encoder.training
+            self.encoder.eval()
+            width = self.encoder(probe, lambda site, h: h).shape[1]
+            self.encoder.train(training)
+        return width
+
+    def encode(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x in [0, 1], (B, C, H, W) -> (mu, logvar) of q(z|x, c)."""
+        if self.conditioning.input_extra:
+            x = self.conditioning.encoder_input(x.flatten(1), c)
+        h = self.encoder(x, lambda site, h: self.conditioning.modulate("encoder", site, h, c))
+        h = self.conditioning.features(h, c)
+        return self.mu_head(h), self.logvar_head(h)
+
+    def decode_logits(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        h = self.decoder_input(self.conditioning.latent(z, c))
+        return self.decoder(h, lambda site, h: self.conditioning.modulate("decoder", site, h, c))
+
+    def forward(self, x, c, generator: torch.Generator | None = None):
+        """One pass with the reparameterisation z = mu + sigma * eps; returns (logits, mu, logvar)."""
+        mu, logvar = self.encode(x, c)
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        z = mu + torch.exp(0.5 * logvar) * eps
+        return self.decode_logits(z, c), mu, logvar
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """Decode the posterior mean: the deterministic reconstruction used by the metrics."""
+        mu, _ = self.encode(x, c)
+        return torch.sigmoid(self.decode_logits(mu, c))
+
+    @torch.no_grad()
+    def sample(self, c: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One image per condition in c: z ~ N(0, I), x = sigmoid(decoder(z, c))."""
+        device = next(self.parameters()).device
+        z = torch.randn(len(c), self.latent_dim, generator=generator, device=device)
+        return torch.sigmoid(self.decode_logits(z, c))
+
+
+def build_model(config: CellConfig, source: ConditionSource) -> CVAE:
+    return CVAE(config, source)
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(math.prod(p.shape) for p in model.parameters())

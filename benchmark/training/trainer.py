@@ -1,0 +1,134 @@
+"""Train one cell. The cell's seed drives, through separate explicit generators:
+initialisation, the order of the data, and the reparameterisation noise.
+
+Data stay on the device as uint8 tensors; a batch is an index slice of a seeded
+permutation, converted to float only when used. No per-sample Python runs in the loop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from benchmark.conditions import PreparedConditions, prepare_conditions
+from benchmark.config import CellConfig
+from benchmark.data import DatasetBundle, load_dataset
+from benchmark.models.cvae import CVAE, build_model
+from benchmark.models.loss import cvae_loss, kl_weight
+
+# Offsets that give each random stream of a cell its own seed.
+INIT_STREAM, ORDER_STREAM, NOISE_STREAM = 0, 1, 2
+
+
+class CellFailed(Exception):
+    """Training could not finish (non-finite loss, out of memory); the reason is recorded."""
+
+
+@dataclass
+class TrainedCell:
+    config: CellConfig
+    model: CVAE
+    log: list[dict]
+    bundle: DatasetBundle  # train split already reduced to the cell's train_size
+    conditions: PreparedConditions
+    device: torch.device
+
+
+def resolve_device(name: str | None = "auto") -> torch.device:
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def stream_seed(seed: int, stream: int) -> int:
+    return seed * 1000 + stream
+
+
+def build_seeded_model(config: CellConfig, conditions: PreparedConditions, device: torch.device) -> CVAE:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(stream_seed(config.seed, INIT_STREAM))
+        model = build_model(config, conditions.source)
+    return model.to(device)
+
+
+def load_cell_data(config: CellConfig, data_dir=None) -> DatasetBundle:
+    bundle = load_dataset(config.dataset, config.image_size, data_dir)
+    return bundle.with_train(bundle.train.seeded_subset(config.train_size, config.seed))
+
+
+def train_cell(
+    config: CellConfig,
+    device: str | torch.device | None = "auto",
+    data_dir: str | Path | None = None,
+    bundle: DatasetBundle | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> TrainedCell:
+    device = resolve_device(device) if not isinstance(device, torch.device) else device
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True)
+    bundle = bundle or load_cell_data(config, data_dir)
+    conditions = prepare_conditions(config, bundle)
+    model = build_seeded_model(config, conditions, device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+
+    images = bundle.train.images.to(device)  # uint8, moved once
+    order_gen = torch.Generator().manual_seed(stream_seed(config.seed, ORDER_STREAM))
+    noise_gen = torch.Generator(device=device).manual_seed(stream_seed(config.seed, NOISE_STREAM))
+    log = []
+    for epoch in range(config.epochs):
+        record = _train_epoch(model, optimizer, images, conditions, config, epoch, order_gen, noise_gen)
+        log.append(record)
+        if on_epoch:
+            on_epoch(record)
+    model.eval()
+    return TrainedCell(config, model, log, bundle, conditions, device)
+
+
+def _train_epoch(model, optimizer, images, conditions, config, epoch, order_gen, noise_gen) -> dict:
+    start = time.perf_counter()
+    model.train()
+    beta = kl_weight(config.beta, epoch, config.kl_warmup_epochs)
+    cond = conditions.train(order_gen).to(images.device)
+    order = torch.randperm(len(images), generator=order_gen).to(images.device)
+    sums = torch.zeros(3, dtype=torch.float64, device=images.device)
+    for batch in order.split(config.batch_size):
+        x = images[batch].float().div_(255)
+        logits, mu, logvar = model(x, cond[batch], generator=noise_gen)
+        terms = cvae_loss(logits, x, mu, logvar, config.recon_loss, beta)
+        optimizer.zero_grad(set_to_none=True)
+        terms.total.backward()
+        optimizer.step()
+        sums += torch.stack([terms.total, terms.recon, terms.kl]).detach().double() * len(batch)
+    loss, recon, kl = (sums / len(images)).tolist()
+    if not all(map(_finite, (loss, recon, kl))):
+        raise CellFailed(f"non-finite loss at epoch {epoch + 1}: loss={loss}, recon={recon}, kl={kl}")
+    seconds = time.perf_counter() - start
+    return {
+        "epoch": epoch + 1,
+        "loss": loss,
+        "recon": recon,
+        "kl": kl,
+        "beta": beta,
+        "seconds": seconds,
+        "images_per_second": len(images) / seconds,
+    }
+
+
+def _finite(value: float) -> bool:
+    return value == value and abs(value) != float("inf")
+
+
+def save_checkpoint(model: CVAE, path: Path) -> None:
+    from benchmark.fileio import save_torch
+
+    save_torch(path, model.state_dict())
+
+
+def load_checkpoint(config: CellConfig, conditions: PreparedConditions, path: Path, device="cpu") -> CVAE:
+    model = build_model(config, conditions.source)
+    model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+    return model.to(device).eval()
