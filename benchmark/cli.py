@@ -19,7 +19,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(no_args_is_help=True, help="Inspect data sets.")
 app.add_typer(data_app, name="data")
-console = Console()
+# Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns; give them room.
+console = Console() if Console().is_terminal else Console(width=200)
 
 DataDirOption = typer.Option(
     None, "--data-dir", help="Data directory (default: $BENCH_DATA_DIR, else the user cache)."
@@ -70,6 +71,43 @@ def data_check(data_dir: Path = DataDirOption) -> None:
             console.print(f"[red]{r.dataset} {r.split}: {r.error}", soft_wrap=True)
     if any(r.error or "MISMATCH" in r.checksum or "missing" in r.checksum for r in rows):
         raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    grid: Path = typer.Option(None, "--grid", help="Grid YAML (default: ablations/smoke.yaml)."),
+    set_: list[str] = typer.Option([], "--set", help="Run one cell without a grid: --set backbone=conv ..."),
+    results: Path = typer.Option(Path("results"), "--results", help="Cell store folder."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda, cuda:1, ..."),
+    force: bool = typer.Option(False, "--force", help="Retrain cells that are already done."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the cells and their status; train nothing."),
+    only: list[str] = typer.Option([], "--only", help="Keep cells with KEY=VALUE (repeatable)."),
+    max_cells: int = typer.Option(None, "--max-cells", min=1, help="Train at most N cells."),
+    data_dir: Path = DataDirOption,
+) -> None:
+    """Train and evaluate every cell of a grid that is not done yet."""
+    from benchmark.cli_run import resolve_grid, run_command
+    from benchmark.runner.grid_run import RunOptions
+
+    spec = resolve_grid(grid, set_)
+    options = RunOptions(device=device, force=force, data_dir=data_dir, max_cells=max_cells)
+    raise typer.Exit(run_command(console, spec, results, options, only, dry_run))
+
+
+@app.command()
+def status(
+    grid: Path = typer.Option(None, "--grid", help="Grid YAML (default: ablations/smoke.yaml)."),
+    results: Path = typer.Option(Path("results"), "--results", help="Cell store folder."),
+) -> None:
+    """Done, failed and pending cells of a grid, with their headline metrics."""
+    from benchmark.cli_run import cell_table, resolve_grid
+    from benchmark.store import CellStatus, CellStore
+
+    spec = resolve_grid(grid, [])
+    store = CellStore(results)
+    states = [store.status(c.id) for c in spec.cells]
+    counts = ", ".join(f"{sum(s == k for s in states)} {k.value}" for k in CellStatus)
+    console.print(cell_table(spec, list(spec.cells), store, f"{spec.name}: {counts}"))
 
 
 def main() -> None:

@@ -1,0 +1,117 @@
+"""`bench run` and `bench status`: the grid runner's command-line face."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress as RichProgress
+from rich.table import Table
+
+from benchmark.grid import Cell, Grid, load_grid, single_cell_grid
+from benchmark.runner.grid_run import Progress, RunOptions, RunSummary, filter_cells, run_grid
+from benchmark.store import CellStore
+
+DEFAULT_GRID = Path("ablations/smoke.yaml")
+HEADLINE_METRICS = ("sse_image", "ssim", "fid_domain", "cond_acc", "nll_iw")
+
+
+def resolve_grid(grid_file: Path | None, assignments: list[str]) -> Grid:
+    if assignments and grid_file:
+        from benchmark.errors import BenchError
+
+        raise BenchError("give either --grid or --set, not both")
+    if assignments:
+        return single_cell_grid(assignments)
+    return load_grid(grid_file or DEFAULT_GRID)
+
+
+class RichRunProgress(Progress):
+    def __init__(self, bars: RichProgress, total_cells: int):
+        self.bars = bars
+        self.cells = bars.add_task("cells", total=total_cells)
+        self.epochs = bars.add_task("epochs", total=1, visible=False)
+
+    def cell_started(self, cell: Cell) -> None:
+        label = " ".join(f"{k}={v}" for k, v in cell.axis_values)
+        self.bars.reset(self.epochs, total=cell.config.epochs, visible=True, description=f"{cell.id} {label}")
+
+    def epoch(self, cell: Cell, record: dict) -> None:
+        self.bars.advance(self.epochs)
+        self.bars.update(
+            self.epochs, description=f"{cell.id} epoch {record['epoch']} loss {record['loss']:.2f}"
+        )
+
+    def cell_finished(self, cell: Cell, status: str) -> None:
+        self.bars.advance(self.cells)
+        if status != "done":
+            self.bars.console.print(f"[red]cell {cell.id} {status}")
+
+
+def run_command(
+    console: Console,
+    grid: Grid,
+    results: Path,
+    options: RunOptions,
+    only: list[str],
+    dry_run: bool,
+) -> int:
+    store = CellStore(results)
+    cells = filter_cells(grid.cells, only)
+    if dry_run:
+        console.print(cell_table(grid, cells, store, f"{grid.name}: {len(cells)} cells (dry run)"))
+        return 0
+    todo = len(cells) if options.max_cells is None else min(options.max_cells, len(cells))
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    )
+    with RichProgress(*columns, console=console) as bars:
+        summary = run_grid(grid, cells, store, options, RichRunProgress(bars, todo))
+    console.print(summary_line(grid, summary, results))
+    for cell_id, reason in summary.failed.items():
+        console.print(f"[red]failed {cell_id}: {reason}")
+    return 1 if summary.failed else 0
+
+
+def summary_line(grid: Grid, summary: RunSummary, results: Path) -> str:
+    parts = [
+        f"{len(summary.done)} trained",
+        f"{len(summary.skipped)} already done",
+        f"{len(summary.failed)} failed",
+    ]
+    if summary.busy:
+        parts.append(f"{len(summary.busy)} busy in another run")
+    return f"{grid.name}: " + ", ".join(parts) + f" (store: {results})"
+
+
+def cell_table(grid: Grid, cells: list[Cell], store: CellStore, title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("cell")
+    for axis in grid.axes:
+        table.add_column(axis)
+    table.add_column("status")
+    for metric in HEADLINE_METRICS:
+        table.add_column(metric, justify="right")
+    for cell in cells:
+        status = store.status(cell.id).value
+        metrics = store.read(cell.id, "metrics.json") or {}
+        failure = store.read(cell.id, "failed.json")
+        values = dict(cell.axis_values)
+        shown = status if not failure else f"failed: {failure['reason']}"
+        table.add_row(
+            cell.id,
+            *(str(values.get(a, "")) for a in grid.axes),
+            shown,
+            *(_fmt(metrics.get(m)) for m in HEADLINE_METRICS),
+        )
+    return table
+
+
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:.4g}"

@@ -1,0 +1,194 @@
+"""Grid files, validated with pydantic, expanded into cells.
+
+A grid's cells are the cartesian product of its axes (axes in one `zip` group
+vary together), times its seeds, minus the `exclude`d combinations. Every error
+names the file, the key path and the value, and lists the valid choices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from benchmark.config import CellConfig
+from benchmark.errors import BenchError
+from benchmark.fileio import canonical_json
+from benchmark.metrics.protocol import EvalConfig
+
+CELL_FIELDS = tuple(CellConfig.model_fields)
+
+
+class GridSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    base: dict[str, Any] = {}
+    axes: dict[str, list[Any]] = {}
+    seeds: list[int] = Field(default=[0], min_length=1)
+    exclude: list[dict[str, Any]] = []
+    zip: list[list[str]] = []
+    eval: EvalConfig = EvalConfig()
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One fully resolved cell: what to train and how to evaluate it."""
+
+    config: CellConfig
+    eval: EvalConfig
+    axis_values: tuple[tuple[str, Any], ...]  # the grid's varying fields, for tables
+
+    @property
+    def id(self) -> str:
+        payload = {"cell": self.config.model_dump(mode="json"), "eval": self.eval.model_dump(mode="json")}
+        return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:12]
+
+    def resolved(self) -> dict:
+        return {"cell": self.config.model_dump(mode="json"), "eval": self.eval.model_dump(mode="json")}
+
+
+@dataclass(frozen=True)
+class Grid:
+    name: str
+    description: str
+    cells: tuple[Cell, ...]
+    axes: tuple[str, ...]  # field names that vary, seed last
+    source: str  # the file it came from
+
+
+def _fail(source: str, where: str, value: Any, message: str) -> BenchError:
+    shown = "" if value is _MISSING else f" = {value!r}"
+    return BenchError(f"{source}: {where}{shown}: {message}")
+
+
+_MISSING = object()
+
+
+def _loc(parts) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _spec_error(source: str, err: ValidationError) -> BenchError:
+    first = err.errors()[0]
+    where = _loc(first["loc"]) or "(top level)"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        parent = GridSpec if len(first["loc"]) == 1 else EvalConfig
+        message = f"unknown key; valid: {', '.join(parent.model_fields)}"
+    more = len(err.errors()) - 1
+    value = first.get("input", _MISSING) if first["type"] != "missing" else _MISSING
+    return _fail(source, where, value, message + (f" (and {more} more errors)" if more else ""))
+
+
+def load_grid(path: str | Path) -> Grid:
+    path = Path(path)
+    if not path.exists():
+        raise BenchError(f"{path}: grid file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise BenchError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise BenchError(f"{path}: a grid must be a mapping with keys name, base, axes, seeds, ...")
+    return build_grid(raw, str(path))
+
+
+def _check_cell_fields(spec: GridSpec, source: str) -> None:
+    valid = ", ".join(f for f in CELL_FIELDS if f != "seed")
+    places = [("base", spec.base), ("axes", spec.axes)] + [
+        (f"exclude[{i}]", e) for i, e in enumerate(spec.exclude)
+    ]
+    for where, fields in places:
+        for key, value in fields.items():
+            if key not in CELL_FIELDS or key == "seed":
+                hint = " (seeds go in the top-level key 'seeds')" if key == "seed" else ""
+                raise _fail(source, f"{where}.{key}", value, f"unknown cell field{hint}; valid: {valid}")
+    if len(set(spec.seeds)) != len(spec.seeds):
+        raise _fail(source, "seeds", spec.seeds, "duplicate seeds")
+
+
+def build_grid(raw: dict, source: str) -> Grid:
+    try:
+        spec = GridSpec.model_validate(raw)
+    except ValidationError as err:
+        raise _spec_error(source, err) from None
+    _check_cell_fields(spec, source)
+    groups = _axis_groups(spec, source)
+    cells, seen = [], {}
+    for combo in itertools.product(*[list(zip(*(spec.axes[a] for a in g))) for g in groups]):
+        values = {axis: v for group, vals in zip(groups, combo) for axis, v in zip(group, vals)}
+        if any(all(values.get(k, spec.base.get(k)) == v for k, v in ex.items()) for ex in spec.exclude):
+            continue
+        for seed in spec.seeds:
+            cell = _make_cell(spec, values, seed, source)
+            if cell.id in seen:
+                raise _fail(
+                    source, "axes", dict(cell.axis_values), f"duplicate cell (same as {seen[cell.id]})"
+                )
+            seen[cell.id] = dict(cell.axis_values)
+            cells.append(cell)
+    if not cells:
+        raise _fail(source, "exclude", spec.exclude, "every cell is excluded; the grid is empty")
+    axes = tuple(a for g in groups for a in g) + ("seed",)
+    return Grid(spec.name, spec.description, tuple(cells), axes, source)
+
+
+def _axis_groups(spec: GridSpec, source: str) -> list[tuple[str, ...]]:
+    for axis, values in spec.axes.items():
+        if not values:
+            raise _fail(source, f"axes.{axis}", values, "empty axis: give at least one value")
+        if len({canonical_json(v) for v in values}) != len(values):
+            raise _fail(source, f"axes.{axis}", values, "duplicate values: each cell would appear twice")
+        if axis in spec.base:
+            raise _fail(source, f"axes.{axis}", values, "field is set in base too; keep it in one place")
+    zipped: set[str] = set()
+    for i, group in enumerate(spec.zip):
+        for axis in group:
+            if axis not in spec.axes:
+                raise _fail(source, f"zip[{i}]", axis, f"not an axis; axes: {', '.join(spec.axes)}")
+        lengths = {len(spec.axes[a]) for a in group}
+        if len(lengths) > 1:
+            raise _fail(source, f"zip[{i}]", group, "axes zipped together need lists of equal length")
+        zipped |= set(group)
+    groups = [tuple(g) for g in spec.zip] + [(a,) for a in spec.axes if a not in zipped]
+    return groups
+
+
+def _make_cell(spec: GridSpec, values: dict, seed: int, source: str) -> Cell:
+    fields = {**spec.base, **values, "seed": seed}
+    try:
+        config = CellConfig(**fields)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = _loc(first["loc"])
+        if key:
+            where = f"axes.{key}" if key in values else f"base.{key}"
+            value = first.get("input", _MISSING)
+        else:  # a rule across fields
+            where, value = "cell " + ", ".join(f"{k}={v}" for k, v in values.items()), _MISSING
+        raise _fail(source, where, value, first["msg"].removeprefix("Value error, ")) from None
+    axis_values = tuple((k, values[k]) for k in values) + (("seed", seed),)
+    return Cell(config, spec.eval, axis_values)
+
+
+def single_cell_grid(assignments: list[str]) -> Grid:
+    """`bench run --set key=value ...`: one cell without a grid file."""
+    fields: dict[str, Any] = {}
+    for text in assignments:
+        key, sep, value = text.partition("=")
+        if not sep:
+            raise BenchError(f"--set {text!r}: expected KEY=VALUE")
+        fields[key.strip()] = yaml.safe_load(value)
+    seed = fields.pop("seed", 0)
+    raw = {"name": "adhoc", "base": fields, "seeds": [seed]}
+    return build_grid(raw, "--set")

@@ -1,0 +1,1 @@
+"""Metrics: each defined once (see protocol.METRIC_DEFINITIONS), computed by evaluate.evaluate_cell."""

@@ -1,0 +1,220 @@
+"""Evaluate a trained cell under the fixed protocol; every metric group is registered here once.
+
+Generated images are quantised to uint8, as a saved image would be, before any
+feature extractor sees them; real images are the test split at the cell's size.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torchvision.utils import make_grid
+
+from benchmark import paths
+from benchmark.fileio import atomic_write
+from benchmark.metrics import likelihood, reconstruction
+from benchmark.metrics.classifier import domain_classifier
+from benchmark.metrics.frechet import GaussianStats, frechet_distance, kernel_distance
+from benchmark.metrics.inception import InceptionExtractor, Unavailable
+from benchmark.metrics.protocol import METRIC_DEFINITIONS, EvalConfig
+from benchmark.registry import Registry
+from benchmark.store.cells import png_bytes
+from benchmark.training.trainer import TrainedCell, stream_seed
+
+SAMPLE_STREAM, LIKELIHOOD_STREAM, SUBSET_STREAM = 3, 4, 5
+
+
+@dataclass
+class EvalContext:
+    trained: TrainedCell
+    eval: EvalConfig
+    data_dir: object = None
+    notes: dict = field(default_factory=dict)  # unavailable metrics and their reasons, extractor info
+
+    @property
+    def model(self):
+        return self.trained.model
+
+    @property
+    def device(self) -> torch.device:
+        return self.trained.device
+
+    @functools.cached_property
+    def recon_index(self) -> torch.Tensor:
+        n = len(self.trained.bundle.test)
+        size = min(self.eval.recon_size or n, n)
+        if size == n:
+            return torch.arange(n)
+        gen = torch.Generator().manual_seed(stream_seed(self.trained.config.seed, SUBSET_STREAM))
+        return torch.randperm(n, generator=gen)[:size].sort().values
+
+    def batches(self, index: torch.Tensor):
+        test, conds = self.trained.bundle.test, self.trained.conditions.test
+        for part in index.split(self.eval.batch_size):
+            yield test.images[part].to(self.device).float().div_(255), conds[part].to(self.device)
+
+    @functools.cached_property
+    def sample_conditions(self) -> torch.Tensor:
+        """The test split's conditions in order, repeated to n_samples, so the class mix matches."""
+        conds = self.trained.conditions.test
+        reps = math.ceil(self.eval.n_samples / len(conds))
+        return conds.repeat(reps, *[1] * (conds.dim() - 1))[: self.eval.n_samples]
+
+    @functools.cached_property
+    def samples(self) -> torch.Tensor:
+        """n_samples generated images, uint8, noise from the cell's seed."""
+        gen = torch.Generator(device=self.device).manual_seed(
+            stream_seed(self.trained.config.seed, SAMPLE_STREAM)
+        )
+        out = [
+            self.model.sample(c.to(self.device), gen).mul(255).round().to(torch.uint8).cpu()
+            for c in self.sample_conditions.split(self.eval.batch_size)
+        ]
+        return torch.cat(out)
+
+    def unavailable(self, names: list[str], reason: str) -> dict:
+        for name in names:
+            self.notes.setdefault("unavailable", {})[name] = reason
+        return dict.fromkeys(names)
+
+
+MetricGroup = Callable[[EvalContext], dict]
+METRIC_GROUPS: Registry[MetricGroup] = Registry("metric group")
+
+
+@METRIC_GROUPS.register("reconstruction")
+def reconstruction_metrics(ctx: EvalContext) -> dict:
+    sse, ssims, pixels = [], [], 0
+    for x, c in ctx.batches(ctx.recon_index):
+        x_hat = ctx.model.reconstruct(x, c)
+        sse.append(reconstruction.squared_errors(x, x_hat).cpu())
+        ssims.append(reconstruction.ssim_per_image(x, x_hat))
+        pixels += x.numel()
+    sse_all = torch.cat(sse)
+    return {
+        "mse_pixel": (sse_all.sum() / pixels).item(),
+        "sse_image": sse_all.mean().item(),
+        "ssim": float(np.concatenate(ssims).mean()),
+    }
+
+
+@METRIC_GROUPS.register("domain")
+def domain_metrics(ctx: EvalContext) -> dict:
+    names = ["fid_domain", "kid_domain", "cond_acc"]
+    bundle = ctx.trained.bundle
+    if bundle.num_classes is None:
+        return ctx.unavailable(names, f"not applicable: {bundle.name} has no domain classifier")
+    classifier = domain_classifier(bundle.name, ctx.data_dir, ctx.device)
+    ctx.notes["domain_classifier"] = {"key": classifier.key, "test_accuracy": classifier.test_accuracy}
+    real = _real_features(
+        bundle, bundle.image_size, classifier.key, lambda: classifier.run(bundle.test.images)[0]
+    )
+    fake, predicted = classifier.run(ctx.samples)
+    asked = ctx.sample_conditions.cpu()
+    per_class = {
+        name: (predicted[asked == k] == k).double().mean().item() if (asked == k).any() else None
+        for k, name in enumerate(bundle.class_names)
+    }
+    return {
+        "fid_domain": frechet_distance(GaussianStats.of(real), GaussianStats.of(fake.numpy())),
+        "kid_domain": kernel_distance(real, fake.numpy()),
+        "cond_acc": (predicted == asked).double().mean().item(),
+        "cond_acc_per_class": per_class,
+    }
+
+
+@METRIC_GROUPS.register("inception")
+def inception_metrics(ctx: EvalContext) -> dict:
+    names = ["fid_inception", "kid_inception"]
+    if not ctx.eval.inception:
+        return ctx.unavailable(names, "switched off in the grid's eval settings")
+    try:
+        extractor = InceptionExtractor(ctx.eval.inception_weights, ctx.device)
+    except Unavailable as reason:
+        return ctx.unavailable(names, str(reason))
+    bundle = ctx.trained.bundle
+    real = _real_features(
+        bundle, bundle.image_size, extractor.key, lambda: extractor.features(bundle.test.images)
+    )
+    fake = extractor.features(ctx.samples)
+    return {
+        "fid_inception": frechet_distance(GaussianStats.of(real), GaussianStats.of(fake)),
+        "kid_inception": kernel_distance(real, fake),
+    }
+
+
+@METRIC_GROUPS.register("likelihood")
+def likelihood_metrics(ctx: EvalContext) -> dict:
+    index = ctx.recon_index[: ctx.eval.nll_size]
+    x = ctx.trained.bundle.test.images[index].to(ctx.device).float() / 255
+    c = ctx.trained.conditions.test[index].to(ctx.device)
+    metrics = likelihood.latent_health(ctx.model, x, c)
+    if ctx.trained.config.recon_loss != "bce":
+        metrics.update(
+            ctx.unavailable(["nll_iw", "neg_elbo"], "needs the Bernoulli decoder (recon_loss bce)")
+        )
+        return metrics
+    gen = torch.Generator(device=ctx.device).manual_seed(
+        stream_seed(ctx.trained.config.seed, LIKELIHOOD_STREAM)
+    )
+    weights = likelihood.log_weights(ctx.model, x, c, ctx.eval.nll_k, gen)
+    metrics["nll_iw"] = likelihood.iw_nll(weights).mean().item()
+    metrics["neg_elbo"] = likelihood.negative_elbo(weights).mean().item()
+    return metrics
+
+
+def _real_features(bundle, image_size: int, extractor_key: str, compute) -> np.ndarray:
+    """Features of the real test split, cached per (data set, split, size, extractor)."""
+    path = paths.cache_dir() / "real_features" / f"{bundle.name}-test-{image_size}-{extractor_key}.npy"
+    if path.exists():
+        return np.load(path)
+    features = np.asarray(compute(), dtype=np.float64)
+    atomic_write(path, lambda tmp: np.save(open(tmp, "wb"), features))
+    return features
+
+
+@dataclass
+class Evaluation:
+    metrics: dict
+    images: dict[str, bytes]
+
+
+def evaluate_cell(trained: TrainedCell, eval_config: EvalConfig, data_dir=None) -> Evaluation:
+    ctx = EvalContext(trained, eval_config, data_dir)
+    trained.model.eval()
+    metrics, timing = {}, {}
+    for name in METRIC_GROUPS.names():
+        start = time.perf_counter()
+        metrics.update(METRIC_GROUPS[name](ctx))
+        timing[name] = round(time.perf_counter() - start, 3)
+    metrics["protocol"] = {
+        "eval": eval_config.model_dump(mode="json"),
+        "definitions": METRIC_DEFINITIONS,
+        **ctx.notes,
+        "conditions": trained.conditions.notes,
+    }
+    metrics["eval_seconds"] = timing
+    return Evaluation(metrics, image_grids(ctx))
+
+
+def image_grids(ctx: EvalContext, per_row: int = 10) -> dict[str, bytes]:
+    """Reconstructions (originals above, reconstructions below) and samples, one row per class."""
+    x, c = next(ctx.batches(ctx.recon_index[:per_row]))
+    recon = torch.cat([x, ctx.model.reconstruct(x, c)]).cpu()
+    bundle = ctx.trained.bundle
+    gen = torch.Generator(device=ctx.device).manual_seed(stream_seed(ctx.trained.config.seed, SAMPLE_STREAM))
+    if bundle.num_classes:
+        conds = torch.arange(bundle.num_classes).repeat_interleave(per_row).to(ctx.device)
+    else:
+        conds = ctx.trained.conditions.test[: per_row * 2].to(ctx.device)
+    samples = ctx.model.sample(conds, gen).cpu()
+    return {
+        "reconstructions": png_bytes(make_grid(recon, nrow=per_row, padding=1, pad_value=1.0)),
+        "samples": png_bytes(make_grid(samples, nrow=per_row, padding=1, pad_value=1.0)),
+    }
