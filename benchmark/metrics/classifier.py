@@ -74,6 +74,15 @@ class FittedClassifier:
         return torch.cat(feats), torch.cat(preds)
 
 
+def conditional_accuracy(predicted: torch.Tensor, asked: torch.Tensor, class_names) -> tuple[float, dict]:
+    """Share of images classified as the class that was asked for, overall and per class."""
+    per_class = {
+        name: (predicted[asked == k] == k).double().mean().item() if (asked == k).any() else None
+        for k, name in enumerate(class_names)
+    }
+    return (predicted == asked).double().mean().item(), per_class
+
+
 def _cache_key(bundle: DatasetBundle) -> str:
     blob = json.dumps(
         {"recipe": RECIPE, "dataset": bundle.name, "source": bundle.source.get("sha256")}, sort_keys=True

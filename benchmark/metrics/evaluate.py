@@ -19,7 +19,7 @@ from torchvision.utils import make_grid
 from benchmark import paths
 from benchmark.fileio import atomic_write
 from benchmark.metrics import likelihood, reconstruction
-from benchmark.metrics.classifier import domain_classifier
+from benchmark.metrics.classifier import conditional_accuracy, domain_classifier
 from benchmark.metrics.frechet import GaussianStats, frechet_distance, kernel_distance
 from benchmark.metrics.inception import InceptionExtractor, Unavailable
 from benchmark.metrics.protocol import METRIC_DEFINITIONS, EvalConfig
@@ -116,15 +116,11 @@ def domain_metrics(ctx: EvalContext) -> dict:
         bundle, bundle.image_size, classifier.key, lambda: classifier.run(bundle.test.images)[0]
     )
     fake, predicted = classifier.run(ctx.samples)
-    asked = ctx.sample_conditions.cpu()
-    per_class = {
-        name: (predicted[asked == k] == k).double().mean().item() if (asked == k).any() else None
-        for k, name in enumerate(bundle.class_names)
-    }
+    accuracy, per_class = conditional_accuracy(predicted, ctx.sample_conditions.cpu(), bundle.class_names)
     return {
         "fid_domain": frechet_distance(GaussianStats.of(real), GaussianStats.of(fake.numpy())),
         "kid_domain": kernel_distance(real, fake.numpy()),
-        "cond_acc": (predicted == asked).double().mean().item(),
+        "cond_acc": accuracy,
         "cond_acc_per_class": per_class,
     }
 

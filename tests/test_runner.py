@@ -1,0 +1,171 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchmark.grid.spec import build_grid
+from benchmark.metrics.classifier import domain_classifier
+from benchmark.runner.grid_run import RunOptions, run_grid
+from benchmark.store import CellStatus, CellStore
+
+TINY = {
+    "dataset": "fashion_mnist",
+    "backbone": "mlp",
+    "hidden": [64],
+    "latent_dim": 4,
+    "train_size": 1000,
+    "epochs": 2,
+}
+TINY_EVAL = {"recon_size": 200, "n_samples": 300, "nll_size": 50, "nll_k": 5}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def classifier(shared_data):
+    return domain_classifier("fashion_mnist", shared_data)  # trained once, cached for subprocesses too
+
+
+def write_grid(path: Path, name: str, axes: dict, base=None) -> Path:
+    base = {k: v for k, v in (base or TINY).items() if k not in axes}
+    spec = {"name": name, "base": base, "axes": axes, "seeds": [0], "eval": TINY_EVAL}
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def bench(*args, **kwargs):
+    cmd = [sys.executable, "-c", "from benchmark.cli import main; main()", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}, **kwargs)
+
+
+def metrics_without_timing(store: CellStore, cell_id: str) -> dict:
+    metrics = store.read(cell_id, "metrics.json")
+    metrics.pop("eval_seconds")
+    return metrics
+
+
+def test_run_stores_every_artifact_and_resume_skips_done_cells(tmp_path, shared_data):
+    grid = build_grid({"name": "tiny", "base": TINY, "axes": {"conditioning": ["none", "concat"]},
+                       "eval": TINY_EVAL}, "tiny.yaml")  # fmt: skip
+    store = CellStore(tmp_path)
+    summary = run_grid(grid, list(grid.cells), store, RunOptions(device="cpu", data_dir=shared_data))
+    assert len(summary.done) == 2 and not summary.failed
+    for cell in grid.cells:
+        folder = store.cell_dir(cell.id)
+        for name in (
+            "config.json",
+            "log.json",
+            "metrics.json",
+            "model.pt",
+            "reconstructions.png",
+            "samples.png",
+        ):
+            assert (folder / name).exists(), name
+        config = store.read(cell.id, "config.json")
+        assert config["cell"]["conditioning"] == cell.config.conditioning
+        for key in ("packages", "git_commit", "device", "host", "start", "end", "wall_seconds"):
+            assert key in config["provenance"]
+        assert (folder / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert not list(folder.glob("*.tmp"))
+    assert json.loads((tmp_path / "grids" / "tiny.json").read_text())["cells"][0]["id"] == grid.cells[0].id
+    again = run_grid(grid, list(grid.cells), store, RunOptions(device="cpu", data_dir=shared_data))
+    assert again.done == [] and len(again.skipped) == 2
+    before = metrics_without_timing(store, grid.cells[0].id)
+    forced = run_grid(
+        grid, list(grid.cells[:1]), store, RunOptions(device="cpu", data_dir=shared_data, force=True)
+    )
+    assert forced.done == [grid.cells[0].id]
+    assert metrics_without_timing(store, grid.cells[0].id) == before  # bit-identical on CPU
+
+
+def test_lock_keeps_two_runs_off_one_cell(tmp_path, shared_data):
+    grid = build_grid({"name": "tiny", "base": TINY, "eval": TINY_EVAL}, "tiny.yaml")
+    store = CellStore(tmp_path)
+    with store.claim(grid.cells[0].id) as mine:
+        assert mine
+        summary = run_grid(grid, list(grid.cells), store, RunOptions(device="cpu", data_dir=shared_data))
+    assert summary.busy == [grid.cells[0].id]
+    assert store.status(grid.cells[0].id) == CellStatus.PENDING
+
+
+def test_nan_cell_is_recorded_failed_and_the_grid_goes_on(tmp_path, shared_data):
+    grid_file = write_grid(tmp_path / "nan.yaml", "nan", {"lr": [0.001, 1.0e20]})
+    result = bench("run", "--grid", grid_file, "--results", tmp_path / "results", "--device", "cpu",
+                   "--data-dir", shared_data)  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    store = CellStore(tmp_path / "results")
+    states = {}
+    for entry in json.loads((tmp_path / "results" / "grids" / "nan.json").read_text())["cells"]:
+        states[entry["axes"]["lr"]] = store.status(entry["id"])
+        if entry["axes"]["lr"] > 1:
+            reason = store.read(entry["id"], "failed.json")["reason"]
+            assert reason.startswith("non-finite loss at epoch 1")
+    assert states == {0.001: CellStatus.DONE, 1.0e20: CellStatus.FAILED}
+    assert "failed" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_sigkill_mid_cell_then_resume_matches_an_uninterrupted_run(tmp_path, shared_data):
+    grid_file = write_grid(tmp_path / "kill.yaml", "kill", {"latent_dim": [2, 3, 4]}, {**TINY, "epochs": 4})
+    results = tmp_path / "interrupted"
+    cmd = [sys.executable, "-c", "from benchmark.cli import main; main()", "run", "--grid", str(grid_file),
+           "--results", str(results), "--device", "cpu", "--data-dir", str(shared_data)]  # fmt: skip
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = CellStore(results)
+    victim = None
+    deadline = time.monotonic() + 300
+    while victim is None and time.monotonic() < deadline and process.poll() is None:
+        done = list(results.glob("*/metrics.json"))
+        started = [
+            p.parent for p in results.glob("*/config.json") if not (p.parent / "metrics.json").exists()
+        ]
+        if done and started:
+            victim = started[0].name
+        time.sleep(0.01)
+    assert victim is not None, "never saw a cell in flight"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert store.status(victim) == CellStatus.PENDING  # partial folder, not done
+    finished_before = {p.parent.name: p.stat().st_mtime_ns for p in results.glob("*/metrics.json")}
+
+    resumed = bench(
+        "run", "--grid", grid_file, "--results", results, "--device", "cpu", "--data-dir", shared_data
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    clean = bench("run", "--grid", grid_file, "--results", tmp_path / "clean", "--device", "cpu",
+                  "--data-dir", shared_data)  # fmt: skip
+    assert clean.returncode == 0, clean.stderr
+
+    ids = [c["id"] for c in json.loads((results / "grids" / "kill.json").read_text())["cells"]]
+    for cell_id, mtime in finished_before.items():  # done before the kill: not trained again
+        assert (results / cell_id / "metrics.json").stat().st_mtime_ns == mtime
+    for cell_id in ids:
+        assert store.status(cell_id) == CellStatus.DONE
+        assert metrics_without_timing(store, cell_id) == metrics_without_timing(
+            CellStore(tmp_path / "clean"), cell_id
+        )
+        assert not list((results / cell_id).glob("*.tmp"))
+
+
+def test_dry_run_lists_cells_without_training(tmp_path):
+    result = bench("run", "--grid", "ablations/smoke.yaml", "--dry-run", "--results", tmp_path / "r",
+                   cwd=Path(__file__).parents[1])  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "smoke: 8 cells (dry run)" in result.stdout
+    assert result.stdout.count("pending") == 8
+    assert not list((tmp_path / "r").glob("*/config.json"))
+
+
+def test_only_filter_and_status(tmp_path, shared_data):
+    grid_file = write_grid(tmp_path / "f.yaml", "f", {"conditioning": ["none", "concat"]})
+    run = bench("run", "--grid", grid_file, "--results", tmp_path / "r", "--only", "conditioning=concat",
+                "--device", "cpu", "--data-dir", shared_data)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "1 trained" in run.stdout
+    status = bench("status", "--grid", grid_file, "--results", tmp_path / "r")
+    assert "1 done, 0 failed, 1 pending" in status.stdout
+    bad = bench("run", "--grid", grid_file, "--only", "colour=red", "--results", tmp_path / "r")
+    assert bad.returncode == 2 and "unknown field 'colour'" in bad.stderr
