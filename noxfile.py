@@ -18,6 +18,18 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def cells(session: nox.Session) -> None:
+    """Reproduce ablations/smoke.yaml from scratch and compare with the committed reference values."""
+    _uv_sync(session)
+    results = session.create_tmp() + "/smoke-results"
+    session.run("rm", "-rf", results, external=True)
+    bench = ("uv", "run", "--frozen", "bench")
+    grid = ("--grid", "ablations/smoke.yaml", "--results", results)
+    session.run(*bench, "run", *grid, "--device", "cpu", external=True)
+    session.run(*bench, "reproduce", *grid, external=True)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     _uv_sync(session)

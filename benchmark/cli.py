@@ -77,6 +77,7 @@ def data_check(data_dir: Path = DataDirOption) -> None:
 def run(
     grid: Path = typer.Option(None, "--grid", help="Grid YAML (default: ablations/smoke.yaml)."),
     set_: list[str] = typer.Option([], "--set", help="Run one cell without a grid: --set backbone=conv ..."),
+    override: list[str] = typer.Option([], "--override", help="Set a base field of every cell: epochs=3."),
     results: Path = typer.Option(Path("results"), "--results", help="Cell store folder."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda, cuda:1, ..."),
     force: bool = typer.Option(False, "--force", help="Retrain cells that are already done."),
@@ -89,7 +90,7 @@ def run(
     from benchmark.cli_run import resolve_grid, run_command
     from benchmark.runner.grid_run import RunOptions
 
-    spec = resolve_grid(grid, set_)
+    spec = resolve_grid(grid, set_, override)
     options = RunOptions(device=device, force=force, data_dir=data_dir, max_cells=max_cells)
     raise typer.Exit(run_command(console, spec, results, options, only, dry_run))
 
@@ -97,17 +98,63 @@ def run(
 @app.command()
 def status(
     grid: Path = typer.Option(None, "--grid", help="Grid YAML (default: ablations/smoke.yaml)."),
+    override: list[str] = typer.Option([], "--override", help="As given to bench run."),
     results: Path = typer.Option(Path("results"), "--results", help="Cell store folder."),
 ) -> None:
     """Done, failed and pending cells of a grid, with their headline metrics."""
     from benchmark.cli_run import cell_table, resolve_grid
     from benchmark.store import CellStatus, CellStore
 
-    spec = resolve_grid(grid, [])
+    spec = resolve_grid(grid, [], override)
     store = CellStore(results)
     states = [store.status(c.id) for c in spec.cells]
     counts = ", ".join(f"{sum(s == k for s in states)} {k.value}" for k in CellStatus)
     console.print(cell_table(spec, list(spec.cells), store, f"{spec.name}: {counts}"))
+
+
+@app.command()
+def reproduce(
+    grid: Path = typer.Option(Path("ablations/smoke.yaml"), "--grid", help="Grid YAML."),
+    reference: Path = typer.Option(None, "--reference", help="Reference JSON (default: beside the grid)."),
+    results: Path = typer.Option(Path("results"), "--results", help="Cell store folder."),
+    write: bool = typer.Option(False, "--write", help="Write the reference from the store instead."),
+) -> None:
+    """Check a grid's stored metrics against committed reference values; exit 1 on drift."""
+    from benchmark.grid import load_grid
+    from benchmark.runner.reference import compare_with_reference, write_reference
+    from benchmark.store import CellStore
+
+    spec = load_grid(grid)
+    path = reference or grid.with_suffix(".reference.json")
+    store = CellStore(results)
+    if write:
+        write_reference(spec, store, path)
+        console.print(f"wrote {path}")
+        return
+    problems = compare_with_reference(spec, store, path)
+    for line in problems:
+        console.print(f"[red]drift: {line}", soft_wrap=True)
+    if problems:
+        raise typer.Exit(1)
+    console.print(f"{spec.name}: all {len(spec.cells)} cells match {path} within its tolerances")
+
+
+perf_app = typer.Typer(no_args_is_help=True, help="Speed measurements (never run inside tests).")
+app.add_typer(perf_app, name="perf")
+
+
+@perf_app.command("eval")
+def perf_eval(
+    n_samples: int = typer.Option(10_000, "--n-samples", min=1),
+    device: str = typer.Option("cpu", "--device"),
+    data_dir: Path = DataDirOption,
+) -> None:
+    """Time the evaluation protocol on one 28x28 cell (Inception FID aside)."""
+    import json
+
+    from benchmark.perf.eval_timing import time_evaluation
+
+    console.print_json(json.dumps(time_evaluation(n_samples, device, data_dir)))
 
 
 def main() -> None:

@@ -17,14 +17,14 @@ DEFAULT_GRID = Path("ablations/smoke.yaml")
 HEADLINE_METRICS = ("sse_image", "ssim", "fid_domain", "cond_acc", "nll_iw")
 
 
-def resolve_grid(grid_file: Path | None, assignments: list[str]) -> Grid:
+def resolve_grid(grid_file: Path | None, assignments: list[str], overrides: list[str] | None = None) -> Grid:
     if assignments and grid_file:
         from benchmark.errors import BenchError
 
         raise BenchError("give either --grid or --set, not both")
     if assignments:
         return single_cell_grid(assignments)
-    return load_grid(grid_file or DEFAULT_GRID)
+    return load_grid(grid_file or DEFAULT_GRID, overrides)
 
 
 class RichRunProgress(Progress):

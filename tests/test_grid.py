@@ -130,3 +130,18 @@ def test_shipped_grids_are_valid():
     for path in grids:
         g = load_grid(path)
         assert g.cells, path
+        if path.stem != "smoke":
+            assert len({c.config.seed for c in g.cells}) >= 3, path
+    smoke = load_grid(grids[0].parent / "smoke.yaml")
+    assert {c.config.backbone for c in smoke.cells} == {"mlp", "conv"}
+    assert {c.config.conditioning for c in smoke.cells} == {"none", "concat", "additive", "film"}
+
+
+def test_override_sets_a_base_field_of_every_cell(tmp_path):
+    from pathlib import Path
+
+    article = Path(__file__).parents[1] / "ablations" / "article.yaml"
+    g = load_grid(article, ["epochs=3"])
+    assert {c.config.epochs for c in g.cells} == {3}
+    with pytest.raises(BenchError, match="conditioning is an axis of"):
+        load_grid(article, ["conditioning=concat"])

@@ -90,7 +90,19 @@ def _spec_error(source: str, err: ValidationError) -> BenchError:
     return _fail(source, where, value, message + (f" (and {more} more errors)" if more else ""))
 
 
-def load_grid(path: str | Path) -> Grid:
+def parse_assignments(option: str, assignments: list[str]) -> dict[str, Any]:
+    """KEY=VALUE strings (values parsed as YAML) from a command-line option."""
+    fields: dict[str, Any] = {}
+    for text in assignments:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise BenchError(f"{option} {text!r}: expected KEY=VALUE")
+        fields[key.strip()] = yaml.safe_load(value)
+    return fields
+
+
+def load_grid(path: str | Path, overrides: list[str] | None = None) -> Grid:
+    """Read a grid file; `overrides` (KEY=VALUE) replace base fields of every cell."""
     path = Path(path)
     if not path.exists():
         raise BenchError(f"{path}: grid file not found")
@@ -100,6 +112,12 @@ def load_grid(path: str | Path) -> Grid:
         raise BenchError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(raw, dict):
         raise BenchError(f"{path}: a grid must be a mapping with keys name, base, axes, seeds, ...")
+    for key, value in parse_assignments("--override", overrides or []).items():
+        if key in (raw.get("axes") or {}):
+            raise BenchError(
+                f"--override {key}={value}: {key} is an axis of {path}; use --only to pick values"
+            )
+        raw["base"] = {**(raw.get("base") or {}), key: value}
     return build_grid(raw, str(path))
 
 
@@ -183,12 +201,7 @@ def _make_cell(spec: GridSpec, values: dict, seed: int, source: str) -> Cell:
 
 def single_cell_grid(assignments: list[str]) -> Grid:
     """`bench run --set key=value ...`: one cell without a grid file."""
-    fields: dict[str, Any] = {}
-    for text in assignments:
-        key, sep, value = text.partition("=")
-        if not sep:
-            raise BenchError(f"--set {text!r}: expected KEY=VALUE")
-        fields[key.strip()] = yaml.safe_load(value)
+    fields = parse_assignments("--set", assignments)
     seed = fields.pop("seed", 0)
     raw = {"name": "adhoc", "base": fields, "seeds": [seed]}
     return build_grid(raw, "--set")

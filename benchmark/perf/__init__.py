@@ -1,0 +1,1 @@
+"""Measurements of speed: run with `bench perf ...`, never inside tests."""

@@ -1,0 +1,30 @@
+"""How long the evaluation protocol takes on one 28x28 cell (Inception FID aside)."""
+
+from __future__ import annotations
+
+import time
+
+from benchmark.config import CellConfig
+from benchmark.metrics.classifier import domain_classifier
+from benchmark.metrics.evaluate import evaluate_cell
+from benchmark.metrics.protocol import EvalConfig
+from benchmark.training import train_cell
+
+
+def time_evaluation(n_samples: int = 10_000, device: str = "cpu", data_dir=None) -> dict:
+    config = CellConfig(
+        backbone="article-conv", conditioning="concat", latent_dim=128, train_size=2000, epochs=1
+    )
+    trained = train_cell(config, device=device, data_dir=data_dir)
+    domain_classifier(config.dataset, data_dir)  # trained and cached once; not part of a cell's cost
+    eval_config = EvalConfig(n_samples=n_samples, inception=False)
+    start = time.perf_counter()
+    metrics = evaluate_cell(trained, eval_config, data_dir).metrics
+    return {
+        "cell": "article-conv concat, latent 128, 28x28 Fashion-MNIST",
+        "n_samples": n_samples,
+        "recon_images": len(trained.bundle.test),
+        "nll": f"{eval_config.nll_size} images x k={eval_config.nll_k}",
+        "seconds_total": round(time.perf_counter() - start, 2),
+        "seconds_by_group": metrics["eval_seconds"],
+    }
