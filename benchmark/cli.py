@@ -113,6 +113,31 @@ def status(
 
 
 @app.command()
+def report(
+    grid: list[Path] = typer.Option([], "--grid", help="Grid YAML (repeatable)."),
+    all_: bool = typer.Option(False, "--all", help="Every grid recorded in the store."),
+    results: Path = typer.Option(Path("results"), "--results", help="Cell store folder."),
+    out: Path = typer.Option(Path("reports"), "--out", help="Where reports/<grid>.md and figures go."),
+    data_dir: Path = DataDirOption,
+) -> None:
+    """Render markdown reports (tables, comparisons, figures) from the store; trains nothing."""
+    from benchmark.report.frame import from_grid_file, from_store_record
+    from benchmark.report.render import render_report
+    from benchmark.store import CellStore
+
+    store = CellStore(results)
+    if all_:
+        names = sorted(p.stem for p in (results / "grids").glob("*.json"))
+        grids = [from_store_record(store, n) for n in names]
+    else:
+        grids = [from_grid_file(store, g) for g in grid or [Path("ablations/smoke.yaml")]]
+    if not grids:
+        raise BenchError(f"{results}: no grid has been run yet")
+    for spec in grids:
+        console.print(f"wrote {render_report(store, spec, out, data_dir)}")
+
+
+@app.command()
 def reproduce(
     grid: Path = typer.Option(Path("ablations/smoke.yaml"), "--grid", help="Grid YAML."),
     reference: Path = typer.Option(None, "--reference", help="Reference JSON (default: beside the grid)."),

@@ -113,10 +113,19 @@ def test_cli_bad_grid_exits_2_with_one_line_and_runs_nothing(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nbase: {dataset: mnist}\naxes: {latent_dim: [4, -2]}\n")
     result = subprocess.run(
-        [sys.executable, "-c", "from benchmark.cli import main; main()", "run", "--grid", str(bad),
-         "--results", str(tmp_path / "results")],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "from benchmark.cli import main; main()",
+            "run",
+            "--grid",
+            str(bad),
+            "--results",
+            str(tmp_path / "results"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {bad}: axes.latent_dim = -2: Input should be greater than 0"
     assert not (tmp_path / "results").exists()

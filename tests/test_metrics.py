@@ -80,8 +80,10 @@ def fashion_classifier(shared_data):
 
 def test_classifier_accuracies_reach_their_floors(shared_data, fashion_classifier):
     mnist = domain_classifier("mnist", shared_data)
-    print(f"domain classifier test accuracy: fashion_mnist {fashion_classifier.test_accuracy:.4f}, "
-          f"mnist {mnist.test_accuracy:.4f}")  # fmt: skip
+    print(
+        f"domain classifier test accuracy: fashion_mnist {fashion_classifier.test_accuracy:.4f}, "
+        f"mnist {mnist.test_accuracy:.4f}"
+    )
     assert fashion_classifier.test_accuracy >= 0.90
     assert mnist.test_accuracy >= 0.98
 
@@ -153,8 +155,13 @@ def test_inception_path_end_to_end_with_a_stand_in_network(trained, tmp_path):
 
 
 def test_missing_inception_weights_are_reported_not_dropped(trained, tmp_path):
-    eval_config = EvalConfig(recon_size=100, n_samples=200, nll_size=20, nll_k=2,
-                             inception_weights=str(tmp_path / "inception-2015-12-05.pt"))  # fmt: skip
+    eval_config = EvalConfig(
+        recon_size=100,
+        n_samples=200,
+        nll_size=20,
+        nll_k=2,
+        inception_weights=str(tmp_path / "inception-2015-12-05.pt"),
+    )
     metrics = evaluate_cell(trained, eval_config).metrics
     assert metrics["fid_inception"] is None
     assert "Inception weights not found" in metrics["protocol"]["unavailable"]["fid_inception"]

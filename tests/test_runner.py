@@ -49,8 +49,10 @@ def metrics_without_timing(store: CellStore, cell_id: str) -> dict:
 
 
 def test_run_stores_every_artifact_and_resume_skips_done_cells(tmp_path, shared_data):
-    grid = build_grid({"name": "tiny", "base": TINY, "axes": {"conditioning": ["none", "concat"]},
-                       "eval": TINY_EVAL}, "tiny.yaml")  # fmt: skip
+    grid = build_grid(
+        {"name": "tiny", "base": TINY, "axes": {"conditioning": ["none", "concat"]}, "eval": TINY_EVAL},
+        "tiny.yaml",
+    )
     store = CellStore(tmp_path)
     summary = run_grid(grid, list(grid.cells), store, RunOptions(device="cpu", data_dir=shared_data))
     assert len(summary.done) == 2 and not summary.failed
@@ -94,8 +96,17 @@ def test_lock_keeps_two_runs_off_one_cell(tmp_path, shared_data):
 
 def test_nan_cell_is_recorded_failed_and_the_grid_goes_on(tmp_path, shared_data):
     grid_file = write_grid(tmp_path / "nan.yaml", "nan", {"lr": [0.001, 1.0e20]})
-    result = bench("run", "--grid", grid_file, "--results", tmp_path / "results", "--device", "cpu",
-                   "--data-dir", shared_data)  # fmt: skip
+    result = bench(
+        "run",
+        "--grid",
+        grid_file,
+        "--results",
+        tmp_path / "results",
+        "--device",
+        "cpu",
+        "--data-dir",
+        shared_data,
+    )
     assert result.returncode == 1, result.stderr
     store = CellStore(tmp_path / "results")
     states = {}
@@ -111,8 +122,20 @@ def test_nan_cell_is_recorded_failed_and_the_grid_goes_on(tmp_path, shared_data)
 def test_sigkill_mid_cell_then_resume_matches_an_uninterrupted_run(tmp_path, shared_data):
     grid_file = write_grid(tmp_path / "kill.yaml", "kill", {"latent_dim": [2, 3, 4]}, {**TINY, "epochs": 4})
     results = tmp_path / "interrupted"
-    cmd = [sys.executable, "-c", "from benchmark.cli import main; main()", "run", "--grid", str(grid_file),
-           "--results", str(results), "--device", "cpu", "--data-dir", str(shared_data)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-c",
+        "from benchmark.cli import main; main()",
+        "run",
+        "--grid",
+        str(grid_file),
+        "--results",
+        str(results),
+        "--device",
+        "cpu",
+        "--data-dir",
+        str(shared_data),
+    ]
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = CellStore(results)
     victim = None
@@ -135,8 +158,17 @@ def test_sigkill_mid_cell_then_resume_matches_an_uninterrupted_run(tmp_path, sha
         "run", "--grid", grid_file, "--results", results, "--device", "cpu", "--data-dir", shared_data
     )
     assert resumed.returncode == 0, resumed.stderr
-    clean = bench("run", "--grid", grid_file, "--results", tmp_path / "clean", "--device", "cpu",
-                  "--data-dir", shared_data)  # fmt: skip
+    clean = bench(
+        "run",
+        "--grid",
+        grid_file,
+        "--results",
+        tmp_path / "clean",
+        "--device",
+        "cpu",
+        "--data-dir",
+        shared_data,
+    )
     assert clean.returncode == 0, clean.stderr
 
     ids = [c["id"] for c in json.loads((results / "grids" / "kill.json").read_text())["cells"]]
@@ -151,8 +183,15 @@ def test_sigkill_mid_cell_then_resume_matches_an_uninterrupted_run(tmp_path, sha
 
 
 def test_dry_run_lists_cells_without_training(tmp_path):
-    result = bench("run", "--grid", "ablations/smoke.yaml", "--dry-run", "--results", tmp_path / "r",
-                   cwd=Path(__file__).parents[1])  # fmt: skip
+    result = bench(
+        "run",
+        "--grid",
+        "ablations/smoke.yaml",
+        "--dry-run",
+        "--results",
+        tmp_path / "r",
+        cwd=Path(__file__).parents[1],
+    )
     assert result.returncode == 0, result.stderr
     assert "smoke: 8 cells (dry run)" in result.stdout
     assert result.stdout.count("pending") == 8
@@ -161,8 +200,19 @@ def test_dry_run_lists_cells_without_training(tmp_path):
 
 def test_only_filter_and_status(tmp_path, shared_data):
     grid_file = write_grid(tmp_path / "f.yaml", "f", {"conditioning": ["none", "concat"]})
-    run = bench("run", "--grid", grid_file, "--results", tmp_path / "r", "--only", "conditioning=concat",
-                "--device", "cpu", "--data-dir", shared_data)  # fmt: skip
+    run = bench(
+        "run",
+        "--grid",
+        grid_file,
+        "--results",
+        tmp_path / "r",
+        "--only",
+        "conditioning=concat",
+        "--device",
+        "cpu",
+        "--data-dir",
+        shared_data,
+    )
     assert run.returncode == 0, run.stderr
     assert "1 trained" in run.stdout
     status = bench("status", "--grid", grid_file, "--results", tmp_path / "r")

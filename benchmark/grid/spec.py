@@ -35,6 +35,7 @@ class GridSpec(BaseModel):
     exclude: list[dict[str, Any]] = []
     zip: list[list[str]] = []
     eval: EvalConfig = EvalConfig()
+    published: dict[str, Any] | None = None  # {"source": text, "metrics": {name: value}} for reports
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class Grid:
     cells: tuple[Cell, ...]
     axes: tuple[str, ...]  # field names that vary, seed last
     source: str  # the file it came from
+    published: dict | None = None  # figures from the literature that reports compare with
 
 
 def _fail(source: str, where: str, value: Any, message: str) -> BenchError:
@@ -158,7 +160,7 @@ def build_grid(raw: dict, source: str) -> Grid:
     if not cells:
         raise _fail(source, "exclude", spec.exclude, "every cell is excluded; the grid is empty")
     axes = tuple(a for g in groups for a in g) + ("seed",)
-    return Grid(spec.name, spec.description, tuple(cells), axes, source)
+    return Grid(spec.name, spec.description, tuple(cells), axes, source, spec.published)
 
 
 def _axis_groups(spec: GridSpec, source: str) -> list[tuple[str, ...]]:

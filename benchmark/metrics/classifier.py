@@ -31,10 +31,19 @@ class DomainClassifier(nn.Module):
     def __init__(self, channels: int = 1, num_classes: int = 10):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Dropout(0.3), nn.Linear(32 * 49, self.feature_dim), nn.ReLU(),
-        )  # fmt: skip
+            nn.Conv2d(channels, 16, 3, padding=1),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Dropout(0.3),
+            nn.Linear(32 * 49, self.feature_dim),
+            nn.ReLU(),
+        )
         self.head = nn.Linear(self.feature_dim, num_classes)
 
     @staticmethod

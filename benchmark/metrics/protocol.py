@@ -43,3 +43,18 @@ METRIC_DEFINITIONS = {
     "kl_per_dim": "mean over test images of KL(q(z_i|x,c) || N(0,1)) for each latent dimension i",
     "active_units": "number of latent dimensions whose Var_x(E_q[z_i]) exceeds 0.01",
 }
+
+
+# The scalar metrics that tables, figures and comparisons show, and which way is better.
+HEADLINE_METRICS = {
+    "sse_image": "lower",
+    "mse_pixel": "lower",
+    "ssim": "higher",
+    "fid_domain": "lower",
+    "kid_domain": "lower",
+    "cond_acc": "higher",
+    "fid_inception": "lower",
+    "nll_iw": "lower",
+    "neg_elbo": "lower",
+    "active_units": "higher",
+}

@@ -1,0 +1,100 @@
+"""Seaborn figures with one fixed style and dpi, written so that a rerun gives identical PNGs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from benchmark.report.stats import t_errorbar  # noqa: E402
+
+DPI = 110
+sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
+
+
+def save(fig, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
+def _panels(metrics: list[str], width: float = 4.2):
+    fig, axes = plt.subplots(1, len(metrics), figsize=(width * len(metrics), 3.6), squeeze=False)
+    return fig, axes[0]
+
+
+def metrics_against_axis(
+    frame: pd.DataFrame, axis: str, hue: str | None, metrics: list[str], path: Path
+) -> None:
+    """Numeric axis: lines with 95% t-interval error bars over seeds; categorical: bars."""
+    done = frame[frame["status"] == "done"]
+    numeric = pd.api.types.is_numeric_dtype(done[axis])
+    fig, axes = _panels(metrics)
+    for ax, metric in zip(axes, metrics):
+        kwargs = dict(data=done, x=axis, y=metric, hue=hue, errorbar=t_errorbar, ax=ax)
+        if numeric:
+            sns.lineplot(marker="o", err_style="bars", **kwargs)
+            if done[axis].max() / max(done[axis].min(), 1e-12) >= 8:
+                ax.set_xscale("log", base=2)
+        else:
+            sns.barplot(**kwargs)
+        ax.set_title(metric)
+    _one_legend_outside(axes)
+    save(fig, path)
+
+
+def _one_legend_outside(axes) -> None:
+    for ax in axes[:-1]:
+        if ax.get_legend():
+            ax.get_legend().remove()
+    if axes[-1].get_legend():
+        sns.move_legend(axes[-1], "center left", bbox_to_anchor=(1, 0.5))
+
+
+def heatmap(frame: pd.DataFrame, rows: str, columns: str, metric: str, path: Path) -> None:
+    done = frame[frame["status"] == "done"]
+    table = done.pivot_table(index=rows, columns=columns, values=metric, aggfunc="mean", sort=False)
+    fig, ax = plt.subplots(figsize=(1.2 * len(table.columns) + 2, 0.6 * len(table) + 1.5))
+    sns.heatmap(table, annot=True, fmt=".3g", cmap="viridis", ax=ax)
+    ax.set_title(f"{metric} (mean over seeds)")
+    save(fig, path)
+
+
+def training_curves(logs: pd.DataFrame, hue: str | None, path: Path) -> None:
+    terms = [t for t in ("loss", "recon", "kl") if t in logs]
+    fig, axes = _panels(terms)
+    for ax, term in zip(axes, terms):
+        sns.lineplot(data=logs, x="epoch", y=term, hue=hue, errorbar=t_errorbar, ax=ax, marker="o")
+        ax.set_title(f"training {term} per image")
+    _one_legend_outside(axes)
+    save(fig, path)
+
+
+def scatter_panels(panels: dict[str, tuple[np.ndarray, np.ndarray]], class_names, path: Path) -> None:
+    """Side-by-side 2-D embeddings (t-SNE), points coloured by class."""
+    fig, axes = _panels(list(panels), width=5.0)
+    for ax, (title, (points, labels)) in zip(axes, panels.items()):
+        names = np.asarray(class_names)[labels]
+        sns.scatterplot(
+            x=points[:, 0],
+            y=points[:, 1],
+            hue=names,
+            hue_order=list(class_names),
+            s=6,
+            linewidth=0,
+            ax=ax,
+            palette="tab10",
+            legend=ax is axes[-1],
+        )
+        ax.set_title(title)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if axes[-1].get_legend():
+        sns.move_legend(axes[-1], "center left", bbox_to_anchor=(1, 0.5), markerscale=3)
+    save(fig, path)

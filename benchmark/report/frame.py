@@ -1,0 +1,81 @@
+"""The store as pandas frames: one row per cell, and a long format with one row per metric."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.errors import BenchError
+from benchmark.grid import load_grid
+from benchmark.metrics.protocol import HEADLINE_METRICS
+from benchmark.runner.grid_run import grid_record
+from benchmark.store import CellStore
+
+
+@dataclass
+class GridCells:
+    name: str
+    description: str
+    axes: list[str]  # varying fields, seed last
+    cells: list[dict]  # {"id", "axes"}
+    published: dict | None = None
+
+
+def from_grid_file(store: CellStore, path: Path) -> GridCells:
+    """The grid's cells as last run (the store's record), else as its file expands them."""
+    grid = load_grid(path)
+    record = store.grid_record(grid.name)
+    cells = record["cells"] if record else grid_record(grid)
+    return GridCells(grid.name, grid.description, list(grid.axes), cells, grid.published)
+
+
+def from_store_record(store: CellStore, name: str) -> GridCells:
+    record = store.grid_record(name)
+    if record is None:
+        raise BenchError(f"{store.root}: no grid named {name!r} has been run")
+    description, published = "", None
+    if Path(record["source"]).exists():
+        grid = load_grid(record["source"])
+        description, published = grid.description, grid.published
+    axes = list(record["cells"][0]["axes"]) if record["cells"] else ["seed"]
+    return GridCells(name, description, axes, record["cells"], published)
+
+
+def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:
+    rows = []
+    for entry in grid.cells:
+        cell_id = entry["id"]
+        metrics = store.read(cell_id, "metrics.json") or {}
+        failure = store.read(cell_id, "failed.json")
+        config = store.read(cell_id, "config.json") or {}
+        row = {"cell": cell_id, "status": store.status(cell_id).value, **entry["axes"]}
+        row["reason"] = failure["reason"] if failure else ""
+        row["wall_seconds"] = config.get("provenance", {}).get("wall_seconds")
+        row.update({m: metrics.get(m) for m in HEADLINE_METRICS})
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    for metric in HEADLINE_METRICS:
+        frame[metric] = pd.to_numeric(frame[metric], errors="coerce")
+    return frame
+
+
+def long_frame(frame: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    done = frame[frame["status"] == "done"]
+    metrics = [m for m in HEADLINE_METRICS if done[m].notna().any()]
+    long = done.melt(id_vars=["cell", *axes], value_vars=metrics, var_name="metric", value_name="value")
+    return long.dropna(subset=["value"]).sort_values(["metric", *axes, "cell"]).reset_index(drop=True)
+
+
+def present_metrics(frame: pd.DataFrame) -> list[str]:
+    done = frame[frame["status"] == "done"]
+    return [m for m in HEADLINE_METRICS if m in done and done[m].notna().any()]
+
+
+def epoch_logs(store: CellStore, frame: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    rows = []
+    for _, cell in frame[frame["status"] == "done"].iterrows():
+        for record in store.read(cell["cell"], "log.json") or []:
+            rows.append({**{a: cell[a] for a in axes}, **record})
+    return pd.DataFrame(rows)

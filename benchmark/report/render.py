@@ -1,0 +1,244 @@
+"""Assemble one grid's markdown report, its CSV and its figures."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.fileio import atomic_write, write_text
+from benchmark.metrics.protocol import METRIC_DEFINITIONS
+from benchmark.report import figures, latents
+from benchmark.report.frame import GridCells, cells_frame, epoch_logs, long_frame, present_metrics
+from benchmark.report.stats import fmt, paired_comparisons, summary_table
+from benchmark.store import CellStore
+
+FIGURE_METRICS = ("sse_image", "ssim", "fid_domain", "cond_acc", "fid_inception", "nll_iw")
+COMPARISON_METRICS = ("sse_image", "ssim", "fid_domain", "cond_acc", "fid_inception")
+NUMERIC_AXES = ("latent_dim", "image_size", "beta", "lr", "epochs", "train_size")
+
+
+def render_report(store: CellStore, grid: GridCells, out: Path, data_dir=None) -> Path:
+    frame = cells_frame(store, grid)
+    axes = grid.axes
+    assets = out / grid.name
+    if assets.exists():
+        shutil.rmtree(assets)
+    assets.mkdir(parents=True)
+    metrics = present_metrics(frame)
+    long_frame(frame, axes).to_csv(assets / "metrics.csv", index=False, float_format="%.10g")
+    sections = [
+        f"# Report: {grid.name}\n\n{grid.description.strip()}\n",
+        _status_section(frame),
+        _protocol_section(store, frame),
+        _provenance_section(store, frame),
+    ]
+    if metrics:
+        sections += [
+            _table_section(frame, axes, metrics),
+            _published_section(frame, grid.published) if grid.published else "",
+            _comparison_section(frame, axes, metrics),
+            _figure_section(store, frame, axes, metrics, assets, grid.name, data_dir),
+        ]
+    sections.append(
+        f"Every cell's metrics in long format: [{grid.name}/metrics.csv]({grid.name}/metrics.csv)\n"
+    )
+    path = out / f"{grid.name}.md"
+    write_text(path, "\n".join(s for s in sections if s))
+    return path
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    header = "| " + " | ".join(map(str, table.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([header, rule, *rows]) + "\n"
+
+
+def _status_section(frame: pd.DataFrame) -> str:
+    counts = frame["status"].value_counts()
+    lines = [
+        "## Cells\n",
+        ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "failed", "pending")) + ".\n",
+    ]
+    for status in ("failed", "pending"):
+        part = frame[frame["status"] == status]
+        if len(part):
+            lines.append(f"**{status.capitalize()} cells** (not in the tables below):\n")
+            lines += [f"- `{r.cell}` {r.reason}".rstrip() for r in part.itertuples()]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _first_done(store: CellStore, frame: pd.DataFrame, name: str) -> dict | None:
+    done = frame[frame["status"] == "done"]
+    return store.read(done["cell"].iloc[0], name) if len(done) else None
+
+
+def _protocol_section(store: CellStore, frame: pd.DataFrame) -> str:
+    metrics = _first_done(store, frame, "metrics.json")
+    if not metrics:
+        return ""
+    protocol = metrics["protocol"]
+    settings = ", ".join(f"{k} = {v}" for k, v in protocol["eval"].items())
+    lines = ["## Evaluation protocol\n", f"Settings: {settings}.\n"]
+    if "domain_classifier" in protocol:
+        classifier = protocol["domain_classifier"]
+        lines.append(
+            f"Domain classifier `{classifier['key']}` (test accuracy {classifier['test_accuracy']:.4f}) "
+            "gives the features of `fid_domain` / `kid_domain` and the predictions of `cond_acc`.\n"
+        )
+    for note in protocol.get("conditions", {}).get("warnings", []):
+        lines.append(f"**Note:** {note}\n")
+    lines += [f"- `{name}`: {text}" for name, text in METRIC_DEFINITIONS.items()]
+    unavailable = protocol.get("unavailable", {})
+    if unavailable:
+        lines += ["", "Unavailable here:"] + [f"- `{k}`: {v}" for k, v in unavailable.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _provenance_section(store: CellStore, frame: pd.DataFrame) -> str:
+    done = frame[frame["status"] == "done"]
+    configs = [store.read(c, "config.json")["provenance"] for c in done["cell"]]
+    if not configs:
+        return ""
+    commits = sorted({c["git_commit"] for c in configs})
+    devices = sorted({c["device"] for c in configs})
+    packages = ", ".join(f"{k} {v}" for k, v in configs[0]["packages"].items())
+    total = sum(c["wall_seconds"] for c in configs)
+    return (
+        "## Provenance\n\n"
+        f"- commits: {', '.join(f'`{c}`' for c in commits)}\n- devices: {'; '.join(devices)}\n"
+        f"- packages: {packages}\n- total compute: {total / 60:.1f} min over {len(configs)} cells\n"
+    )
+
+
+def _table_section(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> str:
+    table = summary_table(frame, axes, metrics)
+    return (
+        "## Results\n\nMean ± half-width of the 95% t-interval over seeds (n = seeds); best in bold. "
+        "A single seed shows the value alone.\n\n" + _markdown(table)
+    )
+
+
+def _published_section(frame: pd.DataFrame, published: dict) -> str:
+    done = frame[frame["status"] == "done"]
+    lines = ["## Against the published figures\n", published.get("source", "").strip() + "\n"]
+    lines += ["| metric | published | here (mean over cells) | difference |", "|---|---|---|---|"]
+    for metric, value in published.get("metrics", {}).items():
+        here = done[metric].mean()
+        lines.append(f"| {metric} | {fmt(value)} | {fmt(here)} | {fmt(here - value)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _comparison_section(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> str:
+    chosen = [m for m in COMPARISON_METRICS if m in metrics]
+    lines = [
+        "## Comparisons\n",
+        "Differences paired on the seed and on every other axis's value (a pair = two cells that differ "
+        "only in the compared axis); mean ± 95% t-interval, paired t-test.\n",
+    ]
+    for axis in axes:
+        if axis == "seed" or frame[axis].nunique() < 2:
+            continue
+        lines.append(f"### {axis}\n")
+        lines += [f"- {s}" for s in paired_comparisons(frame, axes, axis, chosen)]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _figure_section(store, frame, axes, metrics, assets: Path, name: str, data_dir) -> str:
+    shown = [m for m in FIGURE_METRICS if m in metrics]
+    varying = [a for a in axes if a != "seed" and frame[a].nunique() > 1]
+    hue = "conditioning" if "conditioning" in varying else None
+    lines = ["## Figures\n"]
+
+    def add(filename: str, caption: str) -> None:
+        lines.append(f"![{caption}]({name}/{filename})\n\n*{caption}*\n")
+
+    for axis in varying:
+        if axis == hue and len(varying) > 1:
+            continue
+        filename = f"metrics_vs_{axis}.png"
+        figures.metrics_against_axis(frame, axis, hue if axis != hue else None, shown, assets / filename)
+        add(
+            filename,
+            f"Metrics against {axis}" + (f", by {hue}" if hue and axis != hue else "") + "; 95% t-intervals",
+        )
+    if len(varying) == 2:
+        filename = f"heatmap_{shown[0]}.png"
+        figures.heatmap(frame, varying[0], varying[1], shown[0], assets / filename)
+        add(filename, f"{shown[0]} over {varying[0]} x {varying[1]}")
+    logs = epoch_logs(store, frame, axes)
+    if len(logs):
+        curve_hue = hue or (varying[0] if varying else None)
+        figures.training_curves(logs, curve_hue, assets / "training_curves.png")
+        add("training_curves.png", "Training loss terms per epoch (mean and 95% t-interval over seeds)")
+    lines += _cell_images(store, frame, axes, assets, name)
+    lines += _latent_figures(store, frame, axes, assets, name, data_dir)
+    return "\n".join(lines)
+
+
+def _representatives(frame: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """The first seed's cell of each axis combination."""
+    done = frame[frame["status"] == "done"]
+    first_seed = done["seed"].min() if "seed" in done else None
+    return done[done["seed"] == first_seed] if first_seed is not None else done
+
+
+def _cell_images(store, frame, axes, assets: Path, name: str) -> list[str]:
+    lines = [
+        "### Samples and reconstructions (first seed)\n",
+        "Samples: one row per class. Reconstructions: test images above, reconstructions below.\n",
+    ]
+    (assets / "cells").mkdir(exist_ok=True)
+    for row in _representatives(frame, axes).itertuples():
+        label = ", ".join(f"{a}={getattr(row, a)}" for a in axes if a != "seed")
+        for kind in ("samples", "reconstructions"):
+            source = store.cell_dir(row.cell) / f"{kind}.png"
+            if source.exists():
+                data = source.read_bytes()
+                atomic_write(
+                    assets / "cells" / f"{row.cell}-{kind}.png", lambda tmp, d=data: tmp.write_bytes(d)
+                )
+        images = " ".join(
+            f"![{kind}]({name}/cells/{row.cell}-{kind}.png)" for kind in ("samples", "reconstructions")
+        )
+        lines.append(f"**{label or row.cell}** (`{row.cell}`)\n\n{images}\n")
+    return lines
+
+
+def _latent_figures(store, frame, axes, assets: Path, name: str, data_dir) -> list[str]:
+    reps = _representatives(frame, axes)
+    if "conditioning" not in reps:
+        return []
+    reps = reps[[(store.cell_dir(c) / "model.pt").exists() for c in reps["cell"]]]
+    if reps.empty:
+        return []
+    lines = []
+    by_mode = {
+        mode: reps[reps["conditioning"] == mode]["cell"].iloc[0] for mode in reps["conditioning"].unique()
+    }
+    if {"none", "concat"} <= set(by_mode):
+        panels = {
+            f"{mode} ({'VAE' if mode == 'none' else 'CVAE'})": latents.tsne_of_latent_means(
+                store, by_mode[mode], data_dir
+            )
+            for mode in ("none", "concat")
+        }
+        _, bundle, _ = latents.load_cell(store, by_mode["none"], data_dir)
+        figures.scatter_panels(panels, bundle.class_names, assets / "tsne_none_vs_concat.png")
+        lines.append(
+            f"![t-SNE]({name}/tsne_none_vs_concat.png)\n\n*t-SNE of test-set latent means, coloured by "
+            "class: the plain VAE must encode the class in z, the CVAE is given it and need not.*\n"
+        )
+    for mode, cell_id in by_mode.items():
+        png = latents.interpolation_strip(store, cell_id, data_dir=data_dir)
+        atomic_write(assets / f"interpolation_{mode}.png", lambda tmp, d=png: tmp.write_bytes(d))
+        lines.append(
+            f"![interpolation {mode}]({name}/interpolation_{mode}.png)\n\n*Latent interpolation, "
+            f"conditioning {mode}: z moves between two test images' posterior means, condition held at "
+            "the first's.*\n"
+        )
+    return lines

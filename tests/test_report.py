@@ -1,0 +1,143 @@
+import hashlib
+import math
+
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from benchmark.fileio import write_json
+from benchmark.grid import load_grid
+from benchmark.report.frame import from_grid_file
+from benchmark.report.render import render_report
+from benchmark.report.stats import paired_comparisons, t_interval
+from benchmark.store import CellStore
+from benchmark.store.cells import png_bytes
+
+T_975_DF2 = 4.302652729911275  # 97.5% quantile of Student's t with 2 degrees of freedom
+
+
+def sse_of(conditioning: str, latent: int, seed: int) -> float:
+    return 30.0 - 2 * (conditioning == "concat") - latent + 0.5 * seed * seed
+
+
+@pytest.fixture
+def store_and_grid(tmp_path):
+    grid_file = tmp_path / "toy.yaml"
+    spec = {
+        "name": "toy",
+        "description": "A store written by hand.",
+        "base": {"dataset": "mnist"},
+        "axes": {"conditioning": ["none", "concat"], "latent_dim": [2, 4]},
+        "seeds": [0, 1, 2],
+    }
+    grid_file.write_text(yaml.safe_dump(spec))
+    grid = load_grid(grid_file)
+    store = CellStore(tmp_path / "results")
+    store.record_grid(
+        grid.name, str(grid_file), [{"id": c.id, "axes": dict(c.axis_values)} for c in grid.cells]
+    )
+    import torch
+
+    image = png_bytes(torch.rand(1, 8, 8, generator=torch.Generator().manual_seed(0)))
+    for cell in grid.cells:
+        axes = dict(cell.axis_values)
+        folder = store.cell_dir(cell.id)
+        if axes == {"conditioning": "concat", "latent_dim": 4, "seed": 2}:
+            continue  # pending
+        provenance = {"packages": {"torch": "x"}, "git_commit": "abc", "device": "cpu", "wall_seconds": 30.0}
+        write_json(folder / "config.json", {**cell.resolved(), "provenance": provenance})
+        if axes == {"conditioning": "none", "latent_dim": 4, "seed": 2}:
+            write_json(
+                folder / "failed.json", {"reason": "non-finite loss at epoch 1: loss=nan", "provenance": {}}
+            )
+            continue
+        sse = sse_of(axes["conditioning"], axes["latent_dim"], axes["seed"])
+        metrics = {
+            "sse_image": sse,
+            "ssim": 0.5 + 0.01 * sse,
+            "cond_acc": 0.1 * (axes["conditioning"] == "concat"),
+            "protocol": {"eval": cell.eval.model_dump(), "unavailable": {"fid_inception": "no weights"}},
+        }
+        write_json(folder / "metrics.json", metrics)
+        write_json(
+            folder / "log.json",
+            [{"epoch": e, "loss": 100.0 / e, "recon": 90.0 / e, "kl": 10.0} for e in (1, 2)],
+        )
+        for kind in ("samples", "reconstructions"):
+            (folder / f"{kind}.png").write_bytes(image)
+    return store, grid_file
+
+
+def test_t_interval_by_hand():
+    mean, half, n = t_interval([1.0, 2.0, 6.0])
+    assert (mean, n) == (3.0, 3)
+    assert half == pytest.approx(T_975_DF2 * math.sqrt(7.0) / math.sqrt(3))
+    assert math.isnan(t_interval([4.0])[1])
+
+
+def test_report_table_values_and_intervals(store_and_grid, tmp_path):
+    store, grid_file = store_and_grid
+    path = render_report(store, from_grid_file(store, grid_file), tmp_path / "reports")
+    text = path.read_text()
+    values = [sse_of("none", 2, s) for s in (0, 1, 2)]  # 28, 28.5, 30
+    mean = sum(values) / 3
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / 2)
+    expected = f"{mean:.4g} ± {T_975_DF2 * sd / math.sqrt(3):.4g}"
+    assert f"| none | 2 | {expected} |" in text
+    # concat, latent 4 has the lowest sse (two seeds done): marked best
+    concat4 = [sse_of("concat", 4, s) for s in (0, 1)]
+    assert f"**{sum(concat4) / 2:.4g} ± " in text
+    assert "## Cells\n\n10 done, 1 failed, 1 pending." in text
+    assert "non-finite loss at epoch 1" in text
+    assert "`fid_inception`: no weights" in text
+    csv = pd.read_csv(tmp_path / "reports" / "toy" / "metrics.csv")
+    assert len(csv[csv.metric == "sse_image"]) == 10
+    assert set(csv.columns) >= {"cell", "conditioning", "latent_dim", "seed", "metric", "value"}
+
+
+def test_every_referenced_figure_exists_and_is_a_png(store_and_grid, tmp_path):
+    import re
+
+    store, grid_file = store_and_grid
+    out = tmp_path / "reports"
+    text = render_report(store, from_grid_file(store, grid_file), out).read_text()
+    references = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert any("metrics_vs_latent_dim" in r for r in references)
+    assert any("training_curves" in r for r in references)
+    assert any("heatmap" in r for r in references)
+    for reference in references:
+        with Image.open(out / reference) as image:
+            assert image.format == "PNG"
+
+
+def test_second_run_is_byte_identical(store_and_grid, tmp_path):
+    store, grid_file = store_and_grid
+
+    def digest(folder):
+        return {
+            p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*"))
+            if p.is_file()
+        }
+
+    render_report(store, from_grid_file(store, grid_file), tmp_path / "a")
+    render_report(store, from_grid_file(store, grid_file), tmp_path / "b")
+    first, second = digest(tmp_path / "a"), digest(tmp_path / "b")
+    assert first == second and len(first) > 5
+
+
+def test_paired_comparison_sentence(store_and_grid):
+    from benchmark.report.frame import cells_frame
+
+    store, grid_file = store_and_grid
+    grid = from_grid_file(store, grid_file)
+    frame = cells_frame(store, grid)
+    sentences = paired_comparisons(frame, grid.axes, "conditioning", ["sse_image"])
+    # pairs: latent 2 seeds 0-2 and latent 4 seeds 0-1 (one side failed or pending otherwise), each differ by -2
+    assert sentences == [
+        "conditioning=concat lowers sse_image by 2 ± 0 relative to conditioning=none (better) (p = -, 5 pairs)"
+    ]
+    one_pair = frame[(frame["seed"] == 0) & (frame["latent_dim"] == 2)]
+    (single,) = paired_comparisons(one_pair, grid.axes, "conditioning", ["sse_image"])
+    assert single.endswith("(1 pair, one seed: no interval can be given)")
