@@ -22,9 +22,7 @@ app.add_typer(data_app, name="data")
 # Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns; give them room.
 console = Console() if Console().is_terminal else Console(width=200)
 
-DataDirOption = typer.Option(
-    None, "--data-dir", help="Data directory (default: $BENCH_DATA_DIR, else the user cache)."
-)
+DataDirOption = typer.Option(None, "--data-dir", help="Data directory (default: $BENCH_DATA_DIR, else the user cache).")
 
 
 def _version(value: bool) -> None:
@@ -35,9 +33,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
-    ),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """CVAE Bench."""
 
@@ -135,6 +131,24 @@ def report(
         raise BenchError(f"{results}: no grid has been run yet")
     for spec in grids:
         console.print(f"wrote {render_report(store, spec, out, data_dir)}")
+
+
+@app.command()
+def sample(
+    cell: str = typer.Option(..., "--cell", help="Cell id (see bench status)."),
+    text: str = typer.Option(None, "--text", help="A short text naming a class, or a caption for text cells."),
+    label: int = typer.Option(None, "--label", help="A class index."),
+    n: int = typer.Option(16, "-n", min=1, help="Number of samples."),
+    seed: int = typer.Option(0, "--seed", help="Noise seed."),
+    out: Path = typer.Option(Path("samples.png"), "--out", help="PNG to write."),
+    results: Path = typer.Option(Path("results"), "--results", help="Cell store folder."),
+    data_dir: Path = DataDirOption,
+) -> None:
+    """Draw a grid of samples from a trained cell for a text or a label."""
+    from benchmark.sampling import sample_grid
+    from benchmark.store import CellStore
+
+    console.print(sample_grid(CellStore(results), cell, text, label, n, seed, out, data_dir))
 
 
 @app.command()

@@ -39,9 +39,7 @@ class RichRunProgress(Progress):
 
     def epoch(self, cell: Cell, record: dict) -> None:
         self.bars.advance(self.epochs)
-        self.bars.update(
-            self.epochs, description=f"{cell.id} epoch {record['epoch']} loss {record['loss']:.2f}"
-        )
+        self.bars.update(self.epochs, description=f"{cell.id} epoch {record['epoch']} loss {record['loss']:.2f}")
 
     def cell_finished(self, cell: Cell, status: str) -> None:
         self.bars.advance(self.cells)

@@ -36,7 +36,8 @@ class CellConfig(BaseModel):
     hidden: tuple[int, ...] = (512, 256)  # MLP backbone widths
     base_channels: int = Field(default=32, gt=0)  # conv backbone: channels of the first block
     batchnorm: bool = False  # conv backbone
-    text_encoder: str | None = None  # condition "text": the CLIP text encoder, see conditions/
+    text_encoder: str | None = None  # condition "text": open_clip MODEL[:TAG|:FILE], see conditions/clip_text.py
+    text_normalize: bool = True  # L2-normalise sentence embeddings and their mean
 
     @model_validator(mode="after")
     def _consistent(self) -> CellConfig:
@@ -45,12 +46,13 @@ class CellConfig(BaseModel):
         entry = BACKBONES[self.backbone]
         entry.check(self)
         if self.dataset == "coco" and self.condition != "text":
-            raise ValueError(
-                f"data set coco has captions only: condition must be 'text', not {self.condition!r}"
-            )
+            raise ValueError(f"data set coco has captions only: condition must be 'text', not {self.condition!r}")
         if self.dataset != "coco" and self.condition == "text":
+            raise ValueError(f"data set {self.dataset} has no captions: condition must be 'label' or 'keyword'")
+        if self.condition == "text" and not self.text_encoder:
             raise ValueError(
-                f"data set {self.dataset} has no captions: condition must be 'label' or 'keyword'"
+                "condition 'text' needs text_encoder, e.g. 'ViT-B-32:openai', 'ViT-B-32:/path/to/file.pt', "
+                "or 'cvae-tiny-clip' (an untrained stand-in)"
             )
         return self
 

@@ -102,10 +102,7 @@ def test_fid_domain_test_vs_itself_train_and_mnist(shared_data, fashion, fashion
     train = GaussianStats.of(fashion_classifier.run(fashion.train.images[:10000])[0].numpy())
     digits = GaussianStats.of(fashion_classifier.run(mnist.test.images)[0].numpy())
     self_fid, train_fid, mnist_fid = (frechet_distance(test, s) for s in (test, train, digits))
-    print(
-        f"fid_domain fashion test vs itself {self_fid:.4f}, vs train {train_fid:.3f}, "
-        f"vs mnist {mnist_fid:.1f}"
-    )
+    print(f"fid_domain fashion test vs itself {self_fid:.4f}, vs train {train_fid:.3f}, vs mnist {mnist_fid:.1f}")
     assert abs(self_fid) < 1e-6
     assert train_fid < 5
     assert mnist_fid > 50 * train_fid
@@ -145,9 +142,7 @@ def test_inception_path_end_to_end_with_a_stand_in_network(trained, tmp_path):
     torch.manual_seed(0)
     weights = tmp_path / "inception-2015-12-05.pt"
     torch.jit.script(StandInInception()).save(str(weights))
-    eval_config = EvalConfig(
-        recon_size=100, n_samples=200, nll_size=20, nll_k=2, inception_weights=str(weights)
-    )
+    eval_config = EvalConfig(recon_size=100, n_samples=200, nll_size=20, nll_k=2, inception_weights=str(weights))
     metrics = evaluate_cell(trained, eval_config).metrics
     assert metrics["fid_inception"] > 0 and np.isfinite(metrics["fid_inception"])
     assert np.isfinite(metrics["kid_inception"])

@@ -63,7 +63,12 @@ def test_article_coco_parameter_count():
         + conv(16, 3, 3)
     )
     config = CellConfig(
-        dataset="coco", condition="text", backbone="article-coco", image_size=128, latent_dim=128
+        dataset="coco",
+        condition="text",
+        text_encoder="cvae-tiny-clip",
+        backbone="article-coco",
+        image_size=128,
+        latent_dim=128,
     )
     count = parameter_count(build_model(config, ConditionSource(vector_dim=512)))
     print(f"article-coco concat: {count:,} parameters")
@@ -79,6 +84,7 @@ def test_every_generic_combination_trains_a_step_and_samples(backbone, condition
     config = CellConfig(
         dataset=dataset,
         condition=condition,
+        text_encoder="cvae-tiny-clip" if condition == "text" else None,
         backbone=backbone,
         conditioning=conditioning,
         image_size=size,
@@ -106,7 +112,14 @@ def test_every_generic_combination_trains_a_step_and_samples(backbone, condition
 
 @pytest.mark.parametrize("size", [32, 128, 256])
 def test_conv_depth_follows_image_size(size):
-    config = CellConfig(dataset="coco", condition="text", backbone="conv", image_size=size, base_channels=4)
+    config = CellConfig(
+        dataset="coco",
+        condition="text",
+        text_encoder="cvae-tiny-clip",
+        backbone="conv",
+        image_size=size,
+        base_channels=4,
+    )
     model = build_model(config, ConditionSource(vector_dim=4))
     assert len(model.encoder.blocks.layers) == {32: 3, 128: 5, 256: 6}[size]
     assert model.sample(torch.randn(2, 4)).shape == (2, 3, size, size)

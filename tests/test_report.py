@@ -34,9 +34,7 @@ def store_and_grid(tmp_path):
     grid_file.write_text(yaml.safe_dump(spec))
     grid = load_grid(grid_file)
     store = CellStore(tmp_path / "results")
-    store.record_grid(
-        grid.name, str(grid_file), [{"id": c.id, "axes": dict(c.axis_values)} for c in grid.cells]
-    )
+    store.record_grid(grid.name, str(grid_file), [{"id": c.id, "axes": dict(c.axis_values)} for c in grid.cells])
     import torch
 
     image = png_bytes(torch.rand(1, 8, 8, generator=torch.Generator().manual_seed(0)))
@@ -48,9 +46,7 @@ def store_and_grid(tmp_path):
         provenance = {"packages": {"torch": "x"}, "git_commit": "abc", "device": "cpu", "wall_seconds": 30.0}
         write_json(folder / "config.json", {**cell.resolved(), "provenance": provenance})
         if axes == {"conditioning": "none", "latent_dim": 4, "seed": 2}:
-            write_json(
-                folder / "failed.json", {"reason": "non-finite loss at epoch 1: loss=nan", "provenance": {}}
-            )
+            write_json(folder / "failed.json", {"reason": "non-finite loss at epoch 1: loss=nan", "provenance": {}})
             continue
         sse = sse_of(axes["conditioning"], axes["latent_dim"], axes["seed"])
         metrics = {

@@ -77,9 +77,7 @@ def test_run_stores_every_artifact_and_resume_skips_done_cells(tmp_path, shared_
     again = run_grid(grid, list(grid.cells), store, RunOptions(device="cpu", data_dir=shared_data))
     assert again.done == [] and len(again.skipped) == 2
     before = metrics_without_timing(store, grid.cells[0].id)
-    forced = run_grid(
-        grid, list(grid.cells[:1]), store, RunOptions(device="cpu", data_dir=shared_data, force=True)
-    )
+    forced = run_grid(grid, list(grid.cells[:1]), store, RunOptions(device="cpu", data_dir=shared_data, force=True))
     assert forced.done == [grid.cells[0].id]
     assert metrics_without_timing(store, grid.cells[0].id) == before  # bit-identical on CPU
 
@@ -142,9 +140,7 @@ def test_sigkill_mid_cell_then_resume_matches_an_uninterrupted_run(tmp_path, sha
     deadline = time.monotonic() + 300
     while victim is None and time.monotonic() < deadline and process.poll() is None:
         done = list(results.glob("*/metrics.json"))
-        started = [
-            p.parent for p in results.glob("*/config.json") if not (p.parent / "metrics.json").exists()
-        ]
+        started = [p.parent for p in results.glob("*/config.json") if not (p.parent / "metrics.json").exists()]
         if done and started:
             victim = started[0].name
         time.sleep(0.01)
@@ -154,9 +150,7 @@ def test_sigkill_mid_cell_then_resume_matches_an_uninterrupted_run(tmp_path, sha
     assert store.status(victim) == CellStatus.PENDING  # partial folder, not done
     finished_before = {p.parent.name: p.stat().st_mtime_ns for p in results.glob("*/metrics.json")}
 
-    resumed = bench(
-        "run", "--grid", grid_file, "--results", results, "--device", "cpu", "--data-dir", shared_data
-    )
+    resumed = bench("run", "--grid", grid_file, "--results", results, "--device", "cpu", "--data-dir", shared_data)
     assert resumed.returncode == 0, resumed.stderr
     clean = bench(
         "run",
@@ -176,9 +170,7 @@ def test_sigkill_mid_cell_then_resume_matches_an_uninterrupted_run(tmp_path, sha
         assert (results / cell_id / "metrics.json").stat().st_mtime_ns == mtime
     for cell_id in ids:
         assert store.status(cell_id) == CellStatus.DONE
-        assert metrics_without_timing(store, cell_id) == metrics_without_timing(
-            CellStore(tmp_path / "clean"), cell_id
-        )
+        assert metrics_without_timing(store, cell_id) == metrics_without_timing(CellStore(tmp_path / "clean"), cell_id)
         assert not list((results / cell_id).glob("*.tmp"))
 
 

@@ -6,9 +6,7 @@ from benchmark.data import load_dataset
 from benchmark.training import CellFailed, train_cell
 from benchmark.training.trainer import load_checkpoint, save_checkpoint
 
-SMALL = dict(
-    dataset="fashion_mnist", backbone="conv", base_channels=8, latent_dim=8, train_size=512, epochs=2
-)
+SMALL = dict(dataset="fashion_mnist", backbone="conv", base_channels=8, latent_dim=8, train_size=512, epochs=2)
 
 
 @pytest.fixture(scope="module")

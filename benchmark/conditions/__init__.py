@@ -41,5 +41,35 @@ CONDITIONS.register("label")(_class_conditions)
 CONDITIONS.register("keyword")(_class_conditions)
 
 
+@CONDITIONS.register("text")
+def _text_conditions(config: CellConfig, bundle: DatasetBundle) -> PreparedConditions:
+    """Caption embeddings: training draws one of each image's captions per epoch; tests use the first."""
+    from benchmark.conditions.clip_text import text_encoder
+
+    encoder = text_encoder(config.text_encoder, config.text_normalize)
+    captions = bundle.train.captions
+    counts = torch.tensor([len(c) for c in captions])
+    offsets = torch.cumsum(counts, 0) - counts
+    train_embeddings = encoder.embed([c for caps in captions for c in caps])
+    test_embeddings = encoder.embed([caps[0] for caps in bundle.test.captions])
+
+    def draw(generator: torch.Generator) -> torch.Tensor:
+        choice = (torch.rand(len(counts), generator=generator) * counts).long()
+        return train_embeddings[offsets + choice]
+
+    notes = {"text_encoder": config.text_encoder, "trained": encoder.trained}
+    if not encoder.trained:
+        notes["warnings"] = [
+            f"The text encoder ({config.text_encoder}) is untrained: its weights are random, so captions "
+            "are encoded by a fixed random network, not by CLIP's learned text features."
+        ]
+    return PreparedConditions(
+        source=ConditionSource(vector_dim=train_embeddings.shape[1]),
+        train=draw,
+        test=test_embeddings,
+        notes=notes,
+    )
+
+
 def prepare_conditions(config: CellConfig, bundle: DatasetBundle) -> PreparedConditions:
     return CONDITIONS[config.condition](config, bundle)

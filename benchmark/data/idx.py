@@ -69,9 +69,7 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(shape)):
-        raise BenchError(
-            f"{path}: IDX header says shape {tuple(shape)} but the file holds {body.size} values"
-        )
+        raise BenchError(f"{path}: IDX header says shape {tuple(shape)} but the file holds {body.size} values")
     return body.reshape(shape)
 
 
@@ -107,9 +105,7 @@ def _download(source: IdxSource, root: Path, name: str) -> None:
         ) from None
 
 
-def load_idx_split(
-    source: IdxSource, root: Path, split: str, verify: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
+def load_idx_split(source: IdxSource, root: Path, split: str, verify: bool = True) -> tuple[np.ndarray, np.ndarray]:
     image_name, label_name = source.files(split)
     image_path = ensure_file(source, root, image_name, verify)
     label_path = ensure_file(source, root, label_name, verify)

@@ -116,18 +116,14 @@ def load_grid(path: str | Path, overrides: list[str] | None = None) -> Grid:
         raise BenchError(f"{path}: a grid must be a mapping with keys name, base, axes, seeds, ...")
     for key, value in parse_assignments("--override", overrides or []).items():
         if key in (raw.get("axes") or {}):
-            raise BenchError(
-                f"--override {key}={value}: {key} is an axis of {path}; use --only to pick values"
-            )
+            raise BenchError(f"--override {key}={value}: {key} is an axis of {path}; use --only to pick values")
         raw["base"] = {**(raw.get("base") or {}), key: value}
     return build_grid(raw, str(path))
 
 
 def _check_cell_fields(spec: GridSpec, source: str) -> None:
     valid = ", ".join(f for f in CELL_FIELDS if f != "seed")
-    places = [("base", spec.base), ("axes", spec.axes)] + [
-        (f"exclude[{i}]", e) for i, e in enumerate(spec.exclude)
-    ]
+    places = [("base", spec.base), ("axes", spec.axes)] + [(f"exclude[{i}]", e) for i, e in enumerate(spec.exclude)]
     for where, fields in places:
         for key, value in fields.items():
             if key not in CELL_FIELDS or key == "seed":
@@ -152,9 +148,7 @@ def build_grid(raw: dict, source: str) -> Grid:
         for seed in spec.seeds:
             cell = _make_cell(spec, values, seed, source)
             if cell.id in seen:
-                raise _fail(
-                    source, "axes", dict(cell.axis_values), f"duplicate cell (same as {seen[cell.id]})"
-                )
+                raise _fail(source, "axes", dict(cell.axis_values), f"duplicate cell (same as {seen[cell.id]})")
             seen[cell.id] = dict(cell.axis_values)
             cells.append(cell)
     if not cells:

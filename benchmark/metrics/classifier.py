@@ -50,9 +50,7 @@ class DomainClassifier(nn.Module):
     def prepare(x: torch.Tensor) -> torch.Tensor:
         """Float images in [0, 1] of any size -> 28x28."""
         if x.shape[-1] != INPUT_SIZE:
-            x = F.interpolate(
-                x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", antialias=True, align_corners=False
-            )
+            x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", antialias=True, align_corners=False)
         return x
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,9 +91,7 @@ def conditional_accuracy(predicted: torch.Tensor, asked: torch.Tensor, class_nam
 
 
 def _cache_key(bundle: DatasetBundle) -> str:
-    blob = json.dumps(
-        {"recipe": RECIPE, "dataset": bundle.name, "source": bundle.source.get("sha256")}, sort_keys=True
-    )
+    blob = json.dumps({"recipe": RECIPE, "dataset": bundle.name, "source": bundle.source.get("sha256")}, sort_keys=True)
     return f"{bundle.name}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 

@@ -69,9 +69,7 @@ class EvalContext:
     @functools.cached_property
     def samples(self) -> torch.Tensor:
         """n_samples generated images, uint8, noise from the cell's seed."""
-        gen = torch.Generator(device=self.device).manual_seed(
-            stream_seed(self.trained.config.seed, SAMPLE_STREAM)
-        )
+        gen = torch.Generator(device=self.device).manual_seed(stream_seed(self.trained.config.seed, SAMPLE_STREAM))
         out = [
             self.model.sample(c.to(self.device), gen).mul(255).round().to(torch.uint8).cpu()
             for c in self.sample_conditions.split(self.eval.batch_size)
@@ -112,9 +110,7 @@ def domain_metrics(ctx: EvalContext) -> dict:
         return ctx.unavailable(names, f"not applicable: {bundle.name} has no domain classifier")
     classifier = domain_classifier(bundle.name, ctx.data_dir, ctx.device)
     ctx.notes["domain_classifier"] = {"key": classifier.key, "test_accuracy": classifier.test_accuracy}
-    real = _real_features(
-        bundle, bundle.image_size, classifier.key, lambda: classifier.run(bundle.test.images)[0]
-    )
+    real = _real_features(bundle, bundle.image_size, classifier.key, lambda: classifier.run(bundle.test.images)[0])
     fake, predicted = classifier.run(ctx.samples)
     accuracy, per_class = conditional_accuracy(predicted, ctx.sample_conditions.cpu(), bundle.class_names)
     return {
@@ -135,9 +131,7 @@ def inception_metrics(ctx: EvalContext) -> dict:
     except Unavailable as reason:
         return ctx.unavailable(names, str(reason))
     bundle = ctx.trained.bundle
-    real = _real_features(
-        bundle, bundle.image_size, extractor.key, lambda: extractor.features(bundle.test.images)
-    )
+    real = _real_features(bundle, bundle.image_size, extractor.key, lambda: extractor.features(bundle.test.images))
     fake = extractor.features(ctx.samples)
     return {
         "fid_inception": frechet_distance(GaussianStats.of(real), GaussianStats.of(fake)),
@@ -152,13 +146,9 @@ def likelihood_metrics(ctx: EvalContext) -> dict:
     c = ctx.trained.conditions.test[index].to(ctx.device)
     metrics = likelihood.latent_health(ctx.model, x, c)
     if ctx.trained.config.recon_loss != "bce":
-        metrics.update(
-            ctx.unavailable(["nll_iw", "neg_elbo"], "needs the Bernoulli decoder (recon_loss bce)")
-        )
+        metrics.update(ctx.unavailable(["nll_iw", "neg_elbo"], "needs the Bernoulli decoder (recon_loss bce)"))
         return metrics
-    gen = torch.Generator(device=ctx.device).manual_seed(
-        stream_seed(ctx.trained.config.seed, LIKELIHOOD_STREAM)
-    )
+    gen = torch.Generator(device=ctx.device).manual_seed(stream_seed(ctx.trained.config.seed, LIKELIHOOD_STREAM))
     weights = likelihood.log_weights(ctx.model, x, c, ctx.eval.nll_k, gen)
     metrics["nll_iw"] = likelihood.iw_nll(weights).mean().item()
     metrics["neg_elbo"] = likelihood.negative_elbo(weights).mean().item()

@@ -24,9 +24,7 @@ def log_weights(model, x, c, k: int, generator: torch.Generator, chunk: int = 50
         z = mu + (0.5 * logvar).exp() * eps  # (n, B, D)
         logits = model.decode_logits(z.flatten(0, 1), c.repeat(n, *[1] * (c.dim() - 1)))
         log_px = -reconstruction_per_image(logits, x.repeat(n, 1, 1, 1), "bce").view(n, -1)
-        weights.append(
-            log_px + _log_normal(z, torch.zeros_like(z), torch.zeros_like(z)) - _log_normal(z, mu, logvar)
-        )
+        weights.append(log_px + _log_normal(z, torch.zeros_like(z), torch.zeros_like(z)) - _log_normal(z, mu, logvar))
     return torch.cat(weights)
 
 

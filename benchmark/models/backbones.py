@@ -26,11 +26,7 @@ def _out_channels(layer: nn.Module) -> int:
 
 
 def _norm(layer: nn.Module) -> nn.Module:
-    return (
-        nn.BatchNorm2d(layer.out_channels)
-        if hasattr(layer, "out_channels")
-        else nn.BatchNorm1d(layer.out_features)
-    )
+    return nn.BatchNorm2d(layer.out_channels) if hasattr(layer, "out_channels") else nn.BatchNorm1d(layer.out_features)
 
 
 class FilmBlocks(nn.Module):
@@ -176,9 +172,7 @@ def _conv_encoder(arch: Architecture) -> Encoder:
 
 def _up(in_ch: int, out_ch: int, in_size: int, out_size: int) -> nn.ConvTranspose2d:
     """Transposed conv (k3, s2, p1) from in_size to exactly out_size (2*in - 1 + output_padding)."""
-    return nn.ConvTranspose2d(
-        in_ch, out_ch, 3, stride=2, padding=1, output_padding=out_size - (2 * in_size - 1)
-    )
+    return nn.ConvTranspose2d(in_ch, out_ch, 3, stride=2, padding=1, output_padding=out_size - (2 * in_size - 1))
 
 
 def _conv_decoder(arch: Architecture) -> Decoder:

@@ -29,9 +29,7 @@ class CVAE(nn.Module):
             hidden=config.hidden,
             base_channels=config.base_channels,
             batchnorm=config.batchnorm,
-            input_extra=Concat.input_width(source, options, config.embed_dim)
-            if config.conditioning == "concat"
-            else 0,
+            input_extra=Concat.input_width(source, options, config.embed_dim) if config.conditioning == "concat" else 0,
         )
         self.encoder = preset.build_encoder(arch)
         self.decoder = preset.build_decoder(arch)
@@ -50,9 +48,7 @@ class CVAE(nn.Module):
         head_in = feature_dim + self.conditioning.feature_extra
         self.mu_head = nn.Linear(head_in, config.latent_dim)
         self.logvar_head = nn.Linear(head_in, config.latent_dim)
-        self.decoder_input = nn.Linear(
-            config.latent_dim + self.conditioning.latent_extra, self.decoder.input_width
-        )
+        self.decoder_input = nn.Linear(config.latent_dim + self.conditioning.latent_extra, self.decoder.input_width)
 
     def _feature_dim(self, arch: Architecture) -> int:
         # A conv encoder's output width follows from its layers; one dry run reads it off.

@@ -12,9 +12,7 @@ from benchmark.training import train_cell
 
 
 def time_evaluation(n_samples: int = 10_000, device: str = "cpu", data_dir=None) -> dict:
-    config = CellConfig(
-        backbone="article-conv", conditioning="concat", latent_dim=128, train_size=2000, epochs=1
-    )
+    config = CellConfig(backbone="article-conv", conditioning="concat", latent_dim=128, train_size=2000, epochs=1)
     trained = train_cell(config, device=device, data_dir=data_dir)
     domain_classifier(config.dataset, data_dir)  # trained and cached once; not part of a cell's cost
     eval_config = EvalConfig(n_samples=n_samples, inception=False)

@@ -29,9 +29,7 @@ def _panels(metrics: list[str], width: float = 4.2):
     return fig, axes[0]
 
 
-def metrics_against_axis(
-    frame: pd.DataFrame, axis: str, hue: str | None, metrics: list[str], path: Path
-) -> None:
+def metrics_against_axis(frame: pd.DataFrame, axis: str, hue: str | None, metrics: list[str], path: Path) -> None:
     """Numeric axis: lines with 95% t-interval error bars over seeds; categorical: bars."""
     done = frame[frame["status"] == "done"]
     numeric = pd.api.types.is_numeric_dtype(done[axis])

@@ -11,14 +11,14 @@ from benchmark.conditions import prepare_conditions
 from benchmark.config import CellConfig
 from benchmark.store import CellStore
 from benchmark.store.cells import CHECKPOINT, png_bytes
-from benchmark.training.trainer import load_cell_data, load_checkpoint
+from benchmark.training.trainer import cell_data, load_checkpoint
 
 TSNE_POINTS = 2000
 
 
 def load_cell(store: CellStore, cell_id: str, data_dir=None):
     config = CellConfig(**store.read(cell_id, "config.json")["cell"])
-    bundle = load_cell_data(config, data_dir)
+    bundle = cell_data(config, data_dir)
     conditions = prepare_conditions(config, bundle)
     model = load_checkpoint(config, conditions, store.cell_dir(cell_id) / CHECKPOINT)
     return model, bundle, conditions
@@ -30,9 +30,7 @@ def tsne_of_latent_means(store: CellStore, cell_id: str, data_dir=None) -> tuple
     x = bundle.test.images[:TSNE_POINTS].float() / 255
     with torch.no_grad():
         mu, _ = model.encode(x, conditions.test[:TSNE_POINTS])
-    points = TSNE(n_components=2, init="pca", random_state=0, perplexity=30).fit_transform(
-        mu.double().numpy()
-    )
+    points = TSNE(n_components=2, init="pca", random_state=0, perplexity=30).fit_transform(mu.double().numpy())
     return points, bundle.test.labels[:TSNE_POINTS].numpy()
 
 

@@ -41,9 +41,7 @@ def render_report(store: CellStore, grid: GridCells, out: Path, data_dir=None) -
             _comparison_section(frame, axes, metrics),
             _figure_section(store, frame, axes, metrics, assets, grid.name, data_dir),
         ]
-    sections.append(
-        f"Every cell's metrics in long format: [{grid.name}/metrics.csv]({grid.name}/metrics.csv)\n"
-    )
+    sections.append(f"Every cell's metrics in long format: [{grid.name}/metrics.csv]({grid.name}/metrics.csv)\n")
     path = out / f"{grid.name}.md"
     write_text(path, "\n".join(s for s in sections if s))
     return path
@@ -199,12 +197,8 @@ def _cell_images(store, frame, axes, assets: Path, name: str) -> list[str]:
             source = store.cell_dir(row.cell) / f"{kind}.png"
             if source.exists():
                 data = source.read_bytes()
-                atomic_write(
-                    assets / "cells" / f"{row.cell}-{kind}.png", lambda tmp, d=data: tmp.write_bytes(d)
-                )
-        images = " ".join(
-            f"![{kind}]({name}/cells/{row.cell}-{kind}.png)" for kind in ("samples", "reconstructions")
-        )
+                atomic_write(assets / "cells" / f"{row.cell}-{kind}.png", lambda tmp, d=data: tmp.write_bytes(d))
+        images = " ".join(f"![{kind}]({name}/cells/{row.cell}-{kind}.png)" for kind in ("samples", "reconstructions"))
         lines.append(f"**{label or row.cell}** (`{row.cell}`)\n\n{images}\n")
     return lines
 
@@ -217,9 +211,7 @@ def _latent_figures(store, frame, axes, assets: Path, name: str, data_dir) -> li
     if reps.empty:
         return []
     lines = []
-    by_mode = {
-        mode: reps[reps["conditioning"] == mode]["cell"].iloc[0] for mode in reps["conditioning"].unique()
-    }
+    by_mode = {mode: reps[reps["conditioning"] == mode]["cell"].iloc[0] for mode in reps["conditioning"].unique()}
     if {"none", "concat"} <= set(by_mode):
         panels = {
             f"{mode} ({'VAE' if mode == 'none' else 'CVAE'})": latents.tsne_of_latent_means(

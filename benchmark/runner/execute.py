@@ -30,10 +30,9 @@ class CellResult:
 
 
 @functools.lru_cache(maxsize=2)
-def _cell_data(config_key: tuple, data_dir):
-    from benchmark.config import CellConfig
-
-    return load_cell_data(CellConfig(**dict(config_key)), data_dir)
+def _cell_data(dataset: str, image_size: int, train_size: int | None, seed: int, data_dir):
+    """Cells of one grid mostly share their data: keep the last two bundles in memory."""
+    return load_cell_data(dataset, image_size, train_size, seed, data_dir)
 
 
 def _now() -> str:
@@ -46,13 +45,13 @@ def execute_cell(cell: Cell, device: str = "auto", data_dir=None, on_epoch=None)
     start = time.perf_counter()
     log: list[dict] = []
     try:
-        data_fields = ("dataset", "image_size", "train_size", "seed")
-        key = tuple((f, getattr(cell.config, f)) for f in data_fields)
+        config = cell.config
+        bundle = _cell_data(config.dataset, config.image_size, config.train_size, config.seed, data_dir)
         trained = train_cell(
             cell.config,
             device=device_obj,
             data_dir=data_dir,
-            bundle=_cell_data(key, data_dir),
+            bundle=bundle,
             on_epoch=lambda record: (log.append(record), on_epoch and on_epoch(record)),
         )
         evaluation = evaluate_cell(trained, cell.eval, data_dir)

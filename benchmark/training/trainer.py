@@ -55,9 +55,14 @@ def build_seeded_model(config: CellConfig, conditions: PreparedConditions, devic
     return model.to(device)
 
 
-def load_cell_data(config: CellConfig, data_dir=None) -> DatasetBundle:
-    bundle = load_dataset(config.dataset, config.image_size, data_dir)
-    return bundle.with_train(bundle.train.seeded_subset(config.train_size, config.seed))
+def load_cell_data(dataset: str, image_size: int, train_size: int | None, seed: int, data_dir=None) -> DatasetBundle:
+    """The cell's data: the train split reduced to a seeded subset of train_size images."""
+    bundle = load_dataset(dataset, image_size, data_dir)
+    return bundle.with_train(bundle.train.seeded_subset(train_size, seed))
+
+
+def cell_data(config: CellConfig, data_dir=None) -> DatasetBundle:
+    return load_cell_data(config.dataset, config.image_size, config.train_size, config.seed, data_dir)
 
 
 def train_cell(
@@ -70,7 +75,7 @@ def train_cell(
     device = resolve_device(device) if not isinstance(device, torch.device) else device
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True)
-    bundle = bundle or load_cell_data(config, data_dir)
+    bundle = bundle or cell_data(config, data_dir)
     conditions = prepare_conditions(config, bundle)
     model = build_seeded_model(config, conditions, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)

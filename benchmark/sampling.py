@@ -1,0 +1,57 @@
+"""`bench sample`: a grid of samples from a trained cell for a condition given as text or a label."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torchvision.utils import make_grid
+
+from benchmark.errors import BenchError
+from benchmark.fileio import atomic_write
+from benchmark.report.latents import load_cell
+from benchmark.store import CellStatus, CellStore
+from benchmark.store.cells import png_bytes
+
+
+def condition_for(config: dict, bundle, text: str | None, label: int | None) -> tuple[torch.Tensor, str]:
+    """The raw condition the cell's model takes, and a description of it."""
+    if (text is None) == (label is None):
+        raise BenchError("give exactly one of --text or --label")
+    cell = config["cell"]
+    if cell["condition"] == "text":
+        if text is None:
+            raise BenchError(f"cell conditions on captions ({cell['dataset']}): give --text, not --label")
+        from benchmark.conditions.clip_text import text_encoder
+
+        return text_encoder(cell["text_encoder"], cell["text_normalize"]).embed([text])[0], f"caption {text!r}"
+    if label is not None:
+        if not 0 <= label < bundle.num_classes:
+            raise BenchError(f"--label {label}: {cell['dataset']} has classes 0..{bundle.num_classes - 1}")
+        return torch.tensor(label), f"class {label} ({bundle.class_names[label]})"
+    from benchmark.conditions.keywords import keyword_table
+
+    index = keyword_table(cell["dataset"]).match(text)
+    return torch.tensor(index), f"{text!r} -> class {index} ({bundle.class_names[index]})"
+
+
+def sample_grid(
+    store: CellStore,
+    cell_id: str,
+    text: str | None,
+    label: int | None,
+    n: int,
+    seed: int,
+    out: Path,
+    data_dir=None,
+) -> str:
+    if store.status(cell_id) != CellStatus.DONE or not (store.cell_dir(cell_id) / "model.pt").exists():
+        known = sorted(p.parent.name for p in store.root.glob("*/model.pt"))
+        raise BenchError(f"no trained cell {cell_id!r} in {store.root}; trained cells: {', '.join(known) or 'none'}")
+    model, bundle, _ = load_cell(store, cell_id, data_dir)
+    condition, described = condition_for(store.read(cell_id, "config.json"), bundle, text, label)
+    conditions = condition.unsqueeze(0).expand(n, *condition.shape)
+    images = model.sample(conditions, torch.Generator().manual_seed(seed))
+    nrow = max(1, int(n**0.5))
+    atomic_write(out, lambda tmp: tmp.write_bytes(png_bytes(make_grid(images, nrow=nrow, padding=1, pad_value=1.0))))
+    return f"{out}: {n} samples of cell {cell_id} for {described}, seed {seed}"
