@@ -53,6 +53,7 @@ def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:
         row = {"cell": cell_id, "status": store.status(cell_id).value, **entry["axes"]}
         row["reason"] = failure["reason"] if failure else ""
         row["wall_seconds"] = config.get("provenance", {}).get("wall_seconds")
+        row["trained_epochs"] = config.get("cell", {}).get("epochs")
         row.update({m: metrics.get(m) for m in HEADLINE_METRICS})
         rows.append(row)
     frame = pd.DataFrame(rows)

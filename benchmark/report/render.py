@@ -123,6 +123,12 @@ def _table_section(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> 
 def _published_section(frame: pd.DataFrame, published: dict) -> str:
     done = frame[frame["status"] == "done"]
     lines = ["## Against the published figures\n", published.get("source", "").strip() + "\n"]
+    epochs = sorted(done["trained_epochs"].dropna().astype(int).unique())
+    if published.get("epochs") and epochs and epochs != [published["epochs"]]:
+        lines.append(
+            f"**These cells trained for {', '.join(map(str, epochs))} epochs, the published ones for "
+            f"{published['epochs']}**: expect the gap below to shrink with training.\n"
+        )
     lines += ["| metric | published | here (mean over cells) | difference |", "|---|---|---|---|"]
     for metric, value in published.get("metrics", {}).items():
         here = done[metric].mean()
