@@ -80,6 +80,12 @@ def run(
     dry_run: bool = typer.Option(False, "--dry-run", help="List the cells and their status; train nothing."),
     only: list[str] = typer.Option([], "--only", help="Keep cells with KEY=VALUE (repeatable)."),
     max_cells: int = typer.Option(None, "--max-cells", min=1, help="Train at most N cells."),
+    pack: bool = typer.Option(True, "--pack/--no-pack", help="Train cells differing only in seed/beta/lr together."),
+    threads: int = typer.Option(None, "--threads", min=1, help="torch CPU threads per cell (default: torch's)."),
+    executor: str = typer.Option("local", "--executor", help="local, or ray (needs the 'ray' extra)."),
+    ray_address: str = typer.Option(None, "--ray-address", help="Join this Ray cluster (default: start one)."),
+    cpus_per_cell: float = typer.Option(1.0, "--cpus-per-cell", min=0.01, help="Ray: CPUs per task."),
+    gpus_per_cell: float = typer.Option(0.0, "--gpus-per-cell", min=0.0, help="Ray: GPUs per task (fractions share)."),
     data_dir: Path = DataDirOption,
 ) -> None:
     """Train and evaluate every cell of a grid that is not done yet."""
@@ -87,7 +93,21 @@ def run(
     from benchmark.runner.grid_run import RunOptions
 
     spec = resolve_grid(grid, set_, override)
-    options = RunOptions(device=device, force=force, data_dir=data_dir, max_cells=max_cells)
+    from benchmark.runner.grid_run import EXECUTORS
+
+    EXECUTORS[executor]  # an unknown name is a user error before anything runs
+    options = RunOptions(
+        device=device,
+        force=force,
+        data_dir=data_dir,
+        max_cells=max_cells,
+        pack=pack,
+        threads=threads,
+        executor=executor,
+        ray_address=ray_address,
+        cpus_per_cell=cpus_per_cell,
+        gpus_per_cell=gpus_per_cell,
+    )
     raise typer.Exit(run_command(console, spec, results, options, only, dry_run))
 
 
@@ -194,6 +214,28 @@ def perf_eval(
     from benchmark.perf.eval_timing import time_evaluation
 
     console.print_json(json.dumps(time_evaluation(n_samples, device, data_dir)))
+
+
+@perf_app.command("train")
+def perf_train(
+    images: int = typer.Option(12_800, "--images", min=128, help="Training images per measurement."),
+    pack: int = typer.Option(4, "--pack", min=2, help="Cells in the packed measurement."),
+    device: str = typer.Option("auto", "--device"),
+    out: Path = typer.Option(Path("reports/perf.md"), "--out"),
+    data_dir: Path = DataDirOption,
+) -> None:
+    """Images per second of a tutorial loop, the trainer and packed training; writes reports/perf.md."""
+    import os
+
+    from benchmark.fileio import write_text
+    from benchmark.perf.train_speed import render_markdown, run_perf
+
+    if data_dir:
+        os.environ["BENCH_DATA_DIR"] = str(data_dir)
+    text = render_markdown(run_perf(images, pack, device))
+    write_text(out, text)
+    console.print(text)
+    console.print(f"wrote {out}")
 
 
 def main() -> None:

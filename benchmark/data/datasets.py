@@ -40,11 +40,17 @@ class Split:
             captions=None if self.captions is None else [self.captions[i] for i in index.tolist()],
         )
 
+    def seeded_index(self, size: int | None, seed: int) -> torch.Tensor:
+        """Indices of a seeded subset of `size` images (all of them when size is None), in order."""
+        if size is None or size >= len(self):
+            return torch.arange(len(self))
+        generator = torch.Generator().manual_seed(seed)
+        return torch.randperm(len(self), generator=generator)[:size].sort().values
+
     def seeded_subset(self, size: int | None, seed: int) -> Split:
         if size is None or size >= len(self):
             return self
-        generator = torch.Generator().manual_seed(seed)
-        return self.subset(torch.randperm(len(self), generator=generator)[:size].sort().values)
+        return self.subset(self.seeded_index(size, seed))
 
 
 @dataclass

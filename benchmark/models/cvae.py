@@ -74,10 +74,14 @@ class CVAE(nn.Module):
         h = self.decoder_input(self.conditioning.latent(z, c))
         return self.decoder(h, lambda site, h: self.conditioning.modulate("decoder", site, h, c))
 
-    def forward(self, x, c, generator: torch.Generator | None = None):
-        """One pass with the reparameterisation z = mu + sigma * eps; returns (logits, mu, logvar)."""
+    def forward(self, x, c, generator: torch.Generator | None = None, eps: torch.Tensor | None = None):
+        """One pass with the reparameterisation z = mu + sigma * eps; returns (logits, mu, logvar).
+
+        eps is drawn from `generator` unless given (packed training draws it per cell outside vmap).
+        """
         mu, logvar = self.encode(x, c)
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        if eps is None:
+            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         z = mu + torch.exp(0.5 * logvar) * eps
         return self.decode_logits(z, c), mu, logvar
 

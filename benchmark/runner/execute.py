@@ -14,7 +14,8 @@ import torch
 from benchmark.grid import Cell
 from benchmark.metrics.evaluate import evaluate_cell
 from benchmark.runner.provenance import provenance
-from benchmark.training import CellFailed, resolve_device, train_cell
+from benchmark.training import CellFailed, TrainedCell, resolve_device, train_cell
+from benchmark.training.packed import train_packed
 from benchmark.training.trainer import load_cell_data
 
 
@@ -47,21 +48,50 @@ def execute_cell(cell: Cell, device: str = "auto", data_dir=None, on_epoch=None)
     try:
         config = cell.config
         bundle = _cell_data(config.dataset, config.image_size, config.train_size, config.seed, data_dir)
-        trained = train_cell(
-            cell.config,
-            device=device_obj,
-            data_dir=data_dir,
-            bundle=bundle,
-            on_epoch=lambda record: (log.append(record), on_epoch and on_epoch(record)),
-        )
-        evaluation = evaluate_cell(trained, cell.eval, data_dir)
+
+        def record(entry: dict) -> None:
+            log.append(entry)
+            if on_epoch:
+                on_epoch(entry)
+
+        trained = train_cell(config, device=device_obj, data_dir=data_dir, bundle=bundle, on_epoch=record)
+        return _evaluated(cell, trained, info, start, data_dir)
     except CellFailed as err:
         return _failed(cell, log, info, start, str(err))
     except torch.OutOfMemoryError as err:
         return _failed(cell, log, info, start, f"out of memory: {str(err).splitlines()[0]}")
+
+
+def execute_pack(cells: list[Cell], device: str = "auto", data_dir=None, on_epoch=None) -> list[CellResult]:
+    """Train compatible cells together (training/packed.py), then evaluate each on its own."""
+    device_obj = resolve_device(device)
+    info = {**provenance(device_obj), "start": _now(), "packed_with": [c.id for c in cells]}
+    start = time.perf_counter()
+    full = _cell_data(cells[0].config.dataset, cells[0].config.image_size, None, 0, data_dir)
+    try:
+        outcomes = train_packed(
+            [c.config for c in cells],
+            device_obj,
+            data_dir,
+            full,
+            lambda k, entry: on_epoch and on_epoch(cells[k], entry),
+        )
+    except torch.OutOfMemoryError as err:
+        return [_failed(c, [], dict(info), start, f"out of memory: {str(err).splitlines()[0]}") for c in cells]
+    results = []
+    for cell, outcome in zip(cells, outcomes):
+        if isinstance(outcome, CellFailed):
+            results.append(_failed(cell, [], dict(info), start, str(outcome)))
+        else:
+            results.append(_evaluated(cell, outcome, dict(info), start, data_dir))
+    return results
+
+
+def _evaluated(cell: Cell, trained: TrainedCell, info: dict, start: float, data_dir) -> CellResult:
+    evaluation = evaluate_cell(trained, cell.eval, data_dir)
     info.update(end=_now(), wall_seconds=round(time.perf_counter() - start, 3))
     state = {k: v.cpu() for k, v in trained.model.state_dict().items()}
-    return CellResult(cell.id, log, evaluation.metrics, evaluation.images, state, info)
+    return CellResult(cell.id, trained.log, evaluation.metrics, evaluation.images, state, info)
 
 
 def _failed(cell: Cell, log, info, start, reason: str) -> CellResult:

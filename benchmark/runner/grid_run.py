@@ -6,6 +6,7 @@ cell (Ctrl-C, kill -9) leaves a partial folder that the next run redoes.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,8 @@ import yaml
 
 from benchmark.errors import BenchError
 from benchmark.grid import Cell, Grid
-from benchmark.runner.execute import CellResult, execute_cell
+from benchmark.registry import Registry
+from benchmark.runner.execute import CellResult, execute_cell, execute_pack
 from benchmark.store import CellStatus, CellStore
 
 
@@ -24,6 +26,13 @@ class RunOptions:
     force: bool = False
     data_dir: Any = None
     max_cells: int | None = None
+    pack: bool = True  # train compatible cells together (training/packed.py)
+    max_pack: int = 8
+    threads: int | None = None  # torch CPU threads per cell; None = torch's default
+    executor: str = "local"
+    ray_address: str | None = None  # join this Ray cluster; None = start a local one for the run
+    cpus_per_cell: float = 1.0
+    gpus_per_cell: float = 0.0
 
 
 @dataclass
@@ -74,30 +83,79 @@ def run_grid(
     summary = RunSummary()
     todo = [c for c in cells if options.force or store.status(c.id) != CellStatus.DONE]
     summary.skipped = [c.id for c in cells if c not in todo]
-    for cell in todo[: options.max_cells]:
-        with store.claim(cell.id) as mine:
-            if not mine:
-                summary.busy.append(cell.id)
-                continue
-            progress.cell_started(cell)
-            store.begin(cell.id, cell.resolved())
-            result = _execute_isolated(cell, options, progress, execute)
-            if result.failure:
-                store.fail(cell.id, result.failure, result.provenance, result.log)
-                summary.failed[cell.id] = result.failure
-            else:
-                store.finish(cell.id, result)
-                summary.done.append(cell.id)
-            progress.cell_finished(cell, "failed" if result.failure else "done")
+    units = pack_units(todo[: options.max_cells], options)
+    EXECUTORS[options.executor](units, store, options, progress, summary, execute)
     return summary
 
 
-def _execute_isolated(cell: Cell, options: RunOptions, progress: Progress, execute) -> CellResult:
-    """Run one cell; any error inside it becomes that cell's failure, never the grid's."""
+def run_locally(units, store: CellStore, options: RunOptions, progress: Progress, summary: RunSummary, execute):
+    for unit in units:
+        with contextlib.ExitStack() as held:
+            mine = begin_unit(unit, store, held, progress, summary)
+            if mine:
+                store_results(store, mine, execute_unit(mine, options, progress, execute), progress, summary)
+
+
+def begin_unit(unit: list[Cell], store: CellStore, held: contextlib.ExitStack, progress, summary) -> list[Cell]:
+    """Claim the unit's cells (skipping those another run holds) and start their folders."""
+    mine = [c for c in unit if held.enter_context(store.claim(c.id))]
+    summary.busy += [c.id for c in unit if c not in mine]
+    for cell in mine:
+        progress.cell_started(cell)
+        store.begin(cell.id, cell.resolved())
+    return mine
+
+
+def store_results(store: CellStore, cells: list[Cell], results: list[CellResult], progress, summary) -> None:
+    for cell, result in zip(cells, results):
+        if result.failure:
+            store.fail(cell.id, result.failure, result.provenance, result.log)
+            summary.failed[cell.id] = result.failure
+        else:
+            store.finish(cell.id, result)
+            summary.done.append(cell.id)
+        progress.cell_finished(cell, "failed" if result.failure else "done")
+
+
+def execute_unit(cells: list[Cell], options: RunOptions, progress: Progress, execute=execute_cell) -> list[CellResult]:
+    """Run one cell or one pack; any error inside becomes those cells' failure, never the grid's."""
+    if options.threads:
+        import torch
+
+        torch.set_num_threads(options.threads)
     try:
-        return execute(cell, options.device, options.data_dir, lambda record: progress.epoch(cell, record))
+        if len(cells) == 1:
+            on_epoch = lambda record: progress.epoch(cells[0], record)  # noqa: E731
+            return [execute(cells[0], options.device, options.data_dir, on_epoch)]
+        return execute_pack(cells, options.device, options.data_dir, progress.epoch)
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as err:  # noqa: BLE001 - isolation is the point
         reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-        return CellResult(cell.id, [], failure=reason)
+        return [CellResult(c.id, [], failure=reason) for c in cells]
+
+
+def _run_on_ray(*args):
+    from benchmark.runner.ray_executor import run_on_ray
+
+    run_on_ray(*args)
+
+
+EXECUTORS = Registry("executor")
+EXECUTORS.register("local")(run_locally)
+EXECUTORS.register("ray")(_run_on_ray)
+
+
+def pack_units(cells: list[Cell], options: RunOptions) -> list[list[Cell]]:
+    """Groups of cells to train together: same pack key and evaluation, at most max_pack each."""
+    from benchmark.training.packed import pack_key
+
+    if not options.pack:
+        return [[c] for c in cells]
+    groups: dict[tuple, list[Cell]] = {}
+    for index, cell in enumerate(cells):
+        key = pack_key(cell.config)
+        groups.setdefault((key, cell.eval) if key else ("alone", index), []).append(cell)
+    return [
+        group[i : i + options.max_pack] for group in groups.values() for i in range(0, len(group), options.max_pack)
+    ]

@@ -1,0 +1,86 @@
+"""Run a grid's cells (or packs) as Ray tasks. The driver owns the store: workers return results
+and write nothing, so they need no shared filesystem. Each worker reads data sets and caches
+from its own data and cache directories ($BENCH_DATA_DIR, $BENCH_CACHE_DIR, passed on from
+the driver's environment); on a cluster, give every node the data there.
+
+A task whose worker dies is retried once by Ray; a second loss records the cell as failed.
+Ctrl-C cancels the tasks in flight; cells already stored stay done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from benchmark.errors import BenchError
+from benchmark.runner.execute import CellResult
+from benchmark.runner.grid_run import Progress, begin_unit, execute_unit, store_results
+
+RAY_HINT = "the Ray executor needs the 'ray' extra: pip install 'cvae-bench[ray]' (or uv sync --extra ray)"
+FORWARDED_ENV = ("BENCH_DATA_DIR", "BENCH_CACHE_DIR")
+
+
+def _ray():
+    # Under `uv run`, Ray would rebuild the environment in every worker from the project file,
+    # without the extras (so without Ray); workers use this interpreter and its packages instead.
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    try:
+        import ray
+    except ImportError:
+        raise BenchError(RAY_HINT) from None
+    return ray
+
+
+def _remote_unit(cells, options) -> list[CellResult]:
+    return execute_unit(cells, options, Progress())
+
+
+def run_on_ray(units, store, options, progress, summary, execute=None) -> None:
+    ray = _ray()
+    started_here = not ray.is_initialized()
+    if started_here:
+        env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+        ray.init(
+            address=options.ray_address,
+            num_cpus=None if options.ray_address else os.cpu_count(),
+            runtime_env={"env_vars": env},
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    worker_options = _worker_options(options)
+    remote = ray.remote(num_cpus=options.cpus_per_cell, num_gpus=options.gpus_per_cell, max_retries=1)(_remote_unit)
+    pending = {}
+    try:
+        with contextlib.ExitStack() as held:
+            for unit in units:
+                mine = begin_unit(unit, store, held, progress, summary)
+                if mine:
+                    pending[remote.remote(mine, worker_options)] = mine
+            while pending:
+                (ref,), _ = ray.wait(list(pending), num_returns=1)
+                cells = pending.pop(ref)
+                store_results(store, cells, _results(ray, ref, cells), progress, summary)
+    except KeyboardInterrupt:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _worker_options(options):
+    from dataclasses import replace
+
+    threads = options.threads or max(1, int(options.cpus_per_cell))
+    device = options.device if options.device != "auto" or options.gpus_per_cell else "cpu"
+    return replace(options, threads=threads, device=device)
+
+
+def _results(ray, ref, cells) -> list[CellResult]:
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayError as err:
+        reason = f"Ray worker lost twice (first try and one retry): {type(err).__name__}"
+        return [CellResult(c.id, [], failure=reason) for c in cells]

@@ -1,0 +1,148 @@
+"""Packed training: several cells that share architecture and data but differ in seed, beta or
+learning rate, trained together in one process with torch.func (stacked parameters, vmap).
+
+Each packed cell keeps everything it would have alone: its initialisation seed, its data
+order, its noise stream, its beta and its learning rate. Only the float rounding of the
+batched kernels differs, so its losses equal those of training it alone within tolerance.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import torch
+from torch.func import functional_call, stack_module_state, vmap
+
+from benchmark.conditions import prepare_conditions
+from benchmark.config import CellConfig
+from benchmark.data import DatasetBundle, load_dataset
+from benchmark.models.loss import cvae_loss, kl_weight
+from benchmark.training.trainer import (
+    NOISE_STREAM,
+    ORDER_STREAM,
+    CellFailed,
+    TrainedCell,
+    build_seeded_model,
+    resolve_device,
+    stream_seed,
+)
+
+PACK_VARYING = ("seed", "beta", "lr")  # what may differ between the cells of one pack
+
+
+def pack_key(config: CellConfig) -> str | None:
+    """Cells with equal keys can be packed; None for cells that cannot (BatchNorm keeps per-call state)."""
+    if config.batchnorm or config.backbone == "article-coco":
+        return None
+    fields = config.model_dump(mode="json", exclude=set(PACK_VARYING))
+    return str(sorted(fields.items()))
+
+
+class StackedAdam:
+    """Adam over stacked parameters (K, ...) with one learning rate per cell, as torch.optim.Adam does it."""
+
+    def __init__(self, params: dict[str, torch.Tensor], lrs: torch.Tensor, betas=(0.9, 0.999), eps=1e-8):
+        self.params, self.lrs, self.betas, self.eps, self.steps = params, lrs, betas, eps, 0
+        self.m = {k: torch.zeros_like(p) for k, p in params.items()}
+        self.v = {k: torch.zeros_like(p) for k, p in params.items()}
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.steps += 1
+        b1, b2 = self.betas
+        correction1, correction2_sqrt = 1 - b1**self.steps, math.sqrt(1 - b2**self.steps)
+        for name, p in self.params.items():
+            grad = p.grad
+            self.m[name].lerp_(grad, 1 - b1)
+            self.v[name].mul_(b2).addcmul_(grad, grad, value=1 - b2)
+            denom = (self.v[name].sqrt() / correction2_sqrt).add_(self.eps)
+            step_size = (self.lrs / correction1).view(-1, *[1] * (p.dim() - 1))
+            p.sub_(self.m[name] / denom * step_size)
+            p.grad = None
+
+
+def train_packed(
+    configs: list[CellConfig], device="auto", data_dir=None, full: DatasetBundle | None = None, on_epoch=None
+) -> list[TrainedCell | CellFailed]:
+    device = resolve_device(device) if not isinstance(device, torch.device) else device
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True)
+    base = configs[0]
+    if len({pack_key(c) for c in configs}) != 1 or pack_key(base) is None:
+        raise ValueError("cells of one pack must share everything but seed, beta and lr, and have no BatchNorm")
+    full = full or load_dataset(base.dataset, base.image_size, data_dir)
+    indices = [full.train.seeded_index(c.train_size, c.seed) for c in configs]
+    bundles = [full.with_train(full.train.subset(i)) for i in indices]
+    conditions = [prepare_conditions(c, b) for c, b in zip(configs, bundles)]
+    models = [build_seeded_model(c, cond, device) for c, cond in zip(configs, conditions)]
+    params, buffers = stack_module_state(models)
+    template = copy.deepcopy(models[0]).to("meta")
+
+    def loss(p, b, x, c, eps, beta):
+        logits, mu, logvar = functional_call(template, (p, b), (x, c), {"eps": eps})
+        terms = cvae_loss(logits, x, mu, logvar, base.recon_loss, beta)
+        return terms.total, torch.stack([terms.total, terms.recon, terms.kl])
+
+    batched_loss = vmap(loss)
+    optimizer = StackedAdam(params, torch.tensor([c.lr for c in configs], device=device))
+    images = full.train.images.to(device)
+    index = torch.stack(indices).to(device)  # (K, N): the same N for every cell of a pack
+    order_gens = [torch.Generator().manual_seed(stream_seed(c.seed, ORDER_STREAM)) for c in configs]
+    noise_gens = [torch.Generator(device=device).manual_seed(stream_seed(c.seed, NOISE_STREAM)) for c in configs]
+    logs: list[list[dict]] = [[] for _ in configs]
+    failed: dict[int, CellFailed] = {}
+    for epoch in range(base.epochs):
+        start = time.perf_counter()
+        betas = torch.tensor([kl_weight(c.beta, epoch, c.kl_warmup_epochs) for c in configs], device=device)
+        conds = torch.stack([cond.train(g).to(device) for cond, g in zip(conditions, order_gens)])
+        orders = torch.stack([torch.randperm(index.shape[1], generator=g) for g in order_gens]).to(device)
+        sums = torch.zeros(len(configs), 3, dtype=torch.float64, device=device)
+        for batch in orders.split(base.batch_size, dim=1):
+            x = images[torch.gather(index, 1, batch)].float().div_(255)  # (K, B, C, H, W)
+            c = torch.gather(
+                conds, 1, batch.view(*batch.shape, *[1] * (conds.dim() - 2)).expand(-1, -1, *conds.shape[2:])
+            )
+            eps = torch.stack(
+                [torch.randn(batch.shape[1], base.latent_dim, generator=g, device=device) for g in noise_gens]
+            )
+            totals, terms = batched_loss(params, buffers, x, c, eps, betas)
+            totals.sum().backward()
+            optimizer.step()
+            sums += terms.detach().double() * batch.shape[1]
+        seconds = time.perf_counter() - start
+        for k, (loss_k, recon_k, kl_k) in enumerate((sums / index.shape[1]).tolist()):
+            if k in failed:
+                continue
+            if not all(math.isfinite(v) for v in (loss_k, recon_k, kl_k)):
+                failed[k] = CellFailed(
+                    f"non-finite loss at epoch {epoch + 1}: loss={loss_k}, recon={recon_k}, kl={kl_k}"
+                )
+                continue
+            record = {
+                "epoch": epoch + 1,
+                "loss": loss_k,
+                "recon": recon_k,
+                "kl": kl_k,
+                "beta": betas[k].item(),
+                "seconds": seconds,
+                "images_per_second": index.shape[1] * len(configs) / seconds,
+                "packed_with": len(configs),
+            }
+            logs[k].append(record)
+            if on_epoch:
+                on_epoch(k, record)
+    return [
+        failed.get(k)
+        or _unstacked(configs[k], models[k], params, buffers, k, logs[k], bundles[k], conditions[k], device)
+        for k in range(len(configs))
+    ]
+
+
+def _unstacked(config, model, params, buffers, k, log, bundle, conditions, device) -> TrainedCell:
+    with torch.no_grad():  # named_* skip the second name of a shared module, as stack_module_state does
+        for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+            tensor.copy_((params | buffers)[name][k])
+    model.eval()
+    return TrainedCell(config, model, log, bundle, conditions, device)
