@@ -7,7 +7,7 @@ nox.options.default_venv_backend = "none"
 
 
 def _uv_sync(session: nox.Session) -> None:
-    session.run("uv", "sync", "--frozen", "--quiet", external=True)
+    session.run("uv", "sync", "--frozen", "--all-extras", "--quiet", external=True)
 
 
 @nox.session

@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -70,6 +71,7 @@ def training_curves(logs: pd.DataFrame, hue: str | None, path: Path) -> None:
     for ax, term in zip(axes, terms):
         sns.lineplot(data=logs, x="epoch", y=term, hue=hue, errorbar=t_errorbar, ax=ax, marker="o")
         ax.set_title(f"training {term} per image")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     _one_legend_outside(axes)
     save(fig, path)
 

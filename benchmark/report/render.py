@@ -37,7 +37,7 @@ def render_report(store: CellStore, grid: GridCells, out: Path, data_dir=None) -
     if metrics:
         sections += [
             _table_section(frame, axes, metrics),
-            _published_section(frame, grid.published) if grid.published else "",
+            _published_section(frame, grid.published, axes) if grid.published else "",
             _comparison_section(frame, axes, metrics),
             _figure_section(store, frame, axes, metrics, assets, grid.name, data_dir),
         ]
@@ -120,7 +120,8 @@ def _table_section(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> 
     )
 
 
-def _published_section(frame: pd.DataFrame, published: dict) -> str:
+def _published_section(frame: pd.DataFrame, published: dict, axes: list[str]) -> str:
+    """The published figures beside ours, one column per value of the grid's first varying axis."""
     done = frame[frame["status"] == "done"]
     lines = ["## Against the published figures\n", published.get("source", "").strip() + "\n"]
     epochs = sorted(done["trained_epochs"].dropna().astype(int).unique())
@@ -129,11 +130,15 @@ def _published_section(frame: pd.DataFrame, published: dict) -> str:
             f"**These cells trained for {', '.join(map(str, epochs))} epochs, the published ones for "
             f"{published['epochs']}**: expect the gap below to shrink with training.\n"
         )
-    lines += ["| metric | published | here (mean over cells) | difference |", "|---|---|---|---|"]
+    varying = [a for a in axes if a != "seed" and frame[a].nunique() > 1]
+    groups = list(done.groupby(varying[0], sort=False)) if varying else [("all cells", done)]
+    header = " | ".join(f"here, {varying[0]}={key}" if varying else str(key) for key, _ in groups)
+    lines += [f"| metric | published | {header} |", "|---|---|" + "---|" * len(groups)]
     for metric, value in published.get("metrics", {}).items():
-        here = done[metric].mean()
-        lines.append(f"| {metric} | {fmt(value)} | {fmt(here)} | {fmt(here - value)} |")
-    return "\n".join(lines) + "\n"
+        cells = " | ".join(f"{fmt(part[metric].mean())} ({fmt(part[metric].mean() - value)})" for _, part in groups)
+        lines.append(f"| {metric} | {fmt(value)} | {cells} |")
+    lines.append("\nIn brackets: difference from the published figure. Means over seeds.\n")
+    return "\n".join(lines)
 
 
 def _comparison_section(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> str:
