@@ -84,6 +84,7 @@ def run(
     threads: int = typer.Option(None, "--threads", min=1, help="torch CPU threads per cell (default: torch's)."),
     executor: str = typer.Option("local", "--executor", help="local, or ray (needs the 'ray' extra)."),
     ray_address: str = typer.Option(None, "--ray-address", help="Join this Ray cluster (default: start one)."),
+    ray_cpus: int = typer.Option(None, "--ray-cpus", min=1, help="Ray: CPUs of the local Ray (default: all)."),
     cpus_per_cell: float = typer.Option(1.0, "--cpus-per-cell", min=0.01, help="Ray: CPUs per task."),
     gpus_per_cell: float = typer.Option(0.0, "--gpus-per-cell", min=0.0, help="Ray: GPUs per task (fractions share)."),
     data_dir: Path = DataDirOption,

@@ -31,6 +31,7 @@ class RunOptions:
     threads: int | None = None  # torch CPU threads per cell; None = torch's default
     executor: str = "local"
     ray_address: str | None = None  # join this Ray cluster; None = start a local one for the run
+    ray_cpus: int | None = None  # CPUs of the local Ray started for the run; None = all
     cpus_per_cell: float = 1.0
     gpus_per_cell: float = 0.0
 

@@ -42,7 +42,7 @@ def run_on_ray(units, store, options, progress, summary, execute=None) -> None:
         env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
         ray.init(
             address=options.ray_address,
-            num_cpus=None if options.ray_address else os.cpu_count(),
+            num_cpus=None if options.ray_address else (options.ray_cpus or os.cpu_count()),
             runtime_env={"env_vars": env},
             include_dashboard=False,
             log_to_driver=False,
