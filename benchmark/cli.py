@@ -80,7 +80,10 @@ def run(
     dry_run: bool = typer.Option(False, "--dry-run", help="List the cells and their status; train nothing."),
     only: list[str] = typer.Option([], "--only", help="Keep cells with KEY=VALUE (repeatable)."),
     max_cells: int = typer.Option(None, "--max-cells", min=1, help="Train at most N cells."),
-    pack: bool = typer.Option(True, "--pack/--no-pack", help="Train cells differing only in seed/beta/lr together."),
+    pack: bool = typer.Option(
+        None, "--pack/--no-pack", help="Train cells differing only in seed/beta/lr together (default: on CUDA)."
+    ),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile the training step."),
     threads: int = typer.Option(None, "--threads", min=1, help="torch CPU threads per cell (default: torch's)."),
     executor: str = typer.Option("local", "--executor", help="local, or ray (needs the 'ray' extra)."),
     ray_address: str = typer.Option(None, "--ray-address", help="Join this Ray cluster (default: start one)."),

@@ -32,6 +32,7 @@ class CellConfig(BaseModel):
     lr: float = Field(default=1e-3, gt=0)
     seed: int = Field(default=0, ge=0)
     kl_warmup_epochs: int = Field(default=0, ge=0)
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast on CUDA (and on CPU when asked)
     embed_dim: int = Field(default=32, gt=0)  # size of the learned label embedding
     hidden: tuple[int, ...] = (512, 256)  # MLP backbone widths
     base_channels: int = Field(default=32, gt=0)  # conv backbone: channels of the first block

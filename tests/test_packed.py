@@ -9,8 +9,9 @@ from benchmark.training import CellFailed, train_cell
 from benchmark.training.packed import pack_key, train_packed
 
 # Packed cells run the same arithmetic through batched (vmapped) kernels, so results differ from
-# training alone only in float rounding: losses agree to 1e-4 relative after two epochs.
-LOSS_RTOL = 1e-4
+# training alone only in float rounding (and fused vs stacked Adam): loss terms agree to 1e-4 relative,
+# or 1e-3 nats per image for terms near zero, after two epochs.
+LOSS_RTOL, LOSS_ATOL = 1e-4, 1e-3
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def test_packed_cells_match_training_each_alone(fashion, backbone):
         )
         for a, b in zip(alone.log, together.log):
             for term in ("loss", "recon", "kl"):
-                assert b[term] == pytest.approx(a[term], rel=LOSS_RTOL), (config.seed, term)
+                assert b[term] == pytest.approx(a[term], rel=LOSS_RTOL, abs=LOSS_ATOL), (config.seed, term)
         x, c = fashion.test.images[:64].float() / 255, fashion.test.labels[:64]
         assert torch.allclose(together.model.reconstruct(x, c), alone.model.reconstruct(x, c), atol=1e-3)
 
@@ -55,9 +56,10 @@ def test_only_compatible_cells_are_packed():
         },
         "p.yaml",
     )
-    units = pack_units(list(grid.cells), RunOptions())
+    units = pack_units(list(grid.cells), RunOptions(pack=True))
     assert sorted(len(u) for u in units) == [4, 4]  # beta and seed pack; latent_dim does not
     assert all(len({c.config.latent_dim for c in u}) == 1 for u in units)
     assert [len(u) for u in pack_units(list(grid.cells), RunOptions(pack=False))] == [1] * 8
-    assert len(pack_units(list(grid.cells), RunOptions(max_pack=3))) == 4
+    assert len(pack_units(list(grid.cells), RunOptions(pack=True, max_pack=3))) == 4
+    assert [len(u) for u in pack_units(list(grid.cells), RunOptions(device="cpu"))] == [1] * 8  # auto: CUDA only
     assert pack_key(CellConfig(backbone="conv", batchnorm=True)) is None

@@ -40,9 +40,9 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def execute_cell(cell: Cell, device: str = "auto", data_dir=None, on_epoch=None) -> CellResult:
+def execute_cell(cell: Cell, device: str = "auto", data_dir=None, on_epoch=None, compile: bool = False) -> CellResult:
     device_obj = resolve_device(device)
-    info = {**provenance(device_obj), "start": _now()}
+    info = {**provenance(device_obj), "start": _now(), "compile": compile}
     start = time.perf_counter()
     log: list[dict] = []
     try:
@@ -54,7 +54,9 @@ def execute_cell(cell: Cell, device: str = "auto", data_dir=None, on_epoch=None)
             if on_epoch:
                 on_epoch(entry)
 
-        trained = train_cell(config, device=device_obj, data_dir=data_dir, bundle=bundle, on_epoch=record)
+        trained = train_cell(
+            config, device=device_obj, data_dir=data_dir, bundle=bundle, on_epoch=record, compile=compile
+        )
         return _evaluated(cell, trained, info, start, data_dir)
     except CellFailed as err:
         return _failed(cell, log, info, start, str(err))

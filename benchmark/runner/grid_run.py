@@ -26,7 +26,8 @@ class RunOptions:
     force: bool = False
     data_dir: Any = None
     max_cells: int | None = None
-    pack: bool = True  # train compatible cells together (training/packed.py)
+    pack: bool | None = None  # train compatible cells together (training/packed.py); None = on CUDA only
+    compile: bool = False  # torch.compile the training step
     max_pack: int = 8
     threads: int | None = None  # torch CPU threads per cell; None = torch's default
     executor: str = "local"
@@ -127,13 +128,22 @@ def execute_unit(cells: list[Cell], options: RunOptions, progress: Progress, exe
     try:
         if len(cells) == 1:
             on_epoch = lambda record: progress.epoch(cells[0], record)  # noqa: E731
-            return [execute(cells[0], options.device, options.data_dir, on_epoch)]
+            return [execute(cells[0], options.device, options.data_dir, on_epoch, compile=options.compile)]
         return execute_pack(cells, options.device, options.data_dir, progress.epoch)
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as err:  # noqa: BLE001 - isolation is the point
         reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
         return [CellResult(c.id, [], failure=reason) for c in cells]
+
+
+def _packing(options: RunOptions) -> bool:
+    """Packing pays where one small model leaves the device idle (a GPU); on CPU it measured slower."""
+    if options.pack is not None:
+        return options.pack
+    from benchmark.training import resolve_device
+
+    return resolve_device(options.device).type == "cuda"
 
 
 def _run_on_ray(*args):
@@ -151,7 +161,7 @@ def pack_units(cells: list[Cell], options: RunOptions) -> list[list[Cell]]:
     """Groups of cells to train together: same pack key and evaluation, at most max_pack each."""
     from benchmark.training.packed import pack_key
 
-    if not options.pack:
+    if not _packing(options):
         return [[c] for c in cells]
     groups: dict[tuple, list[Cell]] = {}
     for index, cell in enumerate(cells):
