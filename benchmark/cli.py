@@ -249,3 +249,6 @@ def main() -> None:
     except BenchError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted: cells already stored are kept; the next run redoes the cell in flight", file=sys.stderr)
+        sys.exit(130)
