@@ -9,6 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
+from benchmark.errors import BenchError
 from benchmark.grid import Cell, Grid, load_grid, single_cell_grid
 from benchmark.runner.grid_run import Progress, RunOptions, RunSummary, filter_cells, run_grid
 from benchmark.store import CellStore
@@ -19,8 +20,6 @@ HEADLINE_METRICS = ("sse_image", "ssim", "fid_domain", "cond_acc", "nll_iw")
 
 def resolve_grid(grid_file: Path | None, assignments: list[str], overrides: list[str] | None = None) -> Grid:
     if assignments and grid_file:
-        from benchmark.errors import BenchError
-
         raise BenchError("give either --grid or --set, not both")
     if assignments:
         return single_cell_grid(assignments)
@@ -32,16 +31,23 @@ class RichRunProgress(Progress):
         self.bars = bars
         self.cells = bars.add_task("cells", total=total_cells)
         self.epochs = bars.add_task("epochs", total=1, visible=False)
+        self.in_flight = 0  # cells started and not finished: a pack, or the tasks given to Ray
 
     def cell_started(self, cell: Cell) -> None:
         label = " ".join(f"{k}={v}" for k, v in cell.axis_values)
-        self.bars.reset(self.epochs, total=cell.config.epochs, visible=True, description=f"{cell.id} {label}")
+        if self.in_flight:
+            total = self.bars.tasks[self.epochs].total + cell.config.epochs
+            self.bars.update(self.epochs, total=total, description=f"{self.in_flight + 1} cells in flight")
+        else:
+            self.bars.reset(self.epochs, total=cell.config.epochs, visible=True, description=f"{cell.id} {label}")
+        self.in_flight += 1
 
     def epoch(self, cell: Cell, record: dict) -> None:
         self.bars.advance(self.epochs)
         self.bars.update(self.epochs, description=f"{cell.id} epoch {record['epoch']} loss {record['loss']:.2f}")
 
     def cell_finished(self, cell: Cell, status: str) -> None:
+        self.in_flight -= 1
         self.bars.advance(self.cells)
         if status != "done":
             self.bars.console.print(f"[red]cell {cell.id} {status}")
