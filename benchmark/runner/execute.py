@@ -47,7 +47,8 @@ def execute_cell(cell: Cell, device: str = "auto", data_dir=None, on_epoch=None,
     log: list[dict] = []
     try:
         config = cell.config
-        bundle = _cell_data(config.dataset, config.image_size, config.train_size, config.seed, data_dir)
+        subset_seed = config.seed if config.train_size else 0  # the whole train split does not depend on it
+        bundle = _cell_data(config.dataset, config.image_size, config.train_size, subset_seed, data_dir)
 
         def record(entry: dict) -> None:
             log.append(entry)
