@@ -137,3 +137,18 @@ def test_paired_comparison_sentence(store_and_grid):
     one_pair = frame[(frame["seed"] == 0) & (frame["latent_dim"] == 2)]
     (single,) = paired_comparisons(one_pair, grid.axes, "conditioning", ["sse_image"])
     assert single.endswith("(1 pair, one seed: no interval can be given)")
+
+
+def test_published_figures_are_compared_in_words(store_and_grid, tmp_path):
+    store, grid_file = store_and_grid
+    spec = yaml.safe_load(grid_file.read_text())
+    spec["published"] = {"source": "A paper.", "epochs": 100, "metrics": {"sse_image": 20.0, "ssim": 0.5}}
+    grid_file.write_text(yaml.safe_dump(spec))
+    text = render_report(store, from_grid_file(store, grid_file), tmp_path / "reports").read_text()
+    assert (
+        "**These cells trained for 1, 5 epochs, the published ones for 100**" in text
+        or "published ones for 100" in text
+    )
+    # every variant's mean sse (26-28.x) is above 20; ssim (0.76-0.79) is above 0.5
+    assert "- sse_image: every variant here is higher than the published 20; the closest is conditioning=concat" in text
+    assert "- ssim: every variant here is higher than the published 0.5" in text

@@ -138,7 +138,22 @@ def _published_section(frame: pd.DataFrame, published: dict, axes: list[str]) ->
         cells = " | ".join(f"{fmt(part[metric].mean())} ({fmt(part[metric].mean() - value)})" for _, part in groups)
         lines.append(f"| {metric} | {fmt(value)} | {cells} |")
     lines.append("\nIn brackets: difference from the published figure. Means over seeds.\n")
-    return "\n".join(lines)
+    lines += [_published_sentence(metric, value, groups, varying) for metric, value in published["metrics"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _published_sentence(metric: str, value: float, groups, varying: list[str]) -> str:
+    """Where we differ from a published figure, in words."""
+    here = {key: part[metric].mean() for key, part in groups}
+    if all(v > value for v in here.values()) or all(v < value for v in here.values()):
+        side = "higher" if next(iter(here.values())) > value else "lower"
+        closest = min(here, key=lambda k: abs(here[k] - value))
+        name = f"{varying[0]}={closest}" if varying else closest
+        return (
+            f"- {metric}: every variant here is {side} than the published {fmt(value)}; the closest is "
+            f"{name} at {fmt(here[closest])}."
+        )
+    return f"- {metric}: the published {fmt(value)} lies within the range of the variants here."
 
 
 def _comparison_section(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> str:
