@@ -7,12 +7,9 @@ results folder) are not part of it.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from benchmark.fileio import canonical_json
 
 
 class CellConfig(BaseModel):
@@ -56,9 +53,6 @@ class CellConfig(BaseModel):
                 "or 'cvae-tiny-clip' (an untrained stand-in)"
             )
         return self
-
-    def cell_id(self) -> str:
-        return hashlib.sha256(canonical_json(self.model_dump(mode="json")).encode()).hexdigest()[:12]
 
     @property
     def channels(self) -> int:

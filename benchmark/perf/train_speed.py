@@ -25,6 +25,7 @@ from benchmark.conditions import prepare_conditions
 from benchmark.config import CellConfig
 from benchmark.data import load_dataset
 from benchmark.models.loss import cvae_loss
+from benchmark.runner.provenance import device_name
 from benchmark.training import train_cell
 from benchmark.training.packed import train_packed
 from benchmark.training.trainer import build_seeded_model, resolve_device
@@ -139,18 +140,12 @@ def run_perf(n_images: int = 12_800, pack: int = 4, device: str = "auto") -> dic
     rows = [measure(b, n_images, pack, device_obj) for b in PRESETS]
     data = load_dataset("fashion_mnist", 28)
     return {
-        "device": _describe(device_obj),
+        "device": device_name(device_obj),
         "matmul_peak": matmul_peak(device_obj),
         "rows": rows,
         "dataset_bytes": data.train.images.numel() + data.test.images.numel(),
         "peak_memory_bytes": _peak_memory(device_obj),
     }
-
-
-def _describe(device: torch.device) -> str:
-    from benchmark.runner.provenance import device_name
-
-    return device_name(device)
 
 
 def _peak_memory(device: torch.device) -> int:

@@ -25,6 +25,7 @@ from benchmark.training.trainer import (
     CellFailed,
     TrainedCell,
     build_seeded_model,
+    epoch_record,
     resolve_device,
     stream_seed,
 )
@@ -112,24 +113,15 @@ def train_packed(
             optimizer.step()
             sums += terms.detach().double() * batch.shape[1]
         seconds = time.perf_counter() - start
-        for k, (loss_k, recon_k, kl_k) in enumerate((sums / index.shape[1]).tolist()):
+        for k, terms_k in enumerate((sums / index.shape[1]).tolist()):
             if k in failed:
                 continue
-            if not all(math.isfinite(v) for v in (loss_k, recon_k, kl_k)):
-                failed[k] = CellFailed(
-                    f"non-finite loss at epoch {epoch + 1}: loss={loss_k}, recon={recon_k}, kl={kl_k}"
-                )
+            ips = index.shape[1] * len(configs) / seconds
+            try:
+                record = {**epoch_record(epoch, terms_k, betas[k].item(), seconds, ips), "packed_with": len(configs)}
+            except CellFailed as err:
+                failed[k] = err
                 continue
-            record = {
-                "epoch": epoch + 1,
-                "loss": loss_k,
-                "recon": recon_k,
-                "kl": kl_k,
-                "beta": betas[k].item(),
-                "seconds": seconds,
-                "images_per_second": index.shape[1] * len(configs) / seconds,
-                "packed_with": len(configs),
-            }
             logs[k].append(record)
             if on_epoch:
                 on_epoch(k, record)

@@ -7,6 +7,7 @@ permutation, converted to float only when used. No per-sample Python runs in the
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -127,10 +128,15 @@ def _train_epoch(step_loss, model, optimizer, images, conditions, config, epoch,
         total.backward()
         optimizer.step()
         sums += terms.detach().double() * len(batch)
-    loss, recon, kl = (sums / len(images)).tolist()
-    if not all(map(_finite, (loss, recon, kl))):
-        raise CellFailed(f"non-finite loss at epoch {epoch + 1}: loss={loss}, recon={recon}, kl={kl}")
     seconds = time.perf_counter() - start
+    return epoch_record(epoch, (sums / len(images)).tolist(), beta, seconds, len(images) / seconds)
+
+
+def epoch_record(epoch: int, terms: list[float], beta: float, seconds: float, images_per_second: float) -> dict:
+    """One epoch's log entry from its mean (loss, recon, kl); a non-finite term fails the cell."""
+    loss, recon, kl = terms
+    if not all(math.isfinite(v) for v in terms):
+        raise CellFailed(f"non-finite loss at epoch {epoch + 1}: loss={loss}, recon={recon}, kl={kl}")
     return {
         "epoch": epoch + 1,
         "loss": loss,
@@ -138,12 +144,8 @@ def _train_epoch(step_loss, model, optimizer, images, conditions, config, epoch,
         "kl": kl,
         "beta": beta,
         "seconds": seconds,
-        "images_per_second": len(images) / seconds,
+        "images_per_second": images_per_second,
     }
-
-
-def _finite(value: float) -> bool:
-    return value == value and abs(value) != float("inf")
 
 
 def save_checkpoint(model: CVAE, path: Path) -> None:
