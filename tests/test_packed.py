@@ -9,7 +9,7 @@ from benchmark.training import CellFailed, train_cell
 from benchmark.training.packed import pack_key, train_packed
 
 # Packed cells run the same arithmetic through batched (vmapped) kernels, so results differ from
-# training alone only in float rounding (and fused vs stacked Adam): loss terms agree to 1e-4 relative,
+# training alone only in float rounding (Adam is the same fused kernel in both): loss terms agree to 1e-4 relative,
 # or 1e-3 nats per image for terms near zero, after two epochs.
 LOSS_RTOL, LOSS_ATOL = 1e-4, 1e-3
 

@@ -9,7 +9,6 @@ batched kernels differs, so its losses equal those of training it alone within t
 from __future__ import annotations
 
 import copy
-import math
 import time
 
 import torch
@@ -19,6 +18,7 @@ from benchmark.conditions import prepare_conditions
 from benchmark.config import CellConfig
 from benchmark.data import DatasetBundle, load_dataset
 from benchmark.models.loss import cvae_loss, kl_weight
+from benchmark.training.cpu import configure_cpu
 from benchmark.training.trainer import (
     NOISE_STREAM,
     ORDER_STREAM,
@@ -41,27 +41,25 @@ def pack_key(config: CellConfig) -> str | None:
     return str(sorted(fields.items()))
 
 
-class StackedAdam:
-    """Adam over stacked parameters (K, ...) with one learning rate per cell, as torch.optim.Adam does it."""
+class PerCellAdam:
+    """torch.optim.Adam (fused, as the trainer uses it) over each cell's slice of the stacked
+    parameters, one parameter group per cell with its own learning rate, so every cell gets the
+    update it would get alone."""
 
-    def __init__(self, params: dict[str, torch.Tensor], lrs: torch.Tensor, betas=(0.9, 0.999), eps=1e-8):
-        self.params, self.lrs, self.betas, self.eps, self.steps = params, lrs, betas, eps, 0
-        self.m = {k: torch.zeros_like(p) for k, p in params.items()}
-        self.v = {k: torch.zeros_like(p) for k, p in params.items()}
+    def __init__(self, params: dict[str, torch.Tensor], lrs: list[float]):
+        self.stacked = list(params.values())
+        self.slices = [[p.detach()[k] for p in self.stacked] for k in range(len(lrs))]  # views, updated in place
+        self.optimizer = torch.optim.Adam(
+            [{"params": cell, "lr": lr} for cell, lr in zip(self.slices, lrs)], lr=lrs[0], fused=True
+        )
 
-    @torch.no_grad()
     def step(self) -> None:
-        self.steps += 1
-        b1, b2 = self.betas
-        correction1, correction2_sqrt = 1 - b1**self.steps, math.sqrt(1 - b2**self.steps)
-        for name, p in self.params.items():
-            grad = p.grad
-            self.m[name].lerp_(grad, 1 - b1)
-            self.v[name].mul_(b2).addcmul_(grad, grad, value=1 - b2)
-            denom = (self.v[name].sqrt() / correction2_sqrt).add_(self.eps)
-            step_size = (self.lrs / correction1).view(-1, *[1] * (p.dim() - 1))
-            p.sub_(self.m[name] / denom * step_size)
-            p.grad = None
+        for k, cell in enumerate(self.slices):
+            for view, stacked in zip(cell, self.stacked):
+                view.grad = stacked.grad[k].contiguous()
+        self.optimizer.step()
+        for stacked in self.stacked:
+            stacked.grad = None
 
 
 def train_packed(
@@ -69,7 +67,7 @@ def train_packed(
 ) -> list[TrainedCell | CellFailed]:
     device = resolve_device(device) if not isinstance(device, torch.device) else device
     if device.type == "cpu":
-        torch.use_deterministic_algorithms(True)
+        configure_cpu()
     base = configs[0]
     if len({pack_key(c) for c in configs}) != 1 or pack_key(base) is None:
         raise ValueError("cells of one pack must share everything but seed, beta and lr, and have no BatchNorm")
@@ -87,7 +85,7 @@ def train_packed(
         return terms.total, torch.stack([terms.total, terms.recon, terms.kl])
 
     batched_loss = vmap(loss)
-    optimizer = StackedAdam(params, torch.tensor([c.lr for c in configs], device=device))
+    optimizer = PerCellAdam(params, [c.lr for c in configs])
     images = full.train.images.to(device)
     index = torch.stack(indices).to(device)  # (K, N): the same N for every cell of a pack
     order_gens = [torch.Generator().manual_seed(stream_seed(c.seed, ORDER_STREAM)) for c in configs]

@@ -20,6 +20,7 @@ from benchmark.config import CellConfig
 from benchmark.data import DatasetBundle, load_dataset
 from benchmark.models.cvae import CVAE, build_model
 from benchmark.models.loss import cvae_loss, kl_weight
+from benchmark.training.cpu import configure_cpu
 
 # Offsets that give each random stream of a cell its own seed.
 INIT_STREAM, ORDER_STREAM, NOISE_STREAM = 0, 1, 2
@@ -78,7 +79,7 @@ def train_cell(
     to eager only within float tolerance, so it is a run option recorded in provenance."""
     device = resolve_device(device) if not isinstance(device, torch.device) else device
     if device.type == "cpu":
-        torch.use_deterministic_algorithms(True)
+        configure_cpu()
     bundle = bundle or cell_data(config, data_dir)
     conditions = prepare_conditions(config, bundle)
     model = build_seeded_model(config, conditions, device)
