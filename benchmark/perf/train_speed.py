@@ -1,17 +1,19 @@
 """`bench perf train`: the project's trainer and packed training against a plain tutorial loop.
 
-All three run in one process on the same data and device:
+All run on the same data and device, in one process but for (d):
   (a) baseline: torchvision's FashionMNIST class (a per-item dataset) with ToTensor, a
       DataLoader with batch 128 and shuffling, and the usual loop (loss.item() each step);
   (b) the trainer: uint8 tensors on the device, index batches of a seeded permutation;
-  (c) packed: K cells (seeds 0..K-1) trained together with torch.func.
-The model, loss and optimiser are the same in all three. FLOPs are counted with
+  (c) packed: K cells (seeds 0..K-1) trained together with torch.func;
+  (d) on the CPU, one cell per thread in separate single-threaded processes.
+The model, loss and optimiser are the same in all. FLOPs are counted with
 torch.utils.flop_counter on one training step; the peak is a measured fp32 matmul.
 """
 
 from __future__ import annotations
 
 import gzip
+import multiprocessing
 import resource
 import shutil
 import tempfile
@@ -28,7 +30,7 @@ from benchmark.models.loss import cvae_loss
 from benchmark.runner.provenance import device_name
 from benchmark.training import train_cell
 from benchmark.training.packed import train_packed
-from benchmark.training.trainer import build_seeded_model, resolve_device
+from benchmark.training.trainer import build_seeded_model, cell_data, resolve_device
 
 PRESETS = {"article-conv": 128, "tutorial-mlp": 20}  # backbone -> latent size of the published model
 
@@ -100,8 +102,8 @@ def tutorial_baseline(config: CellConfig, n_images: int, device: torch.device) -
         return n_images / (time.perf_counter() - start)
 
 
-def measure(backbone: str, n_images: int, pack: int, device: torch.device) -> dict:
-    config = CellConfig(
+def perf_config(backbone: str, n_images: int) -> CellConfig:
+    return CellConfig(
         backbone=backbone,
         conditioning="concat",
         latent_dim=PRESETS[backbone],
@@ -110,34 +112,63 @@ def measure(backbone: str, n_images: int, pack: int, device: torch.device) -> di
         epochs=1,
         train_size=n_images,
     )
-    baseline = tutorial_baseline(config, n_images, device)
+
+
+def measure(config: CellConfig, plain_baseline: float, pack: int, device: torch.device) -> dict:
+    tuned_baseline = tutorial_baseline(config, config.train_size, device)  # under the trainer's process setup
     trainer = train_cell(config, device=device).log[0]["images_per_second"]
     two_epochs = config.model_copy(update={"epochs": 2})
     compiled_log = train_cell(two_epochs, device=device, compile=True).log  # epoch 1 pays the compilation
-    compiled = compiled_log[1]["images_per_second"]
-    compile_seconds = compiled_log[0]["seconds"] - compiled_log[1]["seconds"]
     configs = [config.model_copy(update={"seed": s}) for s in range(pack)]
     packed = train_packed(configs, device=device)[0].log[0]["images_per_second"]
-    flops = flops_per_image(config, device)
+    workers = torch.get_num_threads() if device.type == "cpu" else 0
     return {
-        "backbone": backbone,
-        "images": n_images,
-        "baseline_ips": baseline,
+        "backbone": config.backbone,
+        "images": config.train_size,
+        "baseline_ips": plain_baseline,
+        "tuned_baseline_ips": tuned_baseline,
         "trainer_ips": trainer,
-        "compiled_ips": compiled,
-        "compile_seconds": compile_seconds,
+        "compiled_ips": compiled_log[1]["images_per_second"],
+        "compile_seconds": compiled_log[0]["seconds"] - compiled_log[1]["seconds"],
         "packed_ips": packed,
         "pack": pack,
-        "flops_per_image": flops,
-        "trainer_flops": flops * trainer,
-        "compiled_flops": flops * compiled,
-        "packed_flops": flops * packed,
+        "side_by_side_ips": side_by_side(config, workers) if workers > 1 else None,
+        "workers": workers,
+        "flops_per_image": flops_per_image(config, device),
     }
+
+
+def side_by_side(config: CellConfig, workers: int) -> float:
+    """Aggregate images/s of `workers` cells (seeds 0..workers-1) trained at once on the CPU, one
+    process and one thread each: how the Ray executor runs a grid on one machine by default."""
+    context = multiprocessing.get_context("spawn")
+    ready, results = context.Barrier(workers), context.Queue()
+    processes = [
+        context.Process(target=_one_thread_cell, args=(config.model_copy(update={"seed": s}), ready, results))
+        for s in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    rates = [results.get() for _ in processes]
+    for process in processes:
+        process.join()
+    return sum(rates)
+
+
+def _one_thread_cell(config: CellConfig, ready, results) -> None:
+    torch.set_num_threads(1)
+    bundle = cell_data(config)
+    ready.wait()  # every worker has its data; they train at the same time
+    results.put(train_cell(config, device="cpu", bundle=bundle).log[0]["images_per_second"])
 
 
 def run_perf(n_images: int = 12_800, pack: int = 4, device: str = "auto") -> dict:
     device_obj = resolve_device(device)
-    rows = [measure(b, n_images, pack, device_obj) for b in PRESETS]
+    configs = [perf_config(b, n_images) for b in PRESETS]
+    # The tutorial loops run first, in the process as Python starts it; the trainer's CPU setup
+    # (training/cpu.py) is process-wide, so (a') repeats each loop under it.
+    plain = [tutorial_baseline(c, n_images, device_obj) for c in configs]
+    rows = [measure(c, p, pack, device_obj) for c, p in zip(configs, plain)]
     data = load_dataset("fashion_mnist", 28)
     return {
         "device": device_name(device_obj),
@@ -154,28 +185,48 @@ def _peak_memory(device: torch.device) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
+def measured_runs(row: dict) -> list[tuple[str, float]]:
+    """(label, images per second) of each run in one backbone's row, in table order."""
+    runs = [
+        ("(a) tutorial loop", row["baseline_ips"]),
+        ("(a') tutorial loop under the trainer's CPU setup", row["tuned_baseline_ips"]),
+        ("(b) trainer", row["trainer_ips"]),
+        (f"(b') trainer, compiled (compilation {row['compile_seconds']:.0f} s, not counted)", row["compiled_ips"]),
+        (f"(c) packed, {row['pack']} cells (aggregate)", row["packed_ips"]),
+    ]
+    if row["side_by_side_ips"] is not None:
+        label = f"(d) {row['workers']} cells side by side, one process and thread each (aggregate)"
+        runs.append((label, row["side_by_side_ips"]))
+    return runs
+
+
 def render_markdown(result: dict) -> str:
     peak = result["matmul_peak"]
     lines = [
         "# Training speed (`bench perf train`)\n",
         f"Device: {result['device']}. Measured fp32 matmul peak (2048x2048): {peak / 1e9:.1f} GFLOP/s.\n",
-        "(a) tutorial loop: torchvision FashionMNIST + ToTensor + DataLoader(batch 128, shuffle), "
-        "loss.item() each step; (b) this project's trainer (eager); (b') the trainer with `--compile`, second "
-        "epoch (the first pays the compilation, shown in brackets); (c) packed training of K cells "
-        "(aggregate images/s). Same model, loss, optimiser and images in all; one pass each.\n",
-        "| backbone | images | (a) baseline img/s | (b) trainer img/s | (b)/(a) | (b') compiled img/s | (b')/(a) "
-        "| (c) packed img/s (K) | (c)/(a) | FLOP/image (fwd+bwd) | (b) % of peak | (b') % of peak | (c) % of peak |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "(a) tutorial loop: torchvision FashionMNIST + ToTensor + DataLoader(batch 128, shuffle), loss.item() each "
+        "step, run first, in the process as Python starts it; (a') the same loop after the trainer's CPU setup "
+        "(deterministic kernels; glibc keeps freed memory for reuse), which is process-wide; (b) this project's "
+        "trainer; (b') the trainer with `--compile`, second epoch; (c) packed training (torch.func) of K cells; "
+        "(d) one cell per CPU thread in separate processes, as the Ray executor runs a grid on one machine. "
+        "Same model, loss, optimiser (Adam, lr 1e-3, batch 128) and images in all; one pass each. "
+        "% of peak = FLOP/image (fwd+bwd, torch.utils.flop_counter) x images/s / matmul peak.\n",
+        "| backbone | run | images/s | vs (a) | % of peak |",
+        "|---|---|---|---|---|",
     ]
-    for r in result["rows"]:
-        lines.append(
-            f"| {r['backbone']} | {r['images']:,} | {r['baseline_ips']:,.0f} | {r['trainer_ips']:,.0f} | "
-            f"{r['trainer_ips'] / r['baseline_ips']:.2f}x | {r['compiled_ips']:,.0f} ({r['compile_seconds']:.0f} s) | "
-            f"{r['compiled_ips'] / r['baseline_ips']:.2f}x | {r['packed_ips']:,.0f} ({r['pack']}) | "
-            f"{r['packed_ips'] / r['baseline_ips']:.2f}x | {r['flops_per_image'] / 1e6:.1f} M | "
-            f"{100 * r['trainer_flops'] / peak:.0f}% | {100 * r['compiled_flops'] / peak:.0f}% | "
-            f"{100 * r['packed_flops'] / peak:.0f}% |"
-        )
+    for row in result["rows"]:
+        for label, ips in measured_runs(row):
+            lines.append(
+                f"| {row['backbone']} | {label} | {ips:,.0f} | {ips / row['baseline_ips']:.2f}x | "
+                f"{100 * row['flops_per_image'] * ips / peak:.0f}% |"
+            )
+    lines += [""]
+    lines += [
+        f"FLOP per image (fwd+bwd): {row['backbone']} {row['flops_per_image'] / 1e6:.1f} M; "
+        f"{row['images']:,} images per run."
+        for row in result["rows"]
+    ]
     lines += [
         "",
         f"Data set held once in memory as uint8: {result['dataset_bytes'] / 2**20:.1f} MiB (Fashion-MNIST train + "
