@@ -84,7 +84,12 @@ def run(
         None, "--pack/--no-pack", help="Train cells differing only in seed/beta/lr together (default: on CUDA)."
     ),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the training step."),
-    threads: int = typer.Option(None, "--threads", min=1, help="torch CPU threads per cell (default: torch's)."),
+    threads: int = typer.Option(
+        None, "--threads", min=1, help="torch CPU threads per cell (default: torch's, or CPUs / workers)."
+    ),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="local: train N cells at once, each in its own process (default 1)."
+    ),
     executor: str = typer.Option("local", "--executor", help="local, or ray (needs the 'ray' extra)."),
     ray_address: str = typer.Option(None, "--ray-address", help="Join this Ray cluster (default: start one)."),
     ray_cpus: int = typer.Option(None, "--ray-cpus", min=1, help="Ray: CPUs of the local Ray (default: all)."),
@@ -106,9 +111,12 @@ def run(
         data_dir=data_dir,
         max_cells=max_cells,
         pack=pack,
+        compile=compile_,
         threads=threads,
+        workers=workers,
         executor=executor,
         ray_address=ray_address,
+        ray_cpus=ray_cpus,
         cpus_per_cell=cpus_per_cell,
         gpus_per_cell=gpus_per_cell,
     )

@@ -12,6 +12,7 @@ import yaml
 from benchmark.grid.spec import build_grid
 from benchmark.metrics.classifier import domain_classifier
 from benchmark.runner.grid_run import RunOptions, run_grid
+from benchmark.runner.process_pool import usable_cpus
 from benchmark.store import CellStatus, CellStore
 
 TINY = {
@@ -211,3 +212,85 @@ def test_only_filter_and_status(tmp_path, shared_data):
     assert "1 done, 0 failed, 1 pending" in status.stdout
     bad = bench("run", "--grid", grid_file, "--only", "colour=red", "--results", tmp_path / "r")
     assert bad.returncode == 2 and "unknown field 'colour'" in bad.stderr
+
+
+def test_workers_train_cells_side_by_side_with_the_metrics_of_one_thread_runs(tmp_path, shared_data):
+    grid_file = write_grid(tmp_path / "w.yaml", "w", {"latent_dim": [2, 3, 4]})
+    common = ["run", "--grid", grid_file, "--device", "cpu", "--data-dir", shared_data]
+    parallel = bench(*common, "--results", tmp_path / "parallel", "--workers", 2)
+    assert parallel.returncode == 0, parallel.stderr[-2000:]
+    alone = bench(*common, "--results", tmp_path / "alone", "--threads", 1)
+    assert alone.returncode == 0, alone.stderr
+    together, one_by_one = CellStore(tmp_path / "parallel"), CellStore(tmp_path / "alone")
+    ids = [c["id"] for c in json.loads((tmp_path / "parallel" / "grids" / "w.json").read_text())["cells"]]
+    spans = []
+    for cell_id in ids:
+        assert metrics_without_timing(together, cell_id) == metrics_without_timing(one_by_one, cell_id)
+        provenance = together.read(cell_id, "config.json")["provenance"]
+        if usable_cpus() == 2:
+            assert provenance["device"].endswith("1 threads)")  # CPUs / workers
+        spans.append((provenance["start"], provenance["end"]))
+    spans.sort()
+    assert any(later[0] <= earlier[1] for earlier, later in zip(spans, spans[1:]))  # two cells ran at once
+
+
+def test_compile_option_reaches_the_cell_and_its_provenance(tmp_path, shared_data):
+    grid_file = write_grid(tmp_path / "c.yaml", "c", {"latent_dim": [2]})
+    run = bench(
+        "run",
+        "--grid",
+        grid_file,
+        "--results",
+        tmp_path / "r",
+        "--device",
+        "cpu",
+        "--data-dir",
+        shared_data,
+        "--compile",
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    (cell_dir,) = [p.parent for p in (tmp_path / "r").glob("*/metrics.json")]
+    assert json.loads((cell_dir / "config.json").read_text())["provenance"]["compile"] is True
+
+
+def _spawned_workers(parent: int) -> list[int]:
+    workers = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and f"PPid:\t{parent}\n" in (entry / "status").read_text():
+                if b"spawn_main" in (entry / "cmdline").read_bytes():
+                    workers.append(int(entry.name))
+        except OSError:
+            continue
+    return workers
+
+
+def test_lost_worker_fails_its_cells_and_the_next_run_redoes_only_them(tmp_path, shared_data):
+    grid_file = write_grid(tmp_path / "lost.yaml", "lost", {"latent_dim": [2, 3, 4]}, {**TINY, "epochs": 6})
+    results = tmp_path / "r"
+    command = ["run", "--grid", grid_file, "--results", results, "--device", "cpu", "--data-dir", shared_data]
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from benchmark.cli import main; main()", *map(str, command), "--workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline, killed = time.monotonic() + 300, None
+    while killed is None and time.monotonic() < deadline and process.poll() is None:
+        done = list(results.glob("*/metrics.json"))
+        workers = _spawned_workers(process.pid)
+        if 0 < len(done) < 3 and workers:
+            os.kill(workers[0], signal.SIGKILL)
+            killed = workers[0]
+        time.sleep(0.01)
+    assert killed is not None, "never saw a worker while cells were left"
+    assert process.wait(timeout=120) == 1  # some cells failed
+    store = CellStore(results)
+    ids = [c["id"] for c in json.loads((results / "grids" / "lost.json").read_text())["cells"]]
+    lost = [i for i in ids if store.status(i) == CellStatus.FAILED]
+    assert lost and all("worker process lost" in store.read(i, "failed.json")["reason"] for i in lost)
+    kept = {i: (results / i / "metrics.json").stat().st_mtime_ns for i in ids if i not in lost}
+    assert kept
+    rerun = bench(*command, "--workers", "2")
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert all(store.status(i) == CellStatus.DONE for i in ids)
+    assert all((results / i / "metrics.json").stat().st_mtime_ns == t for i, t in kept.items())

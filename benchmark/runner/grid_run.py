@@ -29,7 +29,8 @@ class RunOptions:
     pack: bool | None = None  # train compatible cells together (training/packed.py); None = on CUDA only
     compile: bool = False  # torch.compile the training step
     max_pack: int = 8
-    threads: int | None = None  # torch CPU threads per cell; None = torch's default
+    threads: int | None = None  # torch CPU threads per cell; None = torch's default (or CPUs / workers)
+    workers: int = 1  # local: cells trained at once, each in its own process
     executor: str = "local"
     ray_address: str | None = None  # join this Ray cluster; None = start a local one for the run
     ray_cpus: int | None = None  # CPUs of the local Ray started for the run; None = all
@@ -91,11 +92,29 @@ def run_grid(
 
 
 def run_locally(units, store: CellStore, options: RunOptions, progress: Progress, summary: RunSummary, execute):
+    if options.workers > 1:
+        from benchmark.runner.process_pool import run_in_processes
+
+        return run_in_processes(units, store, options, progress, summary, execute)
     for unit in units:
         with contextlib.ExitStack() as held:
             mine = begin_unit(unit, store, held, progress, summary)
             if mine:
                 store_results(store, mine, execute_unit(mine, options, progress, execute), progress, summary)
+
+
+def run_concurrently(units, store: CellStore, progress, summary, pending: dict, submit, wait_any) -> None:
+    """Claim each unit and `submit` it (which returns a handle kept in `pending`), then store each
+    unit's results as `wait_any(pending)` hands back (handle, results). The caller owns `pending`,
+    so it can cancel what is still in flight when interrupted."""
+    with contextlib.ExitStack() as held:
+        for unit in units:
+            mine = begin_unit(unit, store, held, progress, summary)
+            if mine:
+                pending[submit(mine)] = mine
+        while pending:
+            handle, results = wait_any(pending)
+            store_results(store, pending.pop(handle), results, progress, summary)
 
 
 def begin_unit(unit: list[Cell], store: CellStore, held: contextlib.ExitStack, progress, summary) -> list[Cell]:

@@ -9,12 +9,11 @@ Ctrl-C cancels the tasks in flight; cells already stored stay done.
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from benchmark.errors import BenchError
 from benchmark.runner.execute import CellResult
-from benchmark.runner.grid_run import Progress, begin_unit, execute_unit, store_results
+from benchmark.runner.grid_run import Progress, execute_unit, run_concurrently
 
 RAY_HINT = "the Ray executor needs the 'ray' extra: pip install 'cvae-bench[ray]' (or uv sync --extra ray)"
 FORWARDED_ENV = ("BENCH_DATA_DIR", "BENCH_CACHE_DIR")
@@ -52,15 +51,15 @@ def run_on_ray(units, store, options, progress, summary, execute=None) -> None:
     remote = ray.remote(num_cpus=options.cpus_per_cell, num_gpus=options.gpus_per_cell, max_retries=1)(_remote_unit)
     pending = {}
     try:
-        with contextlib.ExitStack() as held:
-            for unit in units:
-                mine = begin_unit(unit, store, held, progress, summary)
-                if mine:
-                    pending[remote.remote(mine, worker_options)] = mine
-            while pending:
-                (ref,), _ = ray.wait(list(pending), num_returns=1)
-                cells = pending.pop(ref)
-                store_results(store, cells, _results(ray, ref, cells), progress, summary)
+        run_concurrently(
+            units,
+            store,
+            progress,
+            summary,
+            pending,
+            lambda cells: remote.remote(cells, worker_options),
+            lambda pending: _next_done(ray, pending),
+        )
     except KeyboardInterrupt:
         for ref in pending:
             ray.cancel(ref, force=True)
@@ -68,6 +67,11 @@ def run_on_ray(units, store, options, progress, summary, execute=None) -> None:
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _next_done(ray, pending: dict):
+    (ref,), _ = ray.wait(list(pending), num_returns=1)
+    return ref, _results(ray, ref, pending[ref])
 
 
 def _worker_options(options):

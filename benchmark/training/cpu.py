@@ -15,6 +15,9 @@ M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 def configure_cpu() -> None:
     """Deterministic kernels, and an allocator that keeps freed memory for reuse."""
     torch.use_deterministic_algorithms(True)
+    # Deterministic mode also fills every new tensor with NaN, a debugging aid that costs a pass
+    # over each activation; no computation here reads memory it has not written.
+    torch.utils.deterministic.fill_uninitialized_memory = False
     _keep_freed_memory()
 
 
