@@ -14,7 +14,7 @@ def _uv_sync(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The test suite (pytest)."""
     _uv_sync(session)
-    session.run("uv", "run", "--frozen", "pytest", *session.posargs, external=True)
+    session.run("uv", "run", "--frozen", "pytest", "--durations=20", *session.posargs, external=True)
 
 
 @nox.session

@@ -105,6 +105,8 @@ def run(
     from benchmark.runner.grid_run import EXECUTORS
 
     EXECUTORS[executor]  # an unknown name is a user error before anything runs
+    if workers > 1 and executor != "local":
+        raise BenchError(f"--workers {workers} is for the local executor; with {executor}, set --cpus-per-cell")
     options = RunOptions(
         device=device,
         force=force,

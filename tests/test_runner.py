@@ -294,3 +294,11 @@ def test_lost_worker_fails_its_cells_and_the_next_run_redoes_only_them(tmp_path,
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert all(store.status(i) == CellStatus.DONE for i in ids)
     assert all((results / i / "metrics.json").stat().st_mtime_ns == t for i, t in kept.items())
+
+
+def test_workers_with_ray_is_a_one_line_user_error(tmp_path):
+    result = bench("run", "--workers", 2, "--executor", "ray", "--dry-run", "--results", tmp_path / "r")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: --workers 2 is for the local executor; with ray, set --cpus-per-cell"
+    ]

@@ -34,6 +34,10 @@ def run_in_processes(units, store, options, progress, summary, execute) -> None:
             lambda cells: pool.submit(execute_unit, cells, worker_options, Progress(), execute),
             _next_done,
         )
+    except KeyboardInterrupt:
+        for process in list((pool._processes or {}).values()):  # a public terminate_workers() is Python 3.14+
+            process.terminate()  # cells in flight are left partial; the next run redoes them
+        raise
     finally:
         pool.shutdown(wait=not pending, cancel_futures=True)  # pending is left only when interrupted
 
