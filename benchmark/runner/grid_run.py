@@ -114,7 +114,11 @@ def run_concurrently(units, store: CellStore, progress, summary, pending: dict, 
                 pending[submit(mine)] = mine
         while pending:
             handle, results = wait_any(pending)
-            store_results(store, pending.pop(handle), results, progress, summary)
+            cells = pending.pop(handle)
+            for cell, result in zip(cells, results):  # workers report epochs only with their results
+                for record in result.log:
+                    progress.epoch(cell, record)
+            store_results(store, cells, results, progress, summary)
 
 
 def begin_unit(unit: list[Cell], store: CellStore, held: contextlib.ExitStack, progress, summary) -> list[Cell]:
