@@ -60,3 +60,11 @@ def test_article_conv_concat_one_epoch_on_real_fashion_mnist(fashion):
     result = train_cell(config, device="cpu", bundle=fashion)
     print(f"article-conv concat, 1 epoch: {result.log[0]['loss']:.2f} per image")
     assert result.log[0]["loss"] <= 290
+
+
+def test_bf16_precision_trains_under_autocast_close_to_fp32(fashion):
+    fp32, bf16 = _train(fashion, precision="fp32"), _train(fashion, precision="bf16")
+    assert bf16.log[-1]["loss"] != fp32.log[-1]["loss"]  # bf16 matmuls really ran
+    for a, b in zip(fp32.log, bf16.log):
+        assert b["loss"] == pytest.approx(a["loss"], rel=0.02)
+    assert all(p.dtype == torch.float32 for p in bf16.model.parameters())  # autocast keeps fp32 weights
