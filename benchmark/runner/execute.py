@@ -30,6 +30,11 @@ class CellResult:
     failure: str | None = None  # reason, when the cell failed
 
 
+def failed_results(cells: list[Cell], reason: str) -> list[CellResult]:
+    """The same failure for every cell of a unit that never produced results of its own."""
+    return [CellResult(c.id, [], failure=reason) for c in cells]
+
+
 @functools.lru_cache(maxsize=2)
 def _cell_data(dataset: str, image_size: int, train_size: int | None, seed: int, data_dir):
     """Cells of one grid mostly share their data: keep the last two bundles in memory."""

@@ -16,7 +16,7 @@ import yaml
 from benchmark.errors import BenchError
 from benchmark.grid import Cell, Grid
 from benchmark.registry import Registry
-from benchmark.runner.execute import CellResult, execute_cell, execute_pack
+from benchmark.runner.execute import CellResult, execute_cell, execute_pack, failed_results
 from benchmark.store import CellStatus, CellStore
 
 
@@ -157,7 +157,7 @@ def execute_unit(cells: list[Cell], options: RunOptions, progress: Progress, exe
         raise
     except Exception as err:  # noqa: BLE001 - isolation is the point
         reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-        return [CellResult(c.id, [], failure=reason) for c in cells]
+        return failed_results(cells, reason)
 
 
 def _packing(options: RunOptions) -> bool:

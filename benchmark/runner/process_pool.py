@@ -12,7 +12,7 @@ import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import replace
 
-from benchmark.runner.execute import CellResult
+from benchmark.runner.execute import failed_results
 from benchmark.runner.grid_run import Progress, execute_unit, run_concurrently
 
 
@@ -49,4 +49,4 @@ def _next_done(pending: dict):
         return future, future.result()
     except Exception as err:  # noqa: BLE001 - the worker died (killed, out of memory); its cells fail
         reason = f"worker process lost: {type(err).__name__}"
-        return future, [CellResult(c.id, [], failure=reason) for c in pending[future]]
+        return future, failed_results(pending[future], reason)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from benchmark.errors import BenchError
-from benchmark.runner.execute import CellResult
+from benchmark.runner.execute import CellResult, failed_results
 from benchmark.runner.grid_run import Progress, execute_unit, run_concurrently
 
 RAY_HINT = "the Ray executor needs the 'ray' extra: pip install 'cvae-bench[ray]' (or uv sync --extra ray)"
@@ -87,4 +87,4 @@ def _results(ray, ref, cells) -> list[CellResult]:
         return ray.get(ref)
     except ray.exceptions.RayError as err:
         reason = f"Ray worker lost twice (first try and one retry): {type(err).__name__}"
-        return [CellResult(c.id, [], failure=reason) for c in cells]
+        return failed_results(cells, reason)
