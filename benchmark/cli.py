@@ -12,6 +12,11 @@ from rich.table import Table
 from benchmark import __version__
 from benchmark.errors import BenchError
 
+try:
+    from typer._click import exceptions as parser_errors  # typer >= 0.29 bundles its own click
+except ImportError:  # pragma: no cover - older typer on plain click
+    from click import exceptions as parser_errors
+
 app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -212,6 +217,24 @@ def reproduce(
     console.print(f"{spec.name}: all {len(spec.cells)} cells match {path} within its tolerances")
 
 
+instrument_app = typer.Typer(no_args_is_help=True, help="The measuring instruments shipped with the package.")
+app.add_typer(instrument_app, name="instrument")
+
+
+@instrument_app.command("train")
+def instrument_train(
+    dataset: str = typer.Option(..., "--dataset", help="Data set whose domain classifier to build."),
+    data_dir: Path = DataDirOption,
+) -> None:
+    """Train a new domain classifier (fixed recipe) and make it the data set's instrument, under a new key.
+
+    Metrics measured with it are not comparable with those of the previous instrument; reports say so."""
+    from benchmark.metrics.classifier import train_instrument
+
+    entry = train_instrument(dataset, data_dir)
+    console.print(f"{dataset}: {entry['file']} sha256 {entry['sha256']} test accuracy {entry['test_accuracy']:.4f}")
+
+
 perf_app = typer.Typer(no_args_is_help=True, help="Speed measurements (never run inside tests).")
 app.add_typer(perf_app, name="perf")
 
@@ -252,13 +275,25 @@ def perf_train(
     console.print(f"wrote {out}")
 
 
-def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user errors, ours and the option parser's, become one line on stderr and exit 2."""
     try:
-        app()
+        code = app(args=argv, standalone_mode=False)
     except BenchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
-    except KeyboardInterrupt:
-        print("interrupted: cells already stored are kept; the next run redoes the cell in flight", file=sys.stderr)
-        sys.exit(130)
+        _fail(str(err), err.exit_code)
+    except parser_errors.NoArgsIsHelpError as err:
+        print(err.ctx.get_help())
+        sys.exit(0)
+    except parser_errors.UsageError as err:
+        command = err.ctx.command_path if err.ctx else "bench"
+        _fail(f"{command}: {err.format_message()} (see {command} --help)", 2)
+    except parser_errors.ClickException as err:
+        _fail(err.format_message(), err.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        _fail("interrupted: cells already stored are kept; the next run redoes the cell in flight", 130)
+    sys.exit(code or 0)
+
+
+def _fail(message: str, code: int) -> None:
+    print("error: " + " ".join(message.split()), file=sys.stderr)
+    sys.exit(code)

@@ -12,6 +12,7 @@ from rich.table import Table
 from benchmark.errors import BenchError
 from benchmark.grid import Cell, Grid, load_grid, single_cell_grid
 from benchmark.runner.grid_run import Progress, RunOptions, RunSummary, filter_cells, run_grid
+from benchmark.runner.preflight import check_device, check_results_folder, check_run
 from benchmark.store import CellStore
 
 DEFAULT_GRID = Path("ablations/smoke.yaml")
@@ -63,9 +64,12 @@ def run_command(
 ) -> int:
     store = CellStore(results)
     cells = filter_cells(grid.cells, only)
+    check_results_folder(results)
+    check_device(options.device)
     if dry_run:
         console.print(cell_table(grid, cells, store, f"{grid.name}: {len(cells)} cells (dry run)"))
         return 0
+    check_run(grid, cells, results, options.device, options.data_dir)
     todo = len(cells) if options.max_cells is None else min(options.max_cells, len(cells))
     columns = (
         TextColumn("{task.description}"),

@@ -3,50 +3,111 @@
 A cell's id is a short hash of this config's canonical JSON, so the same cell
 in two grids is the same cell. Fields that only change *where* it runs (device,
 results folder) are not part of it.
+
+Types are strict (no `true` for a number, no "8" for an integer), numbers are finite,
+and the names of data sets, condition kinds, backbones and conditioning modes are
+checked against their registries, which are the only lists of them.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Upper bounds that keep a typo from asking for an impossible model; each is far above any published CVAE.
+MAX_WIDTH = 16_384  # latent_dim, embed_dim, hidden widths: a 16k x 16k Linear is already 1 GiB of fp32 weights
+MAX_BATCH = 65_536
+
+Count = Annotated[int, Field(strict=True, gt=0)]
+Width = Annotated[int, Field(strict=True, gt=0, le=MAX_WIDTH)]
+
+
+def _known(registry, kind: str, value: str) -> str:
+    if value not in registry:
+        raise ValueError(f"unknown {kind} {value!r}; valid: {', '.join(registry.names())}")
+    return value
 
 
 class CellConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    dataset: Literal["fashion_mnist", "mnist", "coco"] = "fashion_mnist"
-    train_size: int | None = Field(default=None, gt=0)
-    image_size: Literal[28, 32, 64, 128, 256] = 28
-    condition: Literal["label", "keyword", "text"] = "label"
-    backbone: Literal["mlp", "conv", "article-conv", "article-coco", "tutorial-mlp"] = "conv"
-    conditioning: Literal["none", "concat", "additive", "film"] = "concat"
-    latent_dim: int = Field(default=16, gt=0)
-    beta: float = Field(default=1.0, ge=0)
+    dataset: str = "fashion_mnist"
+    train_size: Count | None = None
+    image_size: int = Field(default=28, strict=True)
+    condition: str = "label"
+    backbone: str = "conv"
+    conditioning: str = "concat"
+    latent_dim: Width = 16
+    beta: float = Field(default=1.0, ge=0, strict=True)
     recon_loss: Literal["bce", "mse"] = "bce"
-    epochs: int = Field(default=5, gt=0)
-    batch_size: int = Field(default=128, gt=0)
-    lr: float = Field(default=1e-3, gt=0)
-    seed: int = Field(default=0, ge=0)
-    kl_warmup_epochs: int = Field(default=0, ge=0)
+    epochs: Count = 5
+    batch_size: int = Field(default=128, gt=0, le=MAX_BATCH, strict=True)
+    lr: float = Field(default=1e-3, gt=0, strict=True)
+    seed: int = Field(default=0, ge=0, strict=True)
+    kl_warmup_epochs: int = Field(default=0, ge=0, strict=True)
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast on CUDA (and on CPU when asked)
-    embed_dim: int = Field(default=32, gt=0)  # size of the learned label embedding
-    hidden: tuple[int, ...] = (512, 256)  # MLP backbone widths
-    base_channels: int = Field(default=32, gt=0)  # conv backbone: channels of the first block
-    batchnorm: bool = False  # conv backbone
+    embed_dim: Width = 32  # size of the learned label embedding
+    hidden: tuple[Width, ...] = Field(default=(512, 256), min_length=1)  # MLP backbone widths
+    base_channels: int = Field(default=32, gt=0, le=512, strict=True)  # conv backbone: channels of the first block
+    batchnorm: bool = Field(default=False, strict=True)  # conv backbone
     text_encoder: str | None = None  # condition "text": open_clip MODEL[:TAG|:FILE], see conditions/clip_text.py
-    text_normalize: bool = True  # L2-normalise sentence embeddings and their mean
+    text_normalize: bool = Field(default=True, strict=True)  # L2-normalise sentence embeddings and their mean
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, value: str) -> str:
+        from benchmark.data import DATASETS
+
+        return _known(DATASETS, "data set", value)
+
+    @field_validator("condition")
+    @classmethod
+    def _condition(cls, value: str) -> str:
+        from benchmark.conditions import CONDITIONS
+
+        return _known(CONDITIONS, "condition", value)
+
+    @field_validator("backbone")
+    @classmethod
+    def _backbone(cls, value: str) -> str:
+        from benchmark.models.backbones import BACKBONES
+
+        return _known(BACKBONES, "backbone", value)
+
+    @field_validator("conditioning")
+    @classmethod
+    def _conditioning(cls, value: str) -> str:
+        from benchmark.models.conditioning import CONDITIONINGS
+
+        return _known(CONDITIONINGS, "conditioning", value)
+
+    @field_validator("image_size")
+    @classmethod
+    def _image_size(cls, value: int) -> int:
+        from benchmark.data.datasets import IMAGE_SIZES
+
+        if value not in IMAGE_SIZES:
+            raise ValueError(f"image size not supported; valid: {', '.join(map(str, IMAGE_SIZES))}")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> CellConfig:
+        from benchmark.data import DATASETS
         from benchmark.models.backbones import BACKBONES
 
-        entry = BACKBONES[self.backbone]
-        entry.check(self)
-        if self.dataset == "coco" and self.condition != "text":
-            raise ValueError(f"data set coco has captions only: condition must be 'text', not {self.condition!r}")
-        if self.dataset != "coco" and self.condition == "text":
-            raise ValueError(f"data set {self.dataset} has no captions: condition must be 'label' or 'keyword'")
+        BACKBONES[self.backbone].check(self)
+        data = DATASETS[self.dataset]
+        if self.condition not in data.conditions:
+            raise ValueError(
+                f"data set {self.dataset} supports condition {' or '.join(map(repr, data.conditions))}, "
+                f"not {self.condition!r}"
+            )
+        if self.train_size is not None and data.train_images is not None and self.train_size > data.train_images:
+            raise ValueError(
+                f"train_size {self.train_size} is larger than the {self.dataset} train split "
+                f"({data.train_images} images)"
+            )
         if self.condition == "text" and not self.text_encoder:
             raise ValueError(
                 "condition 'text' needs text_encoder, e.g. 'ViT-B-32:openai', 'ViT-B-32:/path/to/file.pt', "
@@ -56,4 +117,6 @@ class CellConfig(BaseModel):
 
     @property
     def channels(self) -> int:
-        return 3 if self.dataset == "coco" else 1
+        from benchmark.data import DATASETS
+
+        return DATASETS[self.dataset].channels

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from benchmark import paths
-from benchmark.data import coco, idx
+from benchmark.data import coco, idx, synthetic
 from benchmark.data.images import resize_square
 from benchmark.errors import BenchError
 from benchmark.fileio import save_torch
@@ -79,13 +79,27 @@ class DatasetBundle:
 
 
 DatasetLoader = Callable[[Path, int], DatasetBundle]
-DATASETS: Registry[DatasetLoader] = Registry("data set")
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """A data set's loader and the facts that cell configs are checked against before anything loads."""
+
+    load: DatasetLoader
+    channels: int
+    conditions: tuple[str, ...]  # the condition kinds its annotations support
+    train_images: int | None = None  # size of the train split when fixed (bounds train_size)
+    needs_files: bool = True  # False: generated in memory, no data directory needed
+
+
+DATASETS: Registry[DatasetEntry] = Registry("data set")
+CLASS_CONDITIONS = ("label", "keyword")
 
 
 def load_dataset(name: str, image_size: int, data_dir: str | Path | None = None) -> DatasetBundle:
     if image_size not in IMAGE_SIZES:
         raise BenchError(f"image size {image_size} not supported; choose one of {IMAGE_SIZES}")
-    return DATASETS[name](paths.data_dir(data_dir), image_size)
+    return DATASETS[name].load(paths.data_dir(data_dir), image_size)
 
 
 def _cached(key_parts: list[str], build: Callable[[], dict]) -> dict:
@@ -126,11 +140,32 @@ def _idx_loader(name: str, source: idx.IdxSource) -> DatasetLoader:
     return load
 
 
-DATASETS.register("fashion_mnist")(_idx_loader("fashion_mnist", idx.FASHION_MNIST))
-DATASETS.register("mnist")(_idx_loader("mnist", idx.MNIST))
+DATASETS.register("fashion_mnist")(
+    DatasetEntry(_idx_loader("fashion_mnist", idx.FASHION_MNIST), 1, CLASS_CONDITIONS, train_images=60_000)
+)
+DATASETS.register("mnist")(DatasetEntry(_idx_loader("mnist", idx.MNIST), 1, CLASS_CONDITIONS, train_images=60_000))
 
 
-@DATASETS.register("coco")
+def load_synthetic(root: Path, image_size: int) -> DatasetBundle:
+    parts = {}
+    for split, (images, labels) in synthetic.splits().items():
+        parts[split] = Split(resize_square(images, image_size), labels)
+    return DatasetBundle(
+        name="synthetic",
+        image_size=image_size,
+        channels=1,
+        class_names=synthetic.CLASS_NAMES,
+        train=parts["train"],
+        test=parts["test"],
+        source={"generator": f"benchmark.data.synthetic, seed {synthetic.SEED}"},
+    )
+
+
+DATASETS.register("synthetic")(
+    DatasetEntry(load_synthetic, 1, CLASS_CONDITIONS, train_images=synthetic.TRAIN_IMAGES, needs_files=False)
+)
+
+
 def load_coco(root: Path, image_size: int) -> DatasetBundle:
     coco_root = root / "coco-mini" if (root / "coco-mini").exists() else root / "coco"
     splits = {}
@@ -153,3 +188,6 @@ def load_coco(root: Path, image_size: int) -> DatasetBundle:
         test=splits["test"],
         source={"root": str(coco_root)},
     )
+
+
+DATASETS.register("coco")(DatasetEntry(load_coco, 3, ("text",)))

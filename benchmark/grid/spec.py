@@ -11,7 +11,7 @@ import hashlib
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,19 +19,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from benchmark.config import CellConfig
 from benchmark.errors import BenchError
 from benchmark.fileio import canonical_json
+from benchmark.grid.strict_yaml import load_yaml
 from benchmark.metrics.protocol import EvalConfig
 
 CELL_FIELDS = tuple(CellConfig.model_fields)
 
 
 class GridSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     base: dict[str, Any] = {}
     axes: dict[str, list[Any]] = {}
-    seeds: list[int] = Field(default=[0], min_length=1)
+    seeds: list[Annotated[int, Field(strict=True, ge=0)]] = Field(default=[0], min_length=1)
     exclude: list[dict[str, Any]] = []
     zip: list[list[str]] = []
     eval: EvalConfig = EvalConfig()
@@ -99,19 +100,39 @@ def parse_assignments(option: str, assignments: list[str]) -> dict[str, Any]:
         key, sep, value = text.partition("=")
         if not sep or not key.strip():
             raise BenchError(f"{option} {text!r}: expected KEY=VALUE")
-        fields[key.strip()] = yaml.safe_load(value)
+        if key.strip() in fields:
+            raise BenchError(f"{option} {text!r}: {key.strip()} is given twice")
+        try:
+            fields[key.strip()] = load_yaml(value)
+        except yaml.YAMLError as err:
+            raise BenchError(f"{option} {text!r}: value is not valid YAML ({str(err).splitlines()[0]})") from None
     return fields
+
+
+def read_grid_text(path: Path) -> str:
+    """The grid file's text, or a one-line error for a path that is not a readable UTF-8 file."""
+    if not path.exists():
+        raise BenchError(f"{path}: grid file not found")
+    if not path.is_file():
+        raise BenchError(f"{path}: not a file (a grid is a YAML file such as ablations/smoke.yaml)")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise BenchError(f"{path}: not a UTF-8 text file (byte {err.start}); a grid is a YAML file") from None
+    except OSError as err:
+        raise BenchError(f"{path}: cannot read ({err.strerror})") from None
 
 
 def load_grid(path: str | Path, overrides: list[str] | None = None) -> Grid:
     """Read a grid file; `overrides` (KEY=VALUE) replace base fields of every cell."""
     path = Path(path)
-    if not path.exists():
-        raise BenchError(f"{path}: grid file not found")
+    text = read_grid_text(path)
+    if "\x00" in text:
+        raise BenchError(f"{path}: holds NUL bytes; a grid is a YAML text file")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(text)
     except yaml.YAMLError as err:
-        raise BenchError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+        raise BenchError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
     if not isinstance(raw, dict):
         raise BenchError(f"{path}: a grid must be a mapping with keys name, base, axes, seeds, ...")
     for key, value in parse_assignments("--override", overrides or []).items():
@@ -186,10 +207,11 @@ def _make_cell(spec: GridSpec, values: dict, seed: int, source: str) -> Cell:
         first = err.errors()[0]
         key = _loc(first["loc"])
         if key:
-            where = f"axes.{key}" if key in values else f"base.{key}"
+            where = f"axes.{key}" if first["loc"][0] in values else f"base.{key}"
             value = first.get("input", _MISSING)
         else:  # a rule across fields
-            where, value = "cell " + ", ".join(f"{k}={v}" for k, v in values.items()), _MISSING
+            where = "cell " + ", ".join(f"{k}={v}" for k, v in values.items()) if values else "base"
+            value = _MISSING
         raise _fail(source, where, value, first["msg"].removeprefix("Value error, ")) from None
     axis_values = tuple((k, values[k]) for k in values) + (("seed", seed),)
     return Cell(config, spec.eval, axis_values)

@@ -1,13 +1,17 @@
 """The domain classifier behind `fid_domain`, `kid_domain` and `cond_acc`.
 
-A small CNN trained once per data set on its train split with a fixed seed and
-cached on disk, keyed by the data files and this recipe. It works at 28x28:
+A small CNN per data set, trained on its train split with RECIPE and shipped with the package
+(`instruments/`, listed with sha256 and test accuracy in `instruments/instruments.json`): float
+rounding differs between CPU models, so a classifier trained on first use would be a different
+instrument on every machine. Its key (data set + weights hash) is recorded in every cell's protocol.
+`bench instrument train --dataset X` builds a new one, which gets a new key. It works at 28x28:
 images of other sizes are resized to 28 (bilinear, antialiased) before it sees them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import time
 from dataclasses import dataclass
@@ -17,12 +21,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmark import paths
-from benchmark.data import DatasetBundle, load_dataset
-from benchmark.fileio import save_torch, write_json
+from benchmark.data import DatasetBundle, idx, load_dataset
+from benchmark.errors import BenchError
+from benchmark.fileio import atomic_write, write_json
 
 RECIPE = {"arch": "conv16-conv32-fc128", "epochs": 5, "batch_size": 256, "lr": 2e-3, "seed": 0, "version": 1}
 INPUT_SIZE = 28
+INSTRUMENT_DIR = Path(__file__).parent / "instruments"
+MANIFEST = INSTRUMENT_DIR / "instruments.json"
 
 
 class DomainClassifier(nn.Module):
@@ -90,27 +96,54 @@ def conditional_accuracy(predicted: torch.Tensor, asked: torch.Tensor, class_nam
     return (predicted == asked).double().mean().item(), per_class
 
 
-def _cache_key(bundle: DatasetBundle) -> str:
-    blob = json.dumps({"recipe": RECIPE, "dataset": bundle.name, "source": bundle.source.get("sha256")}, sort_keys=True)
-    return f"{bundle.name}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+def _instruments() -> dict:
+    return json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
 
 
 def domain_classifier(dataset: str, data_dir=None, device: str | torch.device = "cpu") -> FittedClassifier:
-    """Load the cached classifier of a data set, training it first if needed."""
-    bundle = load_dataset(dataset, INPUT_SIZE, data_dir)
-    key = _cache_key(bundle)
-    folder = paths.cache_dir() / "classifiers"
-    weights, info = folder / f"{key}.pt", folder / f"{key}.json"
-    model = DomainClassifier(bundle.channels, bundle.num_classes)
-    if not weights.exists():
-        _train(model, bundle, weights, info)
+    """The shipped, hash-checked classifier of a data set: the same instrument on every machine."""
+    entry = _instruments().get(dataset)
+    if entry is None:
+        raise BenchError(
+            f"no domain classifier ships for data set {dataset!r} (have: {', '.join(_instruments())}); "
+            f"build one with: bench instrument train --dataset {dataset}"
+        )
+    weights = INSTRUMENT_DIR / entry["file"]
+    if not weights.exists() or idx.sha256_of(weights) != entry["sha256"]:
+        raise BenchError(f"{weights}: missing or altered (expected sha256 {entry['sha256']}); restore it from git")
+    model = DomainClassifier(entry["channels"], len(entry["class_names"]))
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     model.eval().to(device)
-    return FittedClassifier(model, json.loads(info.read_text())["test_accuracy"], key)
+    return FittedClassifier(model, entry["test_accuracy"], f"{dataset}-{entry['sha256'][:12]}")
 
 
-def _train(model: DomainClassifier, bundle: DatasetBundle, weights: Path, info: Path) -> None:
+def train_instrument(dataset: str, data_dir=None) -> dict:
+    """Train a new classifier with RECIPE and register it as the data set's instrument (a new key)."""
+    bundle = load_dataset(dataset, INPUT_SIZE, data_dir)
+    model = DomainClassifier(bundle.channels, bundle.num_classes)
     start = time.perf_counter()
+    _train(model, bundle)
+    _, predicted = FittedClassifier(model, 0.0, "").run(bundle.test.images)
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    digest = hashlib.sha256(buffer.getvalue()).hexdigest()
+    name = f"{dataset}-{digest[:12]}.pt"
+    atomic_write(INSTRUMENT_DIR / name, lambda tmp: tmp.write_bytes(buffer.getvalue()))
+    entry = {
+        "file": name,
+        "sha256": digest,
+        "channels": bundle.channels,
+        "class_names": list(bundle.class_names),
+        "test_accuracy": (predicted == bundle.test.labels).double().mean().item(),
+        "recipe": RECIPE,
+        "train_seconds": round(time.perf_counter() - start, 1),
+        "torch": torch.__version__,
+    }
+    write_json(MANIFEST, {**_instruments(), dataset: entry})
+    return entry
+
+
+def _train(model: DomainClassifier, bundle: DatasetBundle) -> None:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(RECIPE["seed"])
         model.apply(lambda m: m.reset_parameters() if hasattr(m, "reset_parameters") else None)
@@ -132,8 +165,3 @@ def _train(model: DomainClassifier, bundle: DatasetBundle, weights: Path, info: 
                 optimizer.step()
                 schedule.step()
     model.eval()
-    fitted = FittedClassifier(model, 0.0, "")
-    _, predicted = fitted.run(bundle.test.images)
-    accuracy = (predicted == bundle.test.labels).double().mean().item()
-    save_torch(weights, model.state_dict())
-    write_json(info, {"test_accuracy": accuracy, "recipe": RECIPE, "seconds": time.perf_counter() - start})

@@ -11,10 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from benchmark.errors import BenchError
 from benchmark.grid import Cell, Grid
+from benchmark.grid.spec import parse_assignments
 from benchmark.registry import Registry
 from benchmark.runner.execute import CellResult, execute_cell, execute_pack, failed_results
 from benchmark.store import CellStatus, CellStore
@@ -55,18 +54,26 @@ class Progress:
 
 
 def filter_cells(cells: tuple[Cell, ...], only: list[str]) -> list[Cell]:
-    """`--only KEY=VALUE`: keep cells whose field KEY equals VALUE (parsed as YAML)."""
+    """`--only KEY=VALUE`: keep cells whose field KEY equals VALUE (parsed as YAML).
+
+    A filter that keeps no cell is an error naming the values the field takes in the grid."""
     selected = list(cells)
-    for text in only:
-        key, sep, raw = text.partition("=")
-        if not sep:
-            raise BenchError(f"--only {text!r}: expected KEY=VALUE")
-        fields = {**cells[0].config.model_dump(), "seed": None}
+    fields = list(cells[0].config.model_dump())
+    for key, value in parse_assignments("--only", only).items():
         if key not in fields:
-            raise BenchError(f"--only {text!r}: unknown field {key!r}; valid: {', '.join(fields)}")
-        value = yaml.safe_load(raw)
-        selected = [c for c in selected if getattr(c.config, key) == value]
+            raise BenchError(f"--only {key}: unknown field {key!r}; valid: {', '.join(fields)}")
+        kept = [c for c in selected if _comparable(getattr(c.config, key)) == _comparable(value)]
+        if not kept:
+            present = sorted({_comparable(getattr(c.config, key)) for c in selected}, key=str)
+            raise BenchError(
+                f"--only {key}={value}: matches no cell; {key} takes {', '.join(map(str, present))} in the cells left"
+            )
+        selected = kept
     return selected
+
+
+def _comparable(value):
+    return tuple(value) if isinstance(value, list) else value
 
 
 def grid_record(grid: Grid) -> list[dict]:

@@ -62,6 +62,11 @@ class PerCellAdam:
             stacked.grad = None
 
 
+def noise_generators(configs: list[CellConfig], device: torch.device) -> list[torch.Generator]:
+    """Each cell's own reparameterisation noise stream, seeded as when it trains alone."""
+    return [torch.Generator(device=device).manual_seed(stream_seed(c.seed, NOISE_STREAM)) for c in configs]
+
+
 def train_packed(
     configs: list[CellConfig], device="auto", data_dir=None, full: DatasetBundle | None = None, on_epoch=None
 ) -> list[TrainedCell | CellFailed]:
@@ -89,7 +94,7 @@ def train_packed(
     images = full.train.images.to(device)
     index = torch.stack(indices).to(device)  # (K, N): the same N for every cell of a pack
     order_gens = [torch.Generator().manual_seed(stream_seed(c.seed, ORDER_STREAM)) for c in configs]
-    noise_gens = [torch.Generator(device=device).manual_seed(stream_seed(c.seed, NOISE_STREAM)) for c in configs]
+    noise_gens = noise_generators(configs, device)
     logs: list[list[dict]] = [[] for _ in configs]
     failed: dict[int, CellFailed] = {}
     for epoch in range(base.epochs):
