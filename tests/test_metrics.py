@@ -6,6 +6,7 @@ from torch import nn
 from benchmark.config import CellConfig
 from benchmark.data import load_dataset
 from benchmark.metrics import likelihood, reconstruction
+from benchmark.errors import BenchError
 from benchmark.metrics.classifier import conditional_accuracy, domain_classifier
 from benchmark.metrics.evaluate import evaluate_cell
 from benchmark.metrics.frechet import GaussianStats, frechet_distance, kernel_distance
@@ -109,14 +110,32 @@ def test_fid_domain_test_vs_itself_train_and_mnist(shared_data, fashion, fashion
 
 
 @pytest.fixture(scope="module")
-def trained(fashion):
-    config = CellConfig(backbone="mlp", hidden=(128,), latent_dim=8, train_size=3000, epochs=2)
-    bundle = fashion.with_train(fashion.train.seeded_subset(3000, 0))
+def synthetic():
+    return load_dataset("synthetic", 28)
+
+
+@pytest.fixture(scope="module")
+def trained(synthetic):
+    config = CellConfig(dataset="synthetic", backbone="mlp", hidden=(128,), latent_dim=8, train_size=3000, epochs=2)
+    bundle = synthetic.with_train(synthetic.train.seeded_subset(3000, 0))
     return train_cell(config, device="cpu", bundle=bundle)
 
 
-def test_iw_nll_below_elbo_and_falls_with_k(trained, fashion):
-    x, c = fashion.test.images[:200].float() / 255, fashion.test.labels[:200]
+def test_shipped_classifiers_are_hash_checked_and_named_by_their_hash(monkeypatch, tmp_path):
+    from benchmark.metrics import classifier as module
+
+    fitted = domain_classifier("synthetic")
+    manifest = module._instruments()["synthetic"]
+    assert fitted.key == f"synthetic-{manifest['sha256'][:12]}"
+    tampered = tmp_path / manifest["file"]
+    tampered.write_bytes((module.INSTRUMENT_DIR / manifest["file"]).read_bytes()[:-1] + b"x")
+    monkeypatch.setattr(module, "INSTRUMENT_DIR", tmp_path)
+    with pytest.raises(BenchError, match="missing or altered"):
+        domain_classifier("synthetic")
+
+
+def test_iw_nll_below_elbo_and_falls_with_k(trained, synthetic):
+    x, c = synthetic.test.images[:200].float() / 255, synthetic.test.labels[:200]
     nll = {}
     for k in (1, 10, 100):
         weights = likelihood.log_weights(trained.model, x, c, k, torch.Generator().manual_seed(0))

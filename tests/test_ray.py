@@ -9,18 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmark.metrics.classifier import domain_classifier
 from benchmark.store import CellStatus, CellStore
 
 pytest.importorskip("ray")
 
-TINY = {"dataset": "fashion_mnist", "backbone": "mlp", "hidden": [64], "train_size": 1000, "epochs": 2}
+TINY = {"dataset": "synthetic", "backbone": "mlp", "hidden": [64], "train_size": 1000, "epochs": 2}
 TINY_EVAL = {"recon_size": 200, "n_samples": 300, "nll_size": 50, "nll_k": 5}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def classifier(shared_data):
-    return domain_classifier("fashion_mnist", shared_data)
 
 
 def grid_file(tmp_path: Path, latents: list[int]) -> Path:
@@ -43,9 +37,9 @@ def metrics(results: Path) -> dict:
     return found
 
 
-def test_ray_executor_gives_exactly_the_local_metrics(tmp_path, shared_data):
+def test_ray_executor_gives_exactly_the_local_metrics(tmp_path):
     grid = grid_file(tmp_path, [2, 3, 4])
-    common = ["--grid", grid, "--data-dir", shared_data, "--device", "cpu"]
+    common = ["--grid", grid, "--device", "cpu"]
     start = time.perf_counter()
     ray_run = subprocess.run(
         bench_command(
@@ -93,7 +87,7 @@ def _kill_next_worker(seen: set[int], process: subprocess.Popen, timeout: float 
 
 
 @pytest.mark.parametrize("kills", [1, 2])
-def test_killed_worker_is_retried_once_then_the_cell_fails(tmp_path, shared_data, kills):
+def test_killed_worker_is_retried_once_then_the_cell_fails(tmp_path, kills):
     grid = grid_file(tmp_path, [2])
     results = tmp_path / "results"
     process = subprocess.Popen(
@@ -103,8 +97,6 @@ def test_killed_worker_is_retried_once_then_the_cell_fails(tmp_path, shared_data
             grid,
             "--results",
             results,
-            "--data-dir",
-            shared_data,
             "--executor",
             "ray",
             "--ray-cpus",

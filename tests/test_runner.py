@@ -10,13 +10,12 @@ import pytest
 import yaml
 
 from benchmark.grid.spec import build_grid
-from benchmark.metrics.classifier import domain_classifier
 from benchmark.runner.grid_run import RunOptions, run_grid
 from benchmark.runner.process_pool import usable_cpus
 from benchmark.store import CellStatus, CellStore
 
 TINY = {
-    "dataset": "fashion_mnist",
+    "dataset": "synthetic",
     "backbone": "mlp",
     "hidden": [64],
     "latent_dim": 4,
@@ -24,11 +23,6 @@ TINY = {
     "epochs": 2,
 }
 TINY_EVAL = {"recon_size": 200, "n_samples": 300, "nll_size": 50, "nll_k": 5}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def classifier(shared_data):
-    return domain_classifier("fashion_mnist", shared_data)  # trained once, cached for subprocesses too
 
 
 def write_grid(path: Path, name: str, axes: dict, base=None) -> Path:
@@ -49,13 +43,13 @@ def metrics_without_timing(store: CellStore, cell_id: str) -> dict:
     return metrics
 
 
-def test_run_stores_every_artifact_and_resume_skips_done_cells(tmp_path, shared_data):
+def test_run_stores_every_artifact_and_resume_skips_done_cells(tmp_path):
     grid = build_grid(
         {"name": "tiny", "base": TINY, "axes": {"conditioning": ["none", "concat"]}, "eval": TINY_EVAL},
         "tiny.yaml",
     )
     store = CellStore(tmp_path)
-    summary = run_grid(grid, list(grid.cells), store, RunOptions(device="cpu", data_dir=shared_data))
+    summary = run_grid(grid, list(grid.cells), store, RunOptions(device="cpu"))
     assert len(summary.done) == 2 and not summary.failed
     for cell in grid.cells:
         folder = store.cell_dir(cell.id)
@@ -75,25 +69,25 @@ def test_run_stores_every_artifact_and_resume_skips_done_cells(tmp_path, shared_
         assert (folder / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert not list(folder.glob("*.tmp"))
     assert json.loads((tmp_path / "grids" / "tiny.json").read_text())["cells"][0]["id"] == grid.cells[0].id
-    again = run_grid(grid, list(grid.cells), store, RunOptions(device="cpu", data_dir=shared_data))
+    again = run_grid(grid, list(grid.cells), store, RunOptions(device="cpu"))
     assert again.done == [] and len(again.skipped) == 2
     before = metrics_without_timing(store, grid.cells[0].id)
-    forced = run_grid(grid, list(grid.cells[:1]), store, RunOptions(device="cpu", data_dir=shared_data, force=True))
+    forced = run_grid(grid, list(grid.cells[:1]), store, RunOptions(device="cpu", force=True))
     assert forced.done == [grid.cells[0].id]
     assert metrics_without_timing(store, grid.cells[0].id) == before  # bit-identical on CPU
 
 
-def test_lock_keeps_two_runs_off_one_cell(tmp_path, shared_data):
+def test_lock_keeps_two_runs_off_one_cell(tmp_path):
     grid = build_grid({"name": "tiny", "base": TINY, "eval": TINY_EVAL}, "tiny.yaml")
     store = CellStore(tmp_path)
     with store.claim(grid.cells[0].id) as mine:
         assert mine
-        summary = run_grid(grid, list(grid.cells), store, RunOptions(device="cpu", data_dir=shared_data))
+        summary = run_grid(grid, list(grid.cells), store, RunOptions(device="cpu"))
     assert summary.busy == [grid.cells[0].id]
     assert store.status(grid.cells[0].id) == CellStatus.PENDING
 
 
-def test_nan_cell_is_recorded_failed_and_the_grid_goes_on(tmp_path, shared_data):
+def test_nan_cell_is_recorded_failed_and_the_grid_goes_on(tmp_path):
     grid_file = write_grid(tmp_path / "nan.yaml", "nan", {"lr": [0.001, 1.0e20]})
     result = bench(
         "run",
@@ -103,8 +97,6 @@ def test_nan_cell_is_recorded_failed_and_the_grid_goes_on(tmp_path, shared_data)
         tmp_path / "results",
         "--device",
         "cpu",
-        "--data-dir",
-        shared_data,
     )
     assert result.returncode == 1, result.stderr
     store = CellStore(tmp_path / "results")
@@ -118,7 +110,7 @@ def test_nan_cell_is_recorded_failed_and_the_grid_goes_on(tmp_path, shared_data)
     assert "failed" in result.stdout and "Traceback" not in result.stderr
 
 
-def test_sigkill_mid_cell_then_resume_matches_an_uninterrupted_run(tmp_path, shared_data):
+def test_sigkill_mid_cell_then_resume_matches_an_uninterrupted_run(tmp_path):
     grid_file = write_grid(tmp_path / "kill.yaml", "kill", {"latent_dim": [2, 3, 4]}, {**TINY, "epochs": 4})
     results = tmp_path / "interrupted"
     cmd = [
@@ -132,8 +124,6 @@ def test_sigkill_mid_cell_then_resume_matches_an_uninterrupted_run(tmp_path, sha
         str(results),
         "--device",
         "cpu",
-        "--data-dir",
-        str(shared_data),
     ]
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = CellStore(results)
@@ -151,7 +141,7 @@ def test_sigkill_mid_cell_then_resume_matches_an_uninterrupted_run(tmp_path, sha
     assert store.status(victim) == CellStatus.PENDING  # partial folder, not done
     finished_before = {p.parent.name: p.stat().st_mtime_ns for p in results.glob("*/metrics.json")}
 
-    resumed = bench("run", "--grid", grid_file, "--results", results, "--device", "cpu", "--data-dir", shared_data)
+    resumed = bench("run", "--grid", grid_file, "--results", results, "--device", "cpu")
     assert resumed.returncode == 0, resumed.stderr
     clean = bench(
         "run",
@@ -161,8 +151,6 @@ def test_sigkill_mid_cell_then_resume_matches_an_uninterrupted_run(tmp_path, sha
         tmp_path / "clean",
         "--device",
         "cpu",
-        "--data-dir",
-        shared_data,
     )
     assert clean.returncode == 0, clean.stderr
 
@@ -191,7 +179,7 @@ def test_dry_run_lists_cells_without_training(tmp_path):
     assert not list((tmp_path / "r").glob("*/config.json"))
 
 
-def test_only_filter_and_status(tmp_path, shared_data):
+def test_only_filter_and_status(tmp_path):
     grid_file = write_grid(tmp_path / "f.yaml", "f", {"conditioning": ["none", "concat"]})
     run = bench(
         "run",
@@ -203,8 +191,6 @@ def test_only_filter_and_status(tmp_path, shared_data):
         "conditioning=concat",
         "--device",
         "cpu",
-        "--data-dir",
-        shared_data,
     )
     assert run.returncode == 0, run.stderr
     assert "1 trained" in run.stdout
@@ -214,9 +200,9 @@ def test_only_filter_and_status(tmp_path, shared_data):
     assert bad.returncode == 2 and "unknown field 'colour'" in bad.stderr
 
 
-def test_workers_train_cells_side_by_side_with_the_metrics_of_one_thread_runs(tmp_path, shared_data):
+def test_workers_train_cells_side_by_side_with_the_metrics_of_one_thread_runs(tmp_path):
     grid_file = write_grid(tmp_path / "w.yaml", "w", {"latent_dim": [2, 3, 4]})
-    common = ["run", "--grid", grid_file, "--device", "cpu", "--data-dir", shared_data]
+    common = ["run", "--grid", grid_file, "--device", "cpu"]
     parallel = bench(*common, "--results", tmp_path / "parallel", "--workers", 2)
     assert parallel.returncode == 0, parallel.stderr[-2000:]
     alone = bench(*common, "--results", tmp_path / "alone", "--threads", 1)
@@ -234,7 +220,7 @@ def test_workers_train_cells_side_by_side_with_the_metrics_of_one_thread_runs(tm
     assert any(later[0] <= earlier[1] for earlier, later in zip(spans, spans[1:]))  # two cells ran at once
 
 
-def test_compile_option_reaches_the_cell_and_its_provenance(tmp_path, shared_data):
+def test_compile_option_reaches_the_cell_and_its_provenance(tmp_path):
     grid_file = write_grid(tmp_path / "c.yaml", "c", {"latent_dim": [2]})
     run = bench(
         "run",
@@ -244,8 +230,6 @@ def test_compile_option_reaches_the_cell_and_its_provenance(tmp_path, shared_dat
         tmp_path / "r",
         "--device",
         "cpu",
-        "--data-dir",
-        shared_data,
         "--compile",
     )
     assert run.returncode == 0, run.stderr[-2000:]
@@ -265,10 +249,10 @@ def _spawned_workers(parent: int) -> list[int]:
     return workers
 
 
-def test_lost_worker_fails_its_cells_and_the_next_run_redoes_only_them(tmp_path, shared_data):
+def test_lost_worker_fails_its_cells_and_the_next_run_redoes_only_them(tmp_path):
     grid_file = write_grid(tmp_path / "lost.yaml", "lost", {"latent_dim": [2, 3, 4]}, {**TINY, "epochs": 6})
     results = tmp_path / "r"
-    command = ["run", "--grid", grid_file, "--results", results, "--device", "cpu", "--data-dir", shared_data]
+    command = ["run", "--grid", grid_file, "--results", results, "--device", "cpu"]
     process = subprocess.Popen(
         [sys.executable, "-c", "from benchmark.cli import main; main()", *map(str, command), "--workers", "2"],
         stdout=subprocess.DEVNULL,

@@ -138,72 +138,34 @@ def test_coco_cell_trains_one_epoch_and_samples_from_a_caption(shared_data):
     assert images.shape == (4, 3, 64, 64)
 
 
-def test_bench_sample_writes_a_png_grid(shared_data, tmp_path):
+def test_bench_sample_writes_a_png_grid(tmp_path):
     env = {**os.environ, "COLUMNS": "200"}
     bench = [sys.executable, "-c", "from benchmark.cli import main; main()"]
     results = tmp_path / "results"
+    cell = ["dataset=synthetic", "backbone=mlp", "hidden=[64]", "train_size=1000", "epochs=1", "latent_dim=4"]
     run = subprocess.run(
-        [
-            *bench,
-            "run",
-            "--set",
-            "backbone=article-conv",
-            "--set",
-            "train_size=2000",
-            "--set",
-            "epochs=1",
-            "--set",
-            "latent_dim=32",
-            "--results",
-            results,
-            "--data-dir",
-            shared_data,
-            "--device",
-            "cpu",
-        ],
+        [*bench, "run", *[f"--set={a}" for a in cell], "--results", results, "--device", "cpu"],
         capture_output=True,
         text=True,
         env=env,
     )
     assert run.returncode == 0, run.stderr
     (cell_id,) = [p.parent.name for p in results.glob("*/metrics.json")]
-    out = tmp_path / "dress.png"
+    out = tmp_path / "ring.png"
+    sample = [*bench, "sample", "--cell", cell_id, "--results", results]
     sampled = subprocess.run(
-        [
-            *bench,
-            "sample",
-            "--cell",
-            cell_id,
-            "--text",
-            "a red dress",
-            "-n",
-            "16",
-            "--out",
-            out,
-            "--results",
-            results,
-            "--data-dir",
-            shared_data,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
+        [*sample, "--text", "a big ring", "-n", "16", "--out", out], capture_output=True, text=True, env=env
     )
     assert sampled.returncode == 0, sampled.stderr
-    assert "class 3 (Dress)" in sampled.stdout
+    assert "class 4 (ring)" in sampled.stdout
     with Image.open(out) as image:
         assert image.format == "PNG" and image.size == (4 * 28 + 5, 4 * 28 + 5)
     unknown = subprocess.run(
-        [*bench, "sample", "--cell", "000000000000", "--text", "dress", "--results", results],
+        [*bench, "sample", "--cell", "000000000000", "--text", "ring", "--results", results],
         capture_output=True,
         text=True,
         env=env,
     )
     assert unknown.returncode == 2 and unknown.stderr.startswith("error: no trained cell '000000000000'")
-    no_class = subprocess.run(
-        [*bench, "sample", "--cell", cell_id, "--text", "a spaceship", "--results", results, "--data-dir", shared_data],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert no_class.returncode == 2 and "no known fashion_mnist keyword in 'a spaceship'" in no_class.stderr
+    no_class = subprocess.run([*sample, "--text", "a spaceship"], capture_output=True, text=True, env=env)
+    assert no_class.returncode == 2 and "no known synthetic keyword in 'a spaceship'" in no_class.stderr

@@ -6,7 +6,12 @@ from benchmark.data import load_dataset
 from benchmark.training import CellFailed, train_cell
 from benchmark.training.trainer import load_checkpoint, save_checkpoint
 
-SMALL = dict(dataset="fashion_mnist", backbone="conv", base_channels=8, latent_dim=8, train_size=512, epochs=2)
+SMALL = dict(dataset="synthetic", backbone="conv", base_channels=8, latent_dim=8, train_size=512, epochs=2)
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return load_dataset("synthetic", 28)
 
 
 @pytest.fixture(scope="module")
@@ -14,14 +19,14 @@ def fashion(shared_data):
     return load_dataset("fashion_mnist", 28, shared_data)
 
 
-def _train(fashion, **overrides):
+def _train(data, **overrides):
     config = CellConfig(**{**SMALL, **overrides})
-    bundle = fashion.with_train(fashion.train.seeded_subset(config.train_size, config.seed))
+    bundle = data.with_train(data.train.seeded_subset(config.train_size, config.seed))
     return train_cell(config, device="cpu", bundle=bundle)
 
 
-def test_same_seed_is_bit_identical_other_seed_differs(fashion):
-    a, b, c = _train(fashion, seed=1), _train(fashion, seed=1), _train(fashion, seed=2)
+def test_same_seed_is_bit_identical_other_seed_differs(synthetic):
+    a, b, c = _train(synthetic, seed=1), _train(synthetic, seed=1), _train(synthetic, seed=2)
     assert [r["loss"] for r in a.log] == [r["loss"] for r in b.log]
     for p, q in zip(a.model.state_dict().values(), b.model.state_dict().values()):
         assert torch.equal(p, q)
@@ -29,8 +34,8 @@ def test_same_seed_is_bit_identical_other_seed_differs(fashion):
     assert not torch.equal(a.model.mu_head.weight, c.model.mu_head.weight)
 
 
-def test_log_has_every_loss_term_and_loss_falls(fashion):
-    result = _train(fashion, epochs=3, train_size=2048)
+def test_log_has_every_loss_term_and_loss_falls(synthetic):
+    result = _train(synthetic, epochs=3, train_size=2048)
     assert [r["epoch"] for r in result.log] == [1, 2, 3]
     for record in result.log:
         assert record["loss"] == pytest.approx(record["recon"] + record["beta"] * record["kl"], rel=1e-5)
@@ -38,17 +43,17 @@ def test_log_has_every_loss_term_and_loss_falls(fashion):
     assert result.log[-1]["loss"] < result.log[0]["loss"]
 
 
-def test_non_finite_loss_fails_the_cell_with_a_reason(fashion):
+def test_non_finite_loss_fails_the_cell_with_a_reason(synthetic):
     with pytest.raises(CellFailed, match="non-finite loss at epoch 1"):
-        _train(fashion, lr=1e20, epochs=1)
+        _train(synthetic, lr=1e20, epochs=1)
 
 
-def test_checkpoint_round_trip_with_weights_only(fashion, tmp_path):
-    result = _train(fashion, epochs=1)
+def test_checkpoint_round_trip_with_weights_only(synthetic, tmp_path):
+    result = _train(synthetic, epochs=1)
     save_checkpoint(result.model, tmp_path / "model.pt")
     loaded = load_checkpoint(result.config, result.conditions, tmp_path / "model.pt")
-    x = fashion.test.images[:8].float() / 255
-    c = fashion.test.labels[:8]
+    x = synthetic.test.images[:8].float() / 255
+    c = synthetic.test.labels[:8]
     assert torch.equal(loaded.reconstruct(x, c), result.model.reconstruct(x, c))
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
     assert torch.equal(loaded.sample(c, g1), result.model.sample(c, g2))
@@ -62,8 +67,8 @@ def test_article_conv_concat_one_epoch_on_real_fashion_mnist(fashion):
     assert result.log[0]["loss"] <= 290
 
 
-def test_bf16_precision_trains_under_autocast_close_to_fp32(fashion):
-    fp32, bf16 = _train(fashion, precision="fp32"), _train(fashion, precision="bf16")
+def test_bf16_precision_trains_under_autocast_close_to_fp32(synthetic):
+    fp32, bf16 = _train(synthetic, precision="fp32"), _train(synthetic, precision="bf16")
     assert bf16.log[-1]["loss"] != fp32.log[-1]["loss"]  # bf16 matmuls really ran
     for a, b in zip(fp32.log, bf16.log):
         assert b["loss"] == pytest.approx(a["loss"], rel=0.02)

@@ -89,7 +89,6 @@ class DatasetEntry:
     channels: int
     conditions: tuple[str, ...]  # the condition kinds its annotations support
     train_images: int | None = None  # size of the train split when fixed (bounds train_size)
-    needs_files: bool = True  # False: generated in memory, no data directory needed
 
 
 DATASETS: Registry[DatasetEntry] = Registry("data set")
@@ -162,7 +161,7 @@ def load_synthetic(root: Path, image_size: int) -> DatasetBundle:
 
 
 DATASETS.register("synthetic")(
-    DatasetEntry(load_synthetic, 1, CLASS_CONDITIONS, train_images=synthetic.TRAIN_IMAGES, needs_files=False)
+    DatasetEntry(load_synthetic, 1, CLASS_CONDITIONS, train_images=synthetic.TRAIN_IMAGES)
 )
 
 

@@ -62,10 +62,9 @@ def check_data_dir(data_dir) -> None:
 
 def check_data(cells: list[Cell], data_dir) -> None:
     """Every data set the cells use, at each size, is present and intact (checksums)."""
-    from benchmark.data import DATASETS, load_dataset
+    from benchmark.data import load_dataset
 
-    if any(DATASETS[c.config.dataset].needs_files for c in cells):
-        check_data_dir(data_dir)
+    check_data_dir(data_dir)
     for dataset, size in sorted({(c.config.dataset, c.config.image_size) for c in cells}):
         load_dataset(dataset, size, data_dir)
 
@@ -120,5 +119,5 @@ def check_run(grid: Grid, cells: list[Cell], results: Path, device_name: str, da
     check_results_folder(results)
     device = check_device(device_name)
     check_model_sizes(grid, cells, device)
-    check_data(cells, data_dir)
     check_text_encoders(cells)
+    check_data(cells, data_dir)

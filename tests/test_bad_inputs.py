@@ -1,0 +1,206 @@
+"""Every bad input is stopped at the door: exit 2, one line on stderr naming what was wrong and where,
+no traceback, nothing trained, and the store exactly as it was. None of these needs the real data."""
+
+import gzip
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmark.cli import main
+
+GOOD_BASE = "dataset: synthetic\nbackbone: mlp\nhidden: [16]\ntrain_size: 100\nepochs: 1\n"
+
+
+def grid_text(base: str = GOOD_BASE, rest: str = "seeds: [0]\n") -> str:
+    indented = "".join(f"  {line}\n" for line in base.splitlines())
+    return f"name: bad\nbase:\n{indented}{rest}"
+
+
+# (id, grid file content (str or bytes) or None for the good grid, extra CLI args, text the error must contain)
+GRID_FILES = [
+    ("binary file", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", [], "not a UTF-8 text file"),
+    ("latin-1 text", "name: caf\xe9\n".encode("latin-1"), [], "not a UTF-8 text file"),
+    ("NUL bytes", "name: a\x00b\n", [], "NUL bytes"),
+    ("unclosed list", "name: bad\naxes: {latent_dim: [1, 2}\n", [], "not valid YAML"),
+    ("key given twice", grid_text(GOOD_BASE + "epochs: 3\n"), [], "key 'epochs' given twice (lines 7 and 8)"),
+    ("a list, not a mapping", "- 1\n- 2\n", [], "a grid must be a mapping"),
+    ("unknown top-level key", grid_text(rest="seeds: [0]\nsedes: [1]\n"), [], "sedes = [1]: unknown key"),
+    ("unknown cell field", grid_text(GOOD_BASE + "latnet_dim: 4\n"), [], "base.latnet_dim = 4: unknown cell field"),
+    ("boolean for an integer", grid_text(GOOD_BASE + "latent_dim: true\n"), [], "base.latent_dim = True"),
+    ("string for an integer", grid_text(GOOD_BASE + "latent_dim: '8'\n"), [], "base.latent_dim = '8'"),
+    ("infinite beta", grid_text(GOOD_BASE + "beta: .inf\n"), [], "base.beta = inf: Input should be a finite number"),
+    ("NaN learning rate", grid_text(GOOD_BASE + "lr: .nan\n"), [], "base.lr = nan: Input should be a finite number"),
+    ("negative beta", grid_text(GOOD_BASE + "beta: -1\n"), [], "base.beta = -1"),
+    ("zero latent size", grid_text(GOOD_BASE + "latent_dim: 0\n"), [], "base.latent_dim = 0"),
+    ("latent size past the limit", grid_text(GOOD_BASE + "latent_dim: 1000000000\n"), [], "less than or equal to 16384"),
+    ("empty hidden list", grid_text(GOOD_BASE.replace("[16]", "[]")), [], "base.hidden = []"),
+    ("non-positive hidden width", grid_text(GOOD_BASE.replace("[16]", "[16, -4]")), [], "base.hidden[1] = -4"),
+    ("boolean hidden width", grid_text(GOOD_BASE.replace("[16]", "[true]")), [], "base.hidden[0] = True"),
+    ("train_size past the split", grid_text(GOOD_BASE.replace("100", "7000")), [], "larger than the synthetic train"),
+    ("zero train_size", grid_text(GOOD_BASE.replace("100", "0")), [], "base.train_size = 0"),
+    ("unknown data set", grid_text(GOOD_BASE.replace("synthetic", "cifar")), [], "unknown data set 'cifar'; valid:"),
+    ("unknown backbone", grid_text(GOOD_BASE.replace("mlp", "resnet")), [], "unknown backbone 'resnet'; valid:"),
+    ("unknown conditioning", grid_text(GOOD_BASE + "conditioning: sum\n"), [], "unknown conditioning 'sum'; valid:"),
+    ("unsupported image size", grid_text(GOOD_BASE + "image_size: 48\n"), [], "base.image_size = 48"),
+    ("text condition without captions", grid_text(GOOD_BASE + "condition: text\n"), [], "supports condition"),
+    ("preset at a size it lacks", grid_text(GOOD_BASE.replace("mlp", "article-conv") + "image_size: 64\n"), [], "does not support image_size 64"),
+    ("empty axis", grid_text(rest="axes: {latent_dim: []}\n"), [], "axes.latent_dim = []: empty axis"),
+    ("duplicate axis values", grid_text(rest="axes: {latent_dim: [4, 4]}\n"), [], "duplicate values"),
+    ("duplicate seeds", grid_text(rest="seeds: [1, 1]\n"), [], "seeds = [1, 1]: duplicate seeds"),
+    ("no seeds", grid_text(rest="seeds: []\n"), [], "seeds = []"),
+    ("negative seed", grid_text(rest="seeds: [-1]\n"), [], "seeds[0] = -1"),
+    ("boolean seed", grid_text(rest="seeds: [true]\n"), [], "seeds[0] = True"),
+    ("zip of unequal axes", grid_text(rest="axes: {latent_dim: [2, 4], beta: [1.0]}\nzip: [[latent_dim, beta]]\n"), [], "equal length"),
+    ("exclude naming no field", grid_text(rest="exclude: [{latent: 2}]\n"), [], "exclude[0].latent = 2: unknown cell field"),
+    ("zero samples", grid_text(rest="eval: {n_samples: 0}\n"), [], "eval.n_samples = 0"),
+    ("unknown eval key", grid_text(rest="eval: {fid: true}\n"), [], "eval.fid = True: unknown key"),
+    ("missing text-encoder checkpoint", grid_text("dataset: coco\ncondition: text\nimage_size: 64\nepochs: 1\ntext_encoder: 'cvae-tiny-clip:/no/such/clip.pt'\n"), [], "checkpoint file not found"),
+    ("a model too large to train here", grid_text(GOOD_BASE.replace("[16]", "[16384, 16384, 16384, 16384, 16384, 16384, 16384, 16384, 16384, 16384]")), [], "GiB to train"),
+]
+
+OPTIONS = [
+    ("unknown device", ["--device", "tpu"], "--device 'tpu': not a device"),
+    ("CUDA index past the devices", ["--device", "cuda:7"], "--device cuda:7"),
+    ("results is a file", ["--results", "{file}"], "is a file, not a folder"),
+    ("results under a file", ["--results", "{file}/sub"], "is a file, not a folder"),
+    ("zero max cells", ["--max-cells", "0"], "Invalid value for '--max-cells'"),
+    ("zero workers", ["--workers", "0"], "Invalid value for '--workers'"),
+    ("zero threads", ["--threads", "0"], "Invalid value for '--threads'"),
+    ("unknown option", ["--colour", "red"], "No such option: --colour"),
+    ("workers with ray", ["--workers", "2", "--executor", "ray"], "--workers 2 is for the local executor"),
+    ("unknown executor", ["--executor", "dask"], "unknown executor 'dask'; known: local, ray"),
+    ("filter matching nothing", ["--only", "latent_dim=99"], "--only latent_dim=99: matches no cell; latent_dim takes 16"),
+    ("filter on an unknown field", ["--only", "colour=red"], "unknown field 'colour'"),
+    ("filter without a value", ["--only", "latent_dim"], "expected KEY=VALUE"),
+    ("override of an axis", ["--override", "latent_dim=4"], "latent_dim is an axis of"),
+    ("override to zero epochs", ["--override", "epochs=0"], "base.epochs = 0"),
+    ("override with a boolean", ["--override", "epochs=true"], "base.epochs = True"),
+    ("override with broken YAML", ["--override", "lr=[1"], "--override 'lr=[1': value is not valid YAML"),
+    ("override given twice", ["--override", "epochs=2", "--override", "epochs=3"], "epochs is given twice"),
+    ("explicit data folder that does not exist", ["--data-dir", "/no/such/folder"], "--data-dir /no/such/folder: no such folder"),
+]
+
+SET_CELLS = [
+    ("set and grid together", ["--set", "latent_dim=4", "--grid", "{grid}"], "give either --grid or --set"),
+    ("set of an unknown field", ["--set", "colour=red"], "base.colour = 'red': unknown cell field"),
+    ("set without a value", ["--set", "latent_dim"], "expected KEY=VALUE"),
+    ("set of an empty hidden list", ["--set", "hidden=[]"], "base.hidden = []"),
+]
+
+OTHER_COMMANDS = [
+    ("status of a missing grid", ["status", "--grid", "/no/such.yaml"], "grid file not found"),
+    ("report of a folder", ["report", "--grid", "{dir}"], "not a file"),
+    ("sample of an unknown cell", ["sample", "--cell", "000000000000", "--label", "1"], "no trained cell '000000000000'"),
+    ("reproduce of a binary grid", ["reproduce", "--grid", "{binary}"], "not a UTF-8 text file"),
+]
+
+
+@pytest.fixture
+def store(tmp_path) -> Path:
+    """A results folder holding one finished cell, which no bad input may touch."""
+    results = tmp_path / "results"
+    (results / "aaaaaaaaaaaa").mkdir(parents=True)
+    (results / "aaaaaaaaaaaa" / "metrics.json").write_text('{"sse_image": 1.0}\n')
+    (results / "aaaaaaaaaaaa" / "config.json").write_text("{}\n")
+    return results
+
+
+def snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def run_bench(args, capsys) -> tuple[int, list[str]]:
+    with pytest.raises(SystemExit) as exited:
+        main([str(a) for a in args])
+    return exited.value.code, capsys.readouterr().err.splitlines()
+
+
+def assert_refused(args, expected, store, capsys):
+    before = snapshot(store)
+    code, err = run_bench(args, capsys)
+    assert code == 2, err
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert expected in err[0], err[0]
+    assert "Traceback" not in err[0]
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize(("content", "extra", "expected"), [c[1:] for c in GRID_FILES], ids=[c[0] for c in GRID_FILES])
+def test_bad_grid_file(tmp_path, store, capsys, content, extra, expected):
+    grid = tmp_path / "bad.yaml"
+    grid.write_bytes(content if isinstance(content, bytes) else content.encode())
+    assert_refused(["run", "--grid", grid, "--results", store, "--device", "cpu", *extra], expected, store, capsys)
+
+
+@pytest.mark.parametrize(("args", "expected"), [c[1:] for c in OPTIONS], ids=[c[0] for c in OPTIONS])
+def test_bad_run_option(tmp_path, store, capsys, args, expected):
+    grid = tmp_path / "good.yaml"
+    grid.write_text(grid_text(rest="seeds: [0]\naxes: {latent_dim: [16]}\n"))
+    (tmp_path / "file").write_text("not a folder\n")
+    args = [a.replace("{file}", str(tmp_path / "file")) for a in args]
+    command = ["run", "--grid", grid, "--results", store, *args]
+    if "--device" not in args:
+        command += ["--device", "cpu"]
+    assert_refused(command, expected, store, capsys)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_on_a_machine_without_it_is_refused_once_before_any_cell(tmp_path, store, capsys):
+    grid = tmp_path / "good.yaml"
+    grid.write_text(grid_text(rest="seeds: [0, 1, 2]\n"))
+    assert_refused(["run", "--grid", grid, "--results", store, "--device", "cuda"], "CUDA is not available", store, capsys)
+
+
+@pytest.mark.parametrize(("args", "expected"), [c[1:] for c in SET_CELLS], ids=[c[0] for c in SET_CELLS])
+def test_bad_single_cell(tmp_path, store, capsys, args, expected):
+    (tmp_path / "g.yaml").write_text(grid_text())
+    args = [a.replace("{grid}", str(tmp_path / "g.yaml")) for a in args]
+    assert_refused(["run", *args, "--results", store, "--device", "cpu"], expected, store, capsys)
+
+
+@pytest.mark.parametrize(("args", "expected"), [c[1:] for c in OTHER_COMMANDS], ids=[c[0] for c in OTHER_COMMANDS])
+def test_bad_input_to_other_commands(tmp_path, store, capsys, args, expected):
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00\x01")
+    args = [a.replace("{dir}", str(tmp_path)).replace("{binary}", str(tmp_path / "binary.yaml")) for a in args]
+    assert_refused([*args, "--results", store], expected, store, capsys)
+
+
+def _mnist_folder(tmp_path: Path, write) -> Path:
+    root = tmp_path / "data"
+    (root / "mnist").mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        write(root / "mnist" / name)
+    return root
+
+
+def _junk(path: Path) -> None:
+    path.write_bytes(gzip.compress(b"\x00\x00\x08\x03" + bytes(100)))
+
+
+def _truncated(path: Path) -> None:
+    path.write_bytes(gzip.compress(b"\x00\x00\x08\x03" + bytes(1000))[:30])
+
+
+DATA = [
+    ("file with the wrong checksum", _junk, "checksum mismatch (expected sha256"),
+    ("truncated file", _truncated, "checksum mismatch (expected sha256"),
+    ("missing file, offline", lambda path: None, "file missing (expected sha256"),
+]
+
+
+@pytest.mark.parametrize(("write", "expected"), [d[1:] for d in DATA], ids=[d[0] for d in DATA])
+def test_bad_data_is_one_error_before_any_cell(tmp_path, store, capsys, monkeypatch, write, expected):
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr("torchvision.datasets.MNIST", offline)
+    root = _mnist_folder(tmp_path, write)
+    grid = tmp_path / "mnist.yaml"
+    grid.write_text(grid_text(GOOD_BASE.replace("synthetic", "mnist"), rest="seeds: [0, 1, 2]\n"))
+    assert_refused(["run", "--grid", grid, "--results", store, "--device", "cpu", "--data-dir", root], expected, store, capsys)
+
+
+def test_there_are_at_least_forty_distinct_bad_inputs():
+    cases = GRID_FILES + OPTIONS + SET_CELLS + OTHER_COMMANDS + DATA
+    assert len({c[0] for c in cases}) == len(cases) >= 40
