@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torchvision.utils import make_grid
 
 from benchmark.errors import BenchError
 from benchmark.fileio import atomic_write
@@ -48,6 +47,8 @@ def sample_grid(
     if store.status(cell_id) != CellStatus.DONE or not (store.cell_dir(cell_id) / "model.pt").exists():
         known = sorted(p.parent.name for p in store.root.glob("*/model.pt"))
         raise BenchError(f"no trained cell {cell_id!r} in {store.root}; trained cells: {', '.join(known) or 'none'}")
+    from torchvision.utils import make_grid
+
     model, bundle, _ = load_cell(store, cell_id, data_dir)
     condition, described = condition_for(store.read(cell_id, "config.json"), bundle, text, label)
     conditions = condition.unsqueeze(0).expand(n, *condition.shape)

@@ -16,3 +16,26 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "fashion-mnist").exists():
         pytest.skip(f"real data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+class CliResult:
+    def __init__(self, returncode: int, stdout: str, stderr: str):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """`bench ...` in this process (no interpreter start and torch import per call); returns what
+    subprocess.run would: returncode, stdout, stderr."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def run(*args) -> CliResult:
+        from benchmark.cli import main
+
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exited:
+            main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CliResult(exited.value.code, captured.out, captured.err)
+
+    return run

@@ -33,7 +33,12 @@ GRID_FILES = [
     ("NaN learning rate", grid_text(GOOD_BASE + "lr: .nan\n"), [], "base.lr = nan: Input should be a finite number"),
     ("negative beta", grid_text(GOOD_BASE + "beta: -1\n"), [], "base.beta = -1"),
     ("zero latent size", grid_text(GOOD_BASE + "latent_dim: 0\n"), [], "base.latent_dim = 0"),
-    ("latent size past the limit", grid_text(GOOD_BASE + "latent_dim: 1000000000\n"), [], "less than or equal to 16384"),
+    (
+        "latent size past the limit",
+        grid_text(GOOD_BASE + "latent_dim: 1000000000\n"),
+        [],
+        "less than or equal to 16384",
+    ),
     ("empty hidden list", grid_text(GOOD_BASE.replace("[16]", "[]")), [], "base.hidden = []"),
     ("non-positive hidden width", grid_text(GOOD_BASE.replace("[16]", "[16, -4]")), [], "base.hidden[1] = -4"),
     ("boolean hidden width", grid_text(GOOD_BASE.replace("[16]", "[true]")), [], "base.hidden[0] = True"),
@@ -44,19 +49,46 @@ GRID_FILES = [
     ("unknown conditioning", grid_text(GOOD_BASE + "conditioning: sum\n"), [], "unknown conditioning 'sum'; valid:"),
     ("unsupported image size", grid_text(GOOD_BASE + "image_size: 48\n"), [], "base.image_size = 48"),
     ("text condition without captions", grid_text(GOOD_BASE + "condition: text\n"), [], "supports condition"),
-    ("preset at a size it lacks", grid_text(GOOD_BASE.replace("mlp", "article-conv") + "image_size: 64\n"), [], "does not support image_size 64"),
+    (
+        "preset at a size it lacks",
+        grid_text(GOOD_BASE.replace("mlp", "article-conv") + "image_size: 64\n"),
+        [],
+        "does not support image_size 64",
+    ),
     ("empty axis", grid_text(rest="axes: {latent_dim: []}\n"), [], "axes.latent_dim = []: empty axis"),
     ("duplicate axis values", grid_text(rest="axes: {latent_dim: [4, 4]}\n"), [], "duplicate values"),
     ("duplicate seeds", grid_text(rest="seeds: [1, 1]\n"), [], "seeds = [1, 1]: duplicate seeds"),
     ("no seeds", grid_text(rest="seeds: []\n"), [], "seeds = []"),
     ("negative seed", grid_text(rest="seeds: [-1]\n"), [], "seeds[0] = -1"),
     ("boolean seed", grid_text(rest="seeds: [true]\n"), [], "seeds[0] = True"),
-    ("zip of unequal axes", grid_text(rest="axes: {latent_dim: [2, 4], beta: [1.0]}\nzip: [[latent_dim, beta]]\n"), [], "equal length"),
-    ("exclude naming no field", grid_text(rest="exclude: [{latent: 2}]\n"), [], "exclude[0].latent = 2: unknown cell field"),
+    (
+        "zip of unequal axes",
+        grid_text(rest="axes: {latent_dim: [2, 4], beta: [1.0]}\nzip: [[latent_dim, beta]]\n"),
+        [],
+        "equal length",
+    ),
+    (
+        "exclude naming no field",
+        grid_text(rest="exclude: [{latent: 2}]\n"),
+        [],
+        "exclude[0].latent = 2: unknown cell field",
+    ),
     ("zero samples", grid_text(rest="eval: {n_samples: 0}\n"), [], "eval.n_samples = 0"),
     ("unknown eval key", grid_text(rest="eval: {fid: true}\n"), [], "eval.fid = True: unknown key"),
-    ("missing text-encoder checkpoint", grid_text("dataset: coco\ncondition: text\nimage_size: 64\nepochs: 1\ntext_encoder: 'cvae-tiny-clip:/no/such/clip.pt'\n"), [], "checkpoint file not found"),
-    ("a model too large to train here", grid_text(GOOD_BASE.replace("[16]", "[16384, 16384, 16384, 16384, 16384, 16384, 16384, 16384, 16384, 16384]")), [], "GiB to train"),
+    (
+        "missing text-encoder checkpoint",
+        grid_text(
+            "dataset: coco\ncondition: text\nimage_size: 64\nepochs: 1\ntext_encoder: 'cvae-tiny-clip:/no/such/clip.pt'\n"
+        ),
+        [],
+        "checkpoint file not found",
+    ),
+    (
+        "a model too large to train here",
+        grid_text(GOOD_BASE.replace("[16]", "[16384, 16384, 16384, 16384, 16384, 16384, 16384, 16384, 16384, 16384]")),
+        [],
+        "GiB to train",
+    ),
 ]
 
 OPTIONS = [
@@ -70,7 +102,11 @@ OPTIONS = [
     ("unknown option", ["--colour", "red"], "No such option: --colour"),
     ("workers with ray", ["--workers", "2", "--executor", "ray"], "--workers 2 is for the local executor"),
     ("unknown executor", ["--executor", "dask"], "unknown executor 'dask'; known: local, ray"),
-    ("filter matching nothing", ["--only", "latent_dim=99"], "--only latent_dim=99: matches no cell; latent_dim takes 16"),
+    (
+        "filter matching nothing",
+        ["--only", "latent_dim=99"],
+        "--only latent_dim=99: matches no cell; latent_dim takes 16",
+    ),
     ("filter on an unknown field", ["--only", "colour=red"], "unknown field 'colour'"),
     ("filter without a value", ["--only", "latent_dim"], "expected KEY=VALUE"),
     ("override of an axis", ["--override", "latent_dim=4"], "latent_dim is an axis of"),
@@ -78,7 +114,11 @@ OPTIONS = [
     ("override with a boolean", ["--override", "epochs=true"], "base.epochs = True"),
     ("override with broken YAML", ["--override", "lr=[1"], "--override 'lr=[1': value is not valid YAML"),
     ("override given twice", ["--override", "epochs=2", "--override", "epochs=3"], "epochs is given twice"),
-    ("explicit data folder that does not exist", ["--data-dir", "/no/such/folder"], "--data-dir /no/such/folder: no such folder"),
+    (
+        "explicit data folder that does not exist",
+        ["--data-dir", "/no/such/folder"],
+        "--data-dir /no/such/folder: no such folder",
+    ),
 ]
 
 SET_CELLS = [
@@ -91,7 +131,11 @@ SET_CELLS = [
 OTHER_COMMANDS = [
     ("status of a missing grid", ["status", "--grid", "/no/such.yaml"], "grid file not found"),
     ("report of a folder", ["report", "--grid", "{dir}"], "not a file"),
-    ("sample of an unknown cell", ["sample", "--cell", "000000000000", "--label", "1"], "no trained cell '000000000000'"),
+    (
+        "sample of an unknown cell",
+        ["sample", "--cell", "000000000000", "--label", "1"],
+        "no trained cell '000000000000'",
+    ),
     ("reproduce of a binary grid", ["reproduce", "--grid", "{binary}"], "not a UTF-8 text file"),
 ]
 
@@ -149,7 +193,9 @@ def test_bad_run_option(tmp_path, store, capsys, args, expected):
 def test_cuda_on_a_machine_without_it_is_refused_once_before_any_cell(tmp_path, store, capsys):
     grid = tmp_path / "good.yaml"
     grid.write_text(grid_text(rest="seeds: [0, 1, 2]\n"))
-    assert_refused(["run", "--grid", grid, "--results", store, "--device", "cuda"], "CUDA is not available", store, capsys)
+    assert_refused(
+        ["run", "--grid", grid, "--results", store, "--device", "cuda"], "CUDA is not available", store, capsys
+    )
 
 
 @pytest.mark.parametrize(("args", "expected"), [c[1:] for c in SET_CELLS], ids=[c[0] for c in SET_CELLS])
@@ -169,7 +215,12 @@ def test_bad_input_to_other_commands(tmp_path, store, capsys, args, expected):
 def _mnist_folder(tmp_path: Path, write) -> Path:
     root = tmp_path / "data"
     (root / "mnist").mkdir(parents=True)
-    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+    for name in (
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ):
         write(root / "mnist" / name)
     return root
 
@@ -198,7 +249,9 @@ def test_bad_data_is_one_error_before_any_cell(tmp_path, store, capsys, monkeypa
     root = _mnist_folder(tmp_path, write)
     grid = tmp_path / "mnist.yaml"
     grid.write_text(grid_text(GOOD_BASE.replace("synthetic", "mnist"), rest="seeds: [0, 1, 2]\n"))
-    assert_refused(["run", "--grid", grid, "--results", store, "--device", "cpu", "--data-dir", root], expected, store, capsys)
+    assert_refused(
+        ["run", "--grid", grid, "--results", store, "--device", "cpu", "--data-dir", root], expected, store, capsys
+    )
 
 
 def test_there_are_at_least_forty_distinct_bad_inputs():

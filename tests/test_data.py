@@ -1,10 +1,7 @@
 import gzip
 import json
-import os
 import shutil
 import struct
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -144,37 +141,27 @@ def test_unknown_data_set_lists_known_ones():
         load_dataset("cifar", 28)
 
 
-def _bench(*args):
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-c", "from benchmark.cli import main; main()", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-
-
-def test_data_check_cli_reports_real_data(shared_data):
-    result = _bench("data", "check", "--data-dir", str(shared_data))
+def test_data_check_cli_reports_real_data(shared_data, cli):
+    result = cli("data", "check", "--data-dir", str(shared_data))
     assert result.returncode == 0, result.stderr
     for text in ("60,000", "10,000", "0.2860", "0.2868", "0.1307", "0.1325", "400", "395"):
         assert text in result.stdout
     assert "MISMATCH" not in result.stdout
 
 
-def test_data_check_cli_fails_on_corrupt_data(tmp_path, shared_data):
+def test_data_check_cli_fails_on_corrupt_data(tmp_path, shared_data, cli):
     shutil.copytree(shared_data / "mnist", tmp_path / "mnist")
     target = tmp_path / "mnist" / "train-labels-idx1-ubyte.gz"
     target.chmod(0o644)
     target.write_bytes(b"junk")
-    result = _bench("data", "check", "--data-dir", str(tmp_path))
+    result = cli("data", "check", "--data-dir", str(tmp_path))
     assert result.returncode != 0
     assert "MISMATCH" in result.stdout
     assert "Traceback" not in result.stderr
 
 
-def test_cli_version_and_unknown_dir():
-    assert _bench("--version").stdout.startswith("bench ")
-    result = _bench("data", "check", "--data-dir", "/no/such/dir")
+def test_cli_version_and_unknown_dir(cli):
+    assert cli("--version").stdout.startswith("bench ")
+    result = cli("data", "check", "--data-dir", "/no/such/dir")
     assert result.returncode == 2
     assert result.stderr.startswith("error: /no/such/dir: no data set found")

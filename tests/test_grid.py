@@ -61,16 +61,19 @@ BAD_GRIDS = [
     ({"axes": {"beta": [-1.0]}}, "g.yaml: axes.beta = -1.0: Input should be greater than or equal to 0"),
     (
         {"axes": {"conditioning": ["sum"]}},
-        "axes.conditioning = 'sum': Input should be 'none', 'concat', 'additive'",
+        "axes.conditioning = 'sum': unknown conditioning 'sum'; valid: none, concat, additive, film",
     ),
     (
         {"axes": {"image_size": [64]}, "base": {**BASE, "backbone": "article-conv"}},
         "g.yaml: cell image_size=64: backbone 'article-conv' does not support image_size 64; valid: 28",
     ),
-    ({"axes": {"image_size": [48]}}, "g.yaml: axes.image_size = 48: Input should be 28, 32, 64, 128 or 256"),
+    (
+        {"axes": {"image_size": [48]}},
+        "g.yaml: axes.image_size = 48: image size not supported; valid: 28, 32, 64, 128, 256",
+    ),
     (
         {"axes": {"condition": ["text"]}},
-        "data set mnist has no captions: condition must be 'label' or 'keyword'",
+        "g.yaml: cell condition=text: data set mnist supports condition 'label' or 'keyword', not 'text'",
     ),
     ({"axes": {"latent_dim": []}}, "g.yaml: axes.latent_dim = []: empty axis"),
     ({"axes": {"latent_dim": [8, 8]}}, "g.yaml: axes.latent_dim = [8, 8]: duplicate values"),

@@ -5,8 +5,8 @@ from torch import nn
 
 from benchmark.config import CellConfig
 from benchmark.data import load_dataset
-from benchmark.metrics import likelihood, reconstruction
 from benchmark.errors import BenchError
+from benchmark.metrics import likelihood, reconstruction
 from benchmark.metrics.classifier import conditional_accuracy, domain_classifier
 from benchmark.metrics.evaluate import evaluate_cell
 from benchmark.metrics.frechet import GaussianStats, frechet_distance, kernel_distance

@@ -152,3 +152,24 @@ def test_published_figures_are_compared_in_words(store_and_grid, tmp_path):
     # every variant's mean sse (26-28.x) is above 20; ssim (0.76-0.79) is above 0.5
     assert "- sse_image: every variant here is higher than the published 20; the closest is conditioning=concat" in text
     assert "- ssim: every variant here is higher than the published 0.5" in text
+
+
+def test_a_report_says_when_its_cells_used_two_domain_classifiers(store_and_grid, tmp_path):
+    store, grid_file = store_and_grid
+    grid = from_grid_file(store, grid_file)
+    done = [c["id"] for c in grid.cells if store.status(c["id"]).value == "done"]
+    for k, cell_id in enumerate(done):
+        metrics = store.read(cell_id, "metrics.json")
+        key = "mnist-aaaaaaaaaaaa" if k < 3 else "mnist-bbbbbbbbbbbb"
+        metrics["protocol"]["domain_classifier"] = {"key": key, "test_accuracy": 0.99}
+        write_json(store.cell_dir(cell_id) / "metrics.json", metrics)
+    text = render_report(store, grid, tmp_path / "out").read_text()
+    assert (
+        f"2 different domain classifiers (`mnist-aaaaaaaaaaaa` by 3 cells; `mnist-bbbbbbbbbbbb` by {len(done) - 3} cells)"
+        in text
+    )
+    for cell_id in done[:3]:
+        metrics = store.read(cell_id, "metrics.json")
+        metrics["protocol"]["domain_classifier"]["key"] = "mnist-bbbbbbbbbbbb"
+        write_json(store.cell_dir(cell_id) / "metrics.json", metrics)
+    assert "different domain classifiers" not in render_report(store, grid, tmp_path / "out").read_text()

@@ -6,7 +6,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 
 from benchmark.grid.spec import build_grid
@@ -87,9 +86,9 @@ def test_lock_keeps_two_runs_off_one_cell(tmp_path):
     assert store.status(grid.cells[0].id) == CellStatus.PENDING
 
 
-def test_nan_cell_is_recorded_failed_and_the_grid_goes_on(tmp_path):
+def test_nan_cell_is_recorded_failed_and_the_grid_goes_on(tmp_path, cli):
     grid_file = write_grid(tmp_path / "nan.yaml", "nan", {"lr": [0.001, 1.0e20]})
-    result = bench(
+    result = cli(
         "run",
         "--grid",
         grid_file,
@@ -110,7 +109,7 @@ def test_nan_cell_is_recorded_failed_and_the_grid_goes_on(tmp_path):
     assert "failed" in result.stdout and "Traceback" not in result.stderr
 
 
-def test_sigkill_mid_cell_then_resume_matches_an_uninterrupted_run(tmp_path):
+def test_sigkill_mid_cell_then_resume_matches_an_uninterrupted_run(tmp_path, cli):
     grid_file = write_grid(tmp_path / "kill.yaml", "kill", {"latent_dim": [2, 3, 4]}, {**TINY, "epochs": 4})
     results = tmp_path / "interrupted"
     cmd = [
@@ -141,9 +140,9 @@ def test_sigkill_mid_cell_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert store.status(victim) == CellStatus.PENDING  # partial folder, not done
     finished_before = {p.parent.name: p.stat().st_mtime_ns for p in results.glob("*/metrics.json")}
 
-    resumed = bench("run", "--grid", grid_file, "--results", results, "--device", "cpu")
+    resumed = cli("run", "--grid", grid_file, "--results", results, "--device", "cpu")
     assert resumed.returncode == 0, resumed.stderr
-    clean = bench(
+    clean = cli(
         "run",
         "--grid",
         grid_file,
@@ -163,15 +162,15 @@ def test_sigkill_mid_cell_then_resume_matches_an_uninterrupted_run(tmp_path):
         assert not list((results / cell_id).glob("*.tmp"))
 
 
-def test_dry_run_lists_cells_without_training(tmp_path):
-    result = bench(
+def test_dry_run_lists_cells_without_training(tmp_path, cli, monkeypatch):
+    monkeypatch.chdir(Path(__file__).parents[1])
+    result = cli(
         "run",
         "--grid",
         "ablations/smoke.yaml",
         "--dry-run",
         "--results",
         tmp_path / "r",
-        cwd=Path(__file__).parents[1],
     )
     assert result.returncode == 0, result.stderr
     assert "smoke: 8 cells (dry run)" in result.stdout
@@ -179,9 +178,9 @@ def test_dry_run_lists_cells_without_training(tmp_path):
     assert not list((tmp_path / "r").glob("*/config.json"))
 
 
-def test_only_filter_and_status(tmp_path):
+def test_only_filter_and_status(tmp_path, cli):
     grid_file = write_grid(tmp_path / "f.yaml", "f", {"conditioning": ["none", "concat"]})
-    run = bench(
+    run = cli(
         "run",
         "--grid",
         grid_file,
@@ -194,9 +193,9 @@ def test_only_filter_and_status(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "1 trained" in run.stdout
-    status = bench("status", "--grid", grid_file, "--results", tmp_path / "r")
+    status = cli("status", "--grid", grid_file, "--results", tmp_path / "r")
     assert "1 done, 0 failed, 1 pending" in status.stdout
-    bad = bench("run", "--grid", grid_file, "--only", "colour=red", "--results", tmp_path / "r")
+    bad = cli("run", "--grid", grid_file, "--only", "colour=red", "--results", tmp_path / "r")
     assert bad.returncode == 2 and "unknown field 'colour'" in bad.stderr
 
 
@@ -220,9 +219,13 @@ def test_workers_train_cells_side_by_side_with_the_metrics_of_one_thread_runs(tm
     assert any(later[0] <= earlier[1] for earlier, later in zip(spans, spans[1:]))  # two cells ran at once
 
 
-def test_compile_option_reaches_the_cell_and_its_provenance(tmp_path):
+def test_compile_option_reaches_the_cell_and_its_provenance(tmp_path, cli, monkeypatch):
+    import torch
+
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda fn: compiled.append(fn) or fn)  # compiling itself: bench perf
     grid_file = write_grid(tmp_path / "c.yaml", "c", {"latent_dim": [2]})
-    run = bench(
+    run = cli(
         "run",
         "--grid",
         grid_file,
@@ -235,6 +238,7 @@ def test_compile_option_reaches_the_cell_and_its_provenance(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     (cell_dir,) = [p.parent for p in (tmp_path / "r").glob("*/metrics.json")]
     assert json.loads((cell_dir / "config.json").read_text())["provenance"]["compile"] is True
+    assert len(compiled) == 1
 
 
 def _spawned_workers(parent: int) -> list[int]:
@@ -280,8 +284,8 @@ def test_lost_worker_fails_its_cells_and_the_next_run_redoes_only_them(tmp_path)
     assert all((results / i / "metrics.json").stat().st_mtime_ns == t for i, t in kept.items())
 
 
-def test_workers_with_ray_is_a_one_line_user_error(tmp_path):
-    result = bench("run", "--workers", 2, "--executor", "ray", "--dry-run", "--results", tmp_path / "r")
+def test_workers_with_ray_is_a_one_line_user_error(tmp_path, cli):
+    result = cli("run", "--workers", 2, "--executor", "ray", "--dry-run", "--results", tmp_path / "r")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: --workers 2 is for the local executor; with ray, set --cpus-per-cell"

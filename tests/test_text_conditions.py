@@ -1,7 +1,3 @@
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
 from PIL import Image
@@ -138,34 +134,20 @@ def test_coco_cell_trains_one_epoch_and_samples_from_a_caption(shared_data):
     assert images.shape == (4, 3, 64, 64)
 
 
-def test_bench_sample_writes_a_png_grid(tmp_path):
-    env = {**os.environ, "COLUMNS": "200"}
-    bench = [sys.executable, "-c", "from benchmark.cli import main; main()"]
+def test_bench_sample_writes_a_png_grid(tmp_path, cli):
     results = tmp_path / "results"
     cell = ["dataset=synthetic", "backbone=mlp", "hidden=[64]", "train_size=1000", "epochs=1", "latent_dim=4"]
-    run = subprocess.run(
-        [*bench, "run", *[f"--set={a}" for a in cell], "--results", results, "--device", "cpu"],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    run = cli("run", *[f"--set={a}" for a in cell], "--results", results, "--device", "cpu")
     assert run.returncode == 0, run.stderr
     (cell_id,) = [p.parent.name for p in results.glob("*/metrics.json")]
     out = tmp_path / "ring.png"
-    sample = [*bench, "sample", "--cell", cell_id, "--results", results]
-    sampled = subprocess.run(
-        [*sample, "--text", "a big ring", "-n", "16", "--out", out], capture_output=True, text=True, env=env
-    )
+    sample = ["sample", "--cell", cell_id, "--results", results]
+    sampled = cli(*sample, "--text", "a big ring", "-n", "16", "--out", out)
     assert sampled.returncode == 0, sampled.stderr
     assert "class 4 (ring)" in sampled.stdout
     with Image.open(out) as image:
         assert image.format == "PNG" and image.size == (4 * 28 + 5, 4 * 28 + 5)
-    unknown = subprocess.run(
-        [*bench, "sample", "--cell", "000000000000", "--text", "ring", "--results", results],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    unknown = cli("sample", "--cell", "000000000000", "--text", "ring", "--results", results)
     assert unknown.returncode == 2 and unknown.stderr.startswith("error: no trained cell '000000000000'")
-    no_class = subprocess.run([*sample, "--text", "a spaceship"], capture_output=True, text=True, env=env)
+    no_class = cli(*sample, "--text", "a spaceship")
     assert no_class.returncode == 2 and "no known synthetic keyword in 'a spaceship'" in no_class.stderr

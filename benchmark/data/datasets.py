@@ -160,9 +160,7 @@ def load_synthetic(root: Path, image_size: int) -> DatasetBundle:
     )
 
 
-DATASETS.register("synthetic")(
-    DatasetEntry(load_synthetic, 1, CLASS_CONDITIONS, train_images=synthetic.TRAIN_IMAGES)
-)
+DATASETS.register("synthetic")(DatasetEntry(load_synthetic, 1, CLASS_CONDITIONS, train_images=synthetic.TRAIN_IMAGES))
 
 
 def load_coco(root: Path, image_size: int) -> DatasetBundle:

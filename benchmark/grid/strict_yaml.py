@@ -46,5 +46,6 @@ StrictLoader.yaml_implicit_resolvers = {
 }
 StrictLoader.add_implicit_resolver(FLOAT_TAG, _FLOAT, list("-+0123456789."))
 
+
 def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass

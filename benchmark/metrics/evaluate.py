@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torchvision.utils import make_grid
 
 from benchmark import paths
 from benchmark.fileio import atomic_write
@@ -191,6 +190,8 @@ def evaluate_cell(trained: TrainedCell, eval_config: EvalConfig, data_dir=None) 
 
 def image_grids(ctx: EvalContext, per_row: int = 10) -> dict[str, bytes]:
     """Reconstructions (originals above, reconstructions below) and samples, one row per class."""
+    from torchvision.utils import make_grid
+
     x, c = next(ctx.batches(ctx.recon_index[:per_row]))
     recon = torch.cat([x, ctx.model.reconstruct(x, c)]).cpu()
     bundle = ctx.trained.bundle

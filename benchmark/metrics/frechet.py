@@ -6,7 +6,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from cleanfid import fid as cleanfid
 
 
 @dataclass
@@ -22,6 +21,8 @@ class GaussianStats:
 
 def frechet_distance(a: GaussianStats, b: GaussianStats) -> float:
     """clean-fid adds eps to the diagonals when the product is singular (dead ReLU features)."""
+    from cleanfid import fid as cleanfid  # imports torchvision: seconds, paid only when measuring
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Matrix is singular")
         return float(cleanfid.frechet_distance(a.mu, a.sigma, b.mu, b.sigma))
@@ -29,6 +30,8 @@ def frechet_distance(a: GaussianStats, b: GaussianStats) -> float:
 
 def kernel_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
     """KID; clean-fid draws its subsets from numpy's global generator, so it is seeded here."""
+    from cleanfid import fid as cleanfid
+
     state = np.random.get_state()
     np.random.seed(0)
     try:

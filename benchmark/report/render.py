@@ -87,6 +87,14 @@ def _protocol_section(store: CellStore, frame: pd.DataFrame) -> str:
             f"Domain classifier `{classifier['key']}` (test accuracy {classifier['test_accuracy']:.4f}) "
             "gives the features of `fid_domain` / `kid_domain` and the predictions of `cond_acc`.\n"
         )
+    instruments = _instruments_used(store, frame)
+    if len(instruments) > 1:
+        used = "; ".join(f"`{key}` by {len(cells)} cells" for key, cells in sorted(instruments.items()))
+        lines.append(
+            f"**Warning:** the cells of this report were measured with {len(instruments)} different domain "
+            f"classifiers ({used}): their `fid_domain`, `kid_domain` and `cond_acc` are not comparable across "
+            "instruments. Re-measure them with one (`bench evaluate`, or `bench run --force`).\n"
+        )
     for note in protocol.get("conditions", {}).get("warnings", []):
         lines.append(f"**Note:** {note}\n")
     lines += [f"- `{name}`: {text}" for name, text in METRIC_DEFINITIONS.items()]
@@ -94,6 +102,15 @@ def _protocol_section(store: CellStore, frame: pd.DataFrame) -> str:
     if unavailable:
         lines += ["", "Unavailable here:"] + [f"- `{k}`: {v}" for k, v in unavailable.items()]
     return "\n".join(lines) + "\n"
+
+
+def _instruments_used(store: CellStore, frame: pd.DataFrame) -> dict[str, list[str]]:
+    used: dict[str, list[str]] = {}
+    for cell in frame.loc[frame["status"] == "done", "cell"]:
+        classifier = (store.read(cell, "metrics.json") or {}).get("protocol", {}).get("domain_classifier")
+        if classifier:
+            used.setdefault(classifier["key"], []).append(cell)
+    return used
 
 
 def _provenance_section(store: CellStore, frame: pd.DataFrame) -> str:

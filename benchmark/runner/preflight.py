@@ -72,7 +72,9 @@ def check_data(cells: list[Cell], data_dir) -> None:
 def check_text_encoders(cells: list[Cell]) -> None:
     from benchmark.conditions.clip_text import text_encoder
 
-    for spec, normalize in sorted({(c.config.text_encoder, c.config.text_normalize) for c in cells if c.config.text_encoder}):
+    for spec, normalize in sorted(
+        {(c.config.text_encoder, c.config.text_normalize) for c in cells if c.config.text_encoder}
+    ):
         text_encoder(spec, normalize)
 
 
@@ -111,7 +113,8 @@ def check_model_sizes(grid: Grid, cells: list[Cell], device: torch.device) -> No
             raise BenchError(
                 f"{grid.source}: cell {where}: the model has {count:,} parameters, which need "
                 f"{needed / 2**30:,.1f} GiB to train (weights, gradients and Adam state in fp32), more than the "
-                f"{available / 2**30:,.1f} GiB of {device.type} memory here; make latent_dim, hidden or embed_dim smaller"
+                f"{available / 2**30:,.1f} GiB of {device.type} memory here; "
+                "make latent_dim, hidden or embed_dim smaller"
             )
 
 

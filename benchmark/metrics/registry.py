@@ -1,0 +1,84 @@
+"""The metric registry: every metric's facts in one place, registered beside the function computing it.
+
+A metric group (metrics/evaluate.py) is one function that computes several metrics from a trained
+cell, registered with a definition version and one `MetricSpec` per key it returns. Tables, figures,
+comparisons, `bench status`, `bench reproduce` and the protocol section of reports all read the specs
+from here; a group returning a key without a spec is a programming error that evaluation refuses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from benchmark.fileio import canonical_json
+from benchmark.registry import Registry
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    definition: str  # one line, printed in every report's protocol section
+    better: str | None = None  # "lower", "higher", or None for a quantity that is not ranked
+    headline: bool = False  # a column of `bench status`, report tables, figures and comparisons
+    tolerance: tuple[float, float] | None = None  # bench reproduce: |got - want| <= abs + rel * |want|, as (rel, abs)
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class MetricGroup:
+    compute: Callable  # EvalContext -> {metric name: value}
+    version: int  # bump when the group's definitions or computation change: cells measured before go stale
+    specs: tuple[MetricSpec, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.specs)
+
+
+METRIC_GROUPS: Registry[MetricGroup] = Registry("metric group")
+
+
+def metric_group(name: str, version: int, *specs: MetricSpec) -> Callable:
+    """Register the decorated function as metric group `name`, computing exactly `specs`."""
+
+    def add(compute: Callable) -> Callable:
+        METRIC_GROUPS.register(name)(MetricGroup(compute, version, specs))
+        return compute
+
+    return add
+
+
+def _groups() -> Registry[MetricGroup]:
+    import benchmark.metrics.evaluate  # noqa: F401 - registers the groups
+
+    return METRIC_GROUPS
+
+
+def metric_specs() -> dict[str, MetricSpec]:
+    groups = _groups()
+    return {spec.name: spec for name in groups.names() for spec in groups[name].specs}
+
+
+def headline_metrics() -> list[str]:
+    return [name for name, spec in metric_specs().items() if spec.headline]
+
+
+def group_versions() -> dict[str, int]:
+    groups = _groups()
+    return {name: groups[name].version for name in groups.names()}
+
+
+def protocol_version(eval_settings: dict, versions: dict[str, int]) -> str:
+    """What a measurement depends on: the evaluation settings and each metric group's version."""
+    payload = canonical_json({"eval": eval_settings, "groups": versions})
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def group_of(metric: str) -> str:
+    groups = _groups()
+    for name in groups.names():
+        if metric in groups[name].names:
+            return name
+    raise KeyError(metric)
