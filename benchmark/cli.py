@@ -95,7 +95,9 @@ def run(
     workers: int = typer.Option(
         1, "--workers", min=1, help="local: train N cells at once, each in its own process (default 1)."
     ),
-    executor: str = typer.Option("local", "--executor", help="local, or ray (needs the 'ray' extra)."),
+    executor: str = typer.Option(
+        "local", "--executor", help="local, processes (as --workers N), or ray (needs the ray extra)."
+    ),
     ray_address: str = typer.Option(None, "--ray-address", help="Join this Ray cluster (default: start one)."),
     ray_cpus: int = typer.Option(None, "--ray-cpus", min=1, help="Ray: CPUs of the local Ray (default: all)."),
     cpus_per_cell: float = typer.Option(1.0, "--cpus-per-cell", min=0.01, help="Ray: CPUs per task."),
@@ -110,7 +112,7 @@ def run(
     from benchmark.runner.grid_run import EXECUTORS
 
     EXECUTORS[executor]  # an unknown name is a user error before anything runs
-    if workers > 1 and executor != "local":
+    if workers > 1 and executor not in ("local", "processes"):
         raise BenchError(f"--workers {workers} is for the local executor; with {executor}, set --cpus-per-cell")
     options = RunOptions(
         device=device,
@@ -131,6 +133,25 @@ def run(
 
 
 @app.command()
+def evaluate(
+    grid: Path = typer.Option(None, "--grid", help="Grid YAML (default: ablations/smoke.yaml)."),
+    override: list[str] = typer.Option([], "--override", help="As given to bench run."),
+    only: list[str] = typer.Option([], "--only", help="Keep cells with KEY=VALUE (repeatable)."),
+    metrics: str = typer.Option(None, "--metrics", help="Comma-separated metrics (or groups) to measure; default all."),
+    stale: bool = typer.Option(False, "--stale", help="Only cells measured under an older protocol."),
+    results: Path = typer.Option(Path("results"), "--results", help="Cell store folder."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda, cuda:1, ..."),
+    data_dir: Path = DataDirOption,
+) -> None:
+    """Measure done cells again from their checkpoints under the current protocol; trains nothing."""
+    from benchmark.cli_run import evaluate_command, resolve_grid
+
+    spec = resolve_grid(grid, [], override)
+    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    raise typer.Exit(evaluate_command(console, spec, results, only, names, stale, device, data_dir))
+
+
+@app.command()
 def status(
     grid: Path = typer.Option(None, "--grid", help="Grid YAML (default: ablations/smoke.yaml)."),
     override: list[str] = typer.Option([], "--override", help="As given to bench run."),
@@ -142,8 +163,13 @@ def status(
 
     spec = resolve_grid(grid, [], override)
     store = CellStore(results)
+    from benchmark.runner.evaluate_stage import is_stale
+
     states = [store.status(c.id) for c in spec.cells]
     counts = ", ".join(f"{sum(s == k for s in states)} {k.value}" for k in CellStatus)
+    stale = sum(is_stale(store, c) for c in spec.cells)
+    if stale:
+        counts += f" ({stale} done under an older protocol: bench evaluate --stale)"
     console.print(cell_table(spec, list(spec.cells), store, f"{spec.name}: {counts}"))
 
 

@@ -11,12 +11,20 @@ from rich.table import Table
 
 from benchmark.errors import BenchError
 from benchmark.grid import Cell, Grid, load_grid, single_cell_grid
+from benchmark.metrics.registry import headline_metrics
 from benchmark.runner.grid_run import Progress, RunOptions, RunSummary, filter_cells, run_grid
 from benchmark.runner.preflight import check_device, check_results_folder, check_run
 from benchmark.store import CellStore
 
 DEFAULT_GRID = Path("ablations/smoke.yaml")
-HEADLINE_METRICS = ("sse_image", "ssim", "fid_domain", "cond_acc", "nll_iw")
+PROGRESS_COLUMNS = (
+    TextColumn("{task.description}"),
+    BarColumn(),
+    MofNCompleteColumn(),
+    TimeElapsedColumn(),
+    TextColumn("eta"),
+    TimeRemainingColumn(),
+)
 
 
 def resolve_grid(grid_file: Path | None, assignments: list[str], overrides: list[str] | None = None) -> Grid:
@@ -71,20 +79,30 @@ def run_command(
         return 0
     check_run(grid, cells, results, options.device, options.data_dir)
     todo = len(cells) if options.max_cells is None else min(options.max_cells, len(cells))
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-    )
-    with RichProgress(*columns, console=console) as bars:
+    with RichProgress(*PROGRESS_COLUMNS, console=console) as bars:
         summary = run_grid(grid, cells, store, options, RichRunProgress(bars, todo))
     console.print(summary_line(grid, summary, results))
     for cell_id, reason in summary.failed.items():
         console.print(f"[red]failed {cell_id}: {reason}")
     return 1 if summary.failed else 0
+
+
+def evaluate_command(console: Console, grid: Grid, results: Path, only, metric_names, stale, device, data_dir) -> int:
+    from benchmark.runner.evaluate_stage import evaluate_cells, groups_for, is_stale
+
+    store = CellStore(results)
+    groups_for(metric_names)  # an unknown metric is a user error before anything runs
+    cells = [c for c in filter_cells(grid.cells, only) if not stale or is_stale(store, c)]
+    check_results_folder(results)
+    device_obj = check_device(device)
+    with RichProgress(*PROGRESS_COLUMNS, console=console) as bars:
+        task = bars.add_task("evaluate", total=len(cells))
+        summary = evaluate_cells(cells, store, device_obj, data_dir, metric_names, lambda cell: bars.advance(task))
+    console.print(
+        f"{grid.name}: {len(summary.measured)} measured, {len(summary.not_trained)} not trained yet, "
+        f"{len(summary.busy)} busy in another run (store: {results})"
+    )
+    return 0
 
 
 def summary_line(grid: Grid, summary: RunSummary, results: Path) -> str:
@@ -104,19 +122,23 @@ def cell_table(grid: Grid, cells: list[Cell], store: CellStore, title: str) -> T
     for axis in grid.axes:
         table.add_column(axis)
     table.add_column("status")
-    for metric in HEADLINE_METRICS:
+    for metric in headline_metrics():
         table.add_column(metric, justify="right")
+    from benchmark.runner.evaluate_stage import is_stale
+
     for cell in cells:
         status = store.status(cell.id).value
         metrics = store.read(cell.id, "metrics.json") or {}
         failure = store.read(cell.id, "failed.json")
         values = dict(cell.axis_values)
         shown = status if not failure else f"failed: {failure['reason']}"
+        if is_stale(store, cell):
+            shown = "done, stale protocol (bench evaluate)"
         table.add_row(
             cell.id,
             *(str(values.get(a, "")) for a in grid.axes),
             shown,
-            *(_fmt(metrics.get(m)) for m in HEADLINE_METRICS),
+            *(_fmt(metrics.get(m)) for m in headline_metrics()),
         )
     return table
 

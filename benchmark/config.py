@@ -85,7 +85,7 @@ class CellConfig(BaseModel):
     @field_validator("image_size")
     @classmethod
     def _image_size(cls, value: int) -> int:
-        from benchmark.data.datasets import IMAGE_SIZES
+        from benchmark.data.images import IMAGE_SIZES
 
         if value not in IMAGE_SIZES:
             raise ValueError(f"image size not supported; valid: {', '.join(map(str, IMAGE_SIZES))}")
@@ -114,6 +114,20 @@ class CellConfig(BaseModel):
                 "or 'cvae-tiny-clip' (an untrained stand-in)"
             )
         return self
+
+    def canonical(self) -> CellConfig:
+        """The same cell with the fields its backbone, conditioning and condition ignore at their defaults,
+        so one model has one id (hidden does not change a conv cell, embed_dim not a FiLM one)."""
+        from benchmark.conditions import CONDITIONS
+        from benchmark.models.backbones import BACKBONES
+        from benchmark.models.conditioning import CONDITIONINGS
+
+        ignored = {
+            *BACKBONES[self.backbone].ignores,
+            *getattr(CONDITIONINGS[self.conditioning], "ignores", ()),
+            *getattr(CONDITIONS[self.condition], "ignores", ()),
+        }
+        return self.model_copy(update={name: type(self).model_fields[name].default for name in ignored})
 
     @property
     def channels(self) -> int:

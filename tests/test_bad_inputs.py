@@ -101,7 +101,7 @@ OPTIONS = [
     ("zero threads", ["--threads", "0"], "Invalid value for '--threads'"),
     ("unknown option", ["--colour", "red"], "No such option: --colour"),
     ("workers with ray", ["--workers", "2", "--executor", "ray"], "--workers 2 is for the local executor"),
-    ("unknown executor", ["--executor", "dask"], "unknown executor 'dask'; known: local, ray"),
+    ("unknown executor", ["--executor", "dask"], "unknown executor 'dask'; known: local, processes, ray"),
     (
         "filter matching nothing",
         ["--only", "latent_dim=99"],

@@ -5,7 +5,8 @@ import torch
 
 from benchmark.config import CellConfig
 from benchmark.models.condition_source import ConditionSource
-from benchmark.models.cvae import build_model, parameter_count
+from benchmark.models.cost import parameter_count
+from benchmark.models.cvae import build_model
 from benchmark.models.loss import cvae_loss, kl_weight
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from benchmark.grid.spec import build_grid
+from benchmark.fileio import write_json
+from benchmark.grid.spec import build_grid, load_grid
 from benchmark.runner.grid_run import RunOptions, run_grid
 from benchmark.runner.process_pool import usable_cpus
 from benchmark.store import CellStatus, CellStore
@@ -290,3 +291,52 @@ def test_workers_with_ray_is_a_one_line_user_error(tmp_path, cli):
     assert result.stderr.strip().splitlines() == [
         "error: --workers 2 is for the local executor; with ray, set --cpus-per-cell"
     ]
+
+
+def test_evaluate_remeasures_from_checkpoints_without_training(tmp_path, cli):
+    from benchmark.runner.evaluate_stage import current_version, is_stale
+
+    grid_file = write_grid(tmp_path / "e.yaml", "e", {"conditioning": ["none", "concat"]})
+    results = tmp_path / "r"
+    assert cli("run", "--grid", grid_file, "--results", results, "--device", "cpu").returncode == 0
+    grid = load_grid(grid_file)
+    store = CellStore(results)
+    trained = {c.id: metrics_without_timing(store, c.id) for c in grid.cells}
+    checkpoints = {c.id: (results / c.id / "model.pt").stat().st_mtime_ns for c in grid.cells}
+    assert not any(is_stale(store, c) for c in grid.cells)
+
+    # as if measured before ssim_gaussian existed: an older reconstruction group, without the metric
+    old = grid.cells[0]
+    metrics = store.read(old.id, "metrics.json")
+    del metrics["ssim_gaussian"]
+    metrics["protocol"]["groups"]["reconstruction"] = 1
+    metrics["protocol"]["version"] = "older"
+    write_json(results / old.id / "metrics.json", metrics)
+    assert is_stale(store, old)
+    assert "1 done under an older protocol" in cli("status", "--grid", grid_file, "--results", results).stdout
+
+    run = cli(
+        "evaluate",
+        "--grid",
+        grid_file,
+        "--results",
+        results,
+        "--device",
+        "cpu",
+        "--metrics",
+        "ssim_gaussian",
+        "--stale",
+    )
+    assert run.returncode == 0, run.stderr
+    assert "1 measured" in run.stdout
+    again = metrics_without_timing(store, old.id)
+    assert again["ssim_gaussian"] == trained[old.id]["ssim_gaussian"]  # the same number a full run gives
+    assert again["protocol"]["version"] == current_version(old) and not is_stale(store, old)
+    assert again == trained[old.id]
+    assert all((results / i / "model.pt").stat().st_mtime_ns == t for i, t in checkpoints.items())  # no training
+
+    full = cli("evaluate", "--grid", grid_file, "--results", results, "--device", "cpu")
+    assert full.returncode == 0 and "2 measured" in full.stdout
+    assert all(metrics_without_timing(store, c.id) == trained[c.id] for c in grid.cells)  # bit-identical on CPU
+    bad = cli("evaluate", "--grid", grid_file, "--results", results, "--metrics", "ssim_gausian")
+    assert bad.returncode == 2 and "unknown metric" in bad.stderr

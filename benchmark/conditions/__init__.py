@@ -37,6 +37,7 @@ def _class_conditions(config: CellConfig, bundle: DatasetBundle) -> PreparedCond
     )
 
 
+_class_conditions.ignores = ("text_encoder", "text_normalize")  # cell fields class conditions do not use
 CONDITIONS.register("label")(_class_conditions)
 CONDITIONS.register("keyword")(_class_conditions)
 

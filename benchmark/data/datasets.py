@@ -16,12 +16,10 @@ import torch
 
 from benchmark import paths
 from benchmark.data import coco, idx, synthetic
-from benchmark.data.images import resize_square
+from benchmark.data.images import IMAGE_SIZES, resize_square
 from benchmark.errors import BenchError
 from benchmark.fileio import save_torch
 from benchmark.registry import Registry
-
-IMAGE_SIZES = (28, 32, 64, 128, 256)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+IMAGE_SIZES = (28, 32, 64, 128, 256)  # every size a cell may ask for; the conv backbone grows with it
 INTERPOLATION = "bilinear, antialias=True (torchvision.transforms.v2), then centre crop"
 RESIZE_CHUNK = 4096  # bounds peak memory when resizing 60,000 images to 256x256
 

@@ -169,7 +169,13 @@ def build_grid(raw: dict, source: str) -> Grid:
         for seed in spec.seeds:
             cell = _make_cell(spec, values, seed, source)
             if cell.id in seen:
-                raise _fail(source, "axes", dict(cell.axis_values), f"duplicate cell (same as {seen[cell.id]})")
+                raise _fail(
+                    source,
+                    "axes",
+                    dict(cell.axis_values),
+                    f"duplicate cell (same model as {seen[cell.id]}: an axis varies a field this backbone, "
+                    "conditioning or condition ignores)",
+                )
             seen[cell.id] = dict(cell.axis_values)
             cells.append(cell)
     if not cells:
@@ -213,6 +219,7 @@ def _make_cell(spec: GridSpec, values: dict, seed: int, source: str) -> Cell:
             where = "cell " + ", ".join(f"{k}={v}" for k, v in values.items()) if values else "base"
             value = _MISSING
         raise _fail(source, where, value, first["msg"].removeprefix("Value error, ")) from None
+    config = config.canonical()
     axis_values = tuple((k, values[k]) for k in values) + (("seed", seed),)
     return Cell(config, spec.eval, axis_values)
 

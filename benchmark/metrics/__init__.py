@@ -1,1 +1,1 @@
-"""Metrics: each defined once (see protocol.METRIC_DEFINITIONS), computed by evaluate.evaluate_cell."""
+"""Metrics: each registered once with its spec beside the code computing it (evaluate.py, registry.py)."""

@@ -20,12 +20,20 @@ def sse_image(x: torch.Tensor, x_hat: torch.Tensor) -> float:
     return squared_errors(x, x_hat).mean().item()
 
 
-def ssim_per_image(x: torch.Tensor, x_hat: torch.Tensor) -> np.ndarray:
-    """skimage SSIM of each pair (data_range 1; channels as the channel axis when RGB)."""
+# Wang et al. 2004: 11-tap Gaussian window, sigma 1.5, population covariance. skimage's defaults are a
+# 7x7 uniform window with the sample covariance; the two differ by up to ~0.09 on 28x28 images.
+WANG_2004 = {"gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False}
+
+
+def ssim_per_image(x: torch.Tensor, x_hat: torch.Tensor, window: str = "uniform") -> np.ndarray:
+    """SSIM of each pair through skimage (data_range 1; channels as the channel axis when RGB).
+
+    window "uniform": skimage's default 7x7 window; "gaussian": Wang et al. 2004's 11-tap Gaussian."""
+    options = {"data_range": 1.0, **(WANG_2004 if window == "gaussian" else {})}
     a, b = x.double().cpu().numpy(), x_hat.double().cpu().numpy()
     if a.shape[1] == 1:
-        return np.array([structural_similarity(p[0], q[0], data_range=1.0) for p, q in zip(a, b)])
-    return np.array([structural_similarity(p, q, data_range=1.0, channel_axis=0) for p, q in zip(a, b)])
+        return np.array([structural_similarity(p[0], q[0], **options) for p, q in zip(a, b)])
+    return np.array([structural_similarity(p, q, channel_axis=0, **options) for p, q in zip(a, b)])
 
 
 def ssim(x: torch.Tensor, x_hat: torch.Tensor) -> float:

@@ -101,18 +101,25 @@ class Architecture:
 
 @dataclass
 class BackbonePreset:
+    """A backbone and what it supports; None means everything registered (every image size, every mode)."""
+
     build_encoder: Callable[[Architecture], Encoder]
     build_decoder: Callable[[Architecture], Decoder]
-    image_sizes: tuple[int, ...] = (28, 32, 64, 128, 256)
+    image_sizes: tuple[int, ...] | None = None
     channels: tuple[int, ...] = (1, 3)
-    conditionings: tuple[str, ...] = ("none", "concat", "additive", "film")
+    conditionings: tuple[str, ...] | None = None
     conditioning_options: dict = field(default_factory=dict)
+    ignores: tuple[str, ...] = ()  # cell fields that do not change this backbone (reset, so one model has one id)
+    builtin_batchnorm: bool = False  # BatchNorm whatever `batchnorm` says (keeps per-call state: cannot be packed)
 
     def check(self, config) -> None:
         """Raise ValueError (pydantic turns it into a validation error) for an unsupported cell."""
+        from benchmark.data.images import IMAGE_SIZES
+        from benchmark.models.conditioning import CONDITIONINGS
+
         for key, value, allowed in (
-            ("image_size", config.image_size, self.image_sizes),
-            ("conditioning", config.conditioning, self.conditionings),
+            ("image_size", config.image_size, self.image_sizes or IMAGE_SIZES),
+            ("conditioning", config.conditioning, self.conditionings or tuple(CONDITIONINGS.names())),
             ("channels", config.channels, self.channels),
         ):
             if value not in allowed:
@@ -145,7 +152,7 @@ def _mlp_decoder(arch: Architecture) -> Decoder:
     )
 
 
-BACKBONES.register("mlp")(BackbonePreset(_mlp_encoder, _mlp_decoder))
+BACKBONES.register("mlp")(BackbonePreset(_mlp_encoder, _mlp_decoder, ignores=("base_channels",)))
 
 
 # --- generic conv: stride-2 blocks down to 4x4, depth follows the image size ----------------------
@@ -187,7 +194,7 @@ def _conv_decoder(arch: Architecture) -> Decoder:
     )
 
 
-BACKBONES.register("conv")(BackbonePreset(_conv_encoder, _conv_decoder))
+BACKBONES.register("conv")(BackbonePreset(_conv_encoder, _conv_decoder, ignores=("hidden",)))
 
 
 # --- presets: published architectures, layer for layer -----------------------------------------
@@ -216,6 +223,7 @@ BACKBONES.register("article-conv")(
         image_sizes=(28,),
         channels=(1,),
         conditionings=("none", "concat", "additive"),
+        ignores=("hidden", "base_channels", "batchnorm"),
     )
 )
 
@@ -247,6 +255,8 @@ BACKBONES.register("article-coco")(
         conditionings=("concat",),
         # the 512-d text embedding goes through Linear(512, 1024) for the encoder, raw to the decoder
         conditioning_options={"encoder_embed": 1024, "decoder_embed": None},
+        ignores=("hidden", "base_channels", "batchnorm", "embed_dim"),
+        builtin_batchnorm=True,
     )
 )
 
@@ -268,5 +278,6 @@ BACKBONES.register("tutorial-mlp")(
         conditionings=("concat",),
         # one-hot label concatenated to the flattened pixels and to z
         conditioning_options={"at_input": True, "encoder_embed": None},
+        ignores=("hidden", "base_channels", "batchnorm", "embed_dim"),
     )
 )

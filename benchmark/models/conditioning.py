@@ -55,6 +55,9 @@ def no_conditioning(ctx: ConditioningContext) -> Conditioning:
     return Conditioning()
 
 
+no_conditioning.ignores = ("embed_dim",)  # cell fields this mode does not use (reset: one model, one id)
+
+
 class Concat(Conditioning):
     """Embedding of c concatenated to the encoder features (or input) and to z.
 
@@ -92,6 +95,8 @@ class Concat(Conditioning):
 class Additive(Conditioning):
     """Embeddings of c sized to match, added to the encoder features and to z."""
 
+    ignores = ("embed_dim",)  # its embeddings take the widths of what they are added to
+
     def __init__(self, ctx: ConditioningContext):
         super().__init__()
         self.feature_embed = ctx.source.embedding(ctx.feature_dim)
@@ -110,6 +115,8 @@ class FiLM(Conditioning):
     The generators start at zero, so training begins from the unconditioned network
     and h * (1 + gamma) + beta moves away from the identity as it learns.
     """
+
+    ignores = ("embed_dim",)  # its generators take the widths of the channels they modulate
 
     def __init__(self, ctx: ConditioningContext):
         super().__init__()

@@ -6,8 +6,6 @@ The decoder returns logits; `sigmoid(logits)` is the Bernoulli probability
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -101,7 +99,3 @@ class CVAE(nn.Module):
 
 def build_model(config: CellConfig, source: ConditionSource) -> CVAE:
     return CVAE(config, source)
-
-
-def parameter_count(model: nn.Module) -> int:
-    return sum(math.prod(p.shape) for p in model.parameters())

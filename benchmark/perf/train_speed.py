@@ -26,6 +26,7 @@ from benchmark import paths
 from benchmark.conditions import prepare_conditions
 from benchmark.config import CellConfig
 from benchmark.data import load_dataset
+from benchmark.models.cost import training_flops_per_image
 from benchmark.models.loss import cvae_loss
 from benchmark.runner.provenance import device_name
 from benchmark.training import train_cell
@@ -54,16 +55,11 @@ def _sync(device: torch.device) -> None:
 
 
 def flops_per_image(config: CellConfig, device: torch.device) -> float:
-    from torch.utils.flop_counter import FlopCounterMode
-
     bundle = load_dataset(config.dataset, config.image_size)
     model = build_seeded_model(config, prepare_conditions(config, bundle), device)
     x = bundle.train.images[: config.batch_size].to(device).float() / 255
     c = bundle.train.labels[: config.batch_size].to(device)
-    with FlopCounterMode(display=False) as counter:
-        logits, mu, logvar = model(x, c)
-        cvae_loss(logits, x, mu, logvar, config.recon_loss, config.beta).total.backward()
-    return counter.get_total_flops() / config.batch_size
+    return training_flops_per_image(model, x, c, config.recon_loss)
 
 
 def tutorial_baseline(config: CellConfig, n_images: int, device: torch.device) -> float:

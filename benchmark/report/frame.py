@@ -9,7 +9,7 @@ import pandas as pd
 
 from benchmark.errors import BenchError
 from benchmark.grid import load_grid
-from benchmark.metrics.protocol import HEADLINE_METRICS
+from benchmark.metrics.registry import headline_metrics
 from benchmark.runner.grid_run import grid_record
 from benchmark.store import CellStore
 
@@ -54,24 +54,24 @@ def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:
         row["reason"] = failure["reason"] if failure else ""
         row["wall_seconds"] = config.get("provenance", {}).get("wall_seconds")
         row["trained_epochs"] = config.get("cell", {}).get("epochs")
-        row.update({m: metrics.get(m) for m in HEADLINE_METRICS})
+        row.update({m: metrics.get(m) for m in headline_metrics()})
         rows.append(row)
     frame = pd.DataFrame(rows)
-    for metric in HEADLINE_METRICS:
+    for metric in headline_metrics():
         frame[metric] = pd.to_numeric(frame[metric], errors="coerce")
     return frame
 
 
 def long_frame(frame: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     done = frame[frame["status"] == "done"]
-    metrics = [m for m in HEADLINE_METRICS if done[m].notna().any()]
+    metrics = [m for m in headline_metrics() if done[m].notna().any()]
     long = done.melt(id_vars=["cell", *axes], value_vars=metrics, var_name="metric", value_name="value")
     return long.dropna(subset=["value"]).sort_values(["metric", *axes, "cell"]).reset_index(drop=True)
 
 
 def present_metrics(frame: pd.DataFrame) -> list[str]:
     done = frame[frame["status"] == "done"]
-    return [m for m in HEADLINE_METRICS if m in done and done[m].notna().any()]
+    return [m for m in headline_metrics() if m in done and done[m].notna().any()]
 
 
 def epoch_logs(store: CellStore, frame: pd.DataFrame, axes: list[str]) -> pd.DataFrame:

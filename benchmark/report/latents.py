@@ -7,21 +7,18 @@ import torch
 from sklearn.manifold import TSNE
 from torchvision.utils import make_grid
 
-from benchmark.conditions import prepare_conditions
 from benchmark.config import CellConfig
 from benchmark.store import CellStore
 from benchmark.store.cells import CHECKPOINT, png_bytes
-from benchmark.training.trainer import cell_data, load_checkpoint
+from benchmark.training.trainer import load_trained_cell
 
 TSNE_POINTS = 2000
 
 
 def load_cell(store: CellStore, cell_id: str, data_dir=None):
     config = CellConfig(**store.read(cell_id, "config.json")["cell"])
-    bundle = cell_data(config, data_dir)
-    conditions = prepare_conditions(config, bundle)
-    model = load_checkpoint(config, conditions, store.cell_dir(cell_id) / CHECKPOINT)
-    return model, bundle, conditions
+    trained = load_trained_cell(config, store.cell_dir(cell_id) / CHECKPOINT, data_dir)
+    return trained.model, trained.bundle, trained.conditions
 
 
 def tsne_of_latent_means(store: CellStore, cell_id: str, data_dir=None) -> tuple[np.ndarray, np.ndarray]:

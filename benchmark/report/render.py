@@ -8,14 +8,12 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.fileio import atomic_write, write_text
-from benchmark.metrics.protocol import METRIC_DEFINITIONS
+from benchmark.metrics.registry import metric_specs
 from benchmark.report import figures, latents
 from benchmark.report.frame import GridCells, cells_frame, epoch_logs, long_frame, present_metrics
 from benchmark.report.stats import fmt, paired_comparisons, summary_table
 from benchmark.store import CellStore
 
-FIGURE_METRICS = ("sse_image", "ssim", "fid_domain", "cond_acc", "fid_inception", "nll_iw")
-COMPARISON_METRICS = ("sse_image", "ssim", "fid_domain", "cond_acc", "fid_inception")
 NUMERIC_AXES = ("latent_dim", "image_size", "beta", "lr", "epochs", "train_size")
 
 
@@ -87,29 +85,33 @@ def _protocol_section(store: CellStore, frame: pd.DataFrame) -> str:
             f"Domain classifier `{classifier['key']}` (test accuracy {classifier['test_accuracy']:.4f}) "
             "gives the features of `fid_domain` / `kid_domain` and the predictions of `cond_acc`.\n"
         )
-    instruments = _instruments_used(store, frame)
-    if len(instruments) > 1:
-        used = "; ".join(f"`{key}` by {len(cells)} cells" for key, cells in sorted(instruments.items()))
-        lines.append(
-            f"**Warning:** the cells of this report were measured with {len(instruments)} different domain "
-            f"classifiers ({used}): their `fid_domain`, `kid_domain` and `cond_acc` are not comparable across "
-            "instruments. Re-measure them with one (`bench evaluate`, or `bench run --force`).\n"
-        )
+    for what, used in (
+        ("evaluation protocols", _used(store, frame, lambda p: p.get("version", "before protocol versions"))),
+        ("domain classifiers", _used(store, frame, lambda p: p.get("domain_classifier", {}).get("key"))),
+    ):
+        if len(used) > 1:
+            which = "; ".join(f"`{key}` by {len(cells)} cells" for key, cells in sorted(used.items()))
+            lines.append(
+                f"**Warning:** the cells of this report were measured under {len(used)} different {what} "
+                f"({which}): numbers from different ones are not comparable. Measure them again under one "
+                "with `bench evaluate --grid ...`.\n"
+            )
     for note in protocol.get("conditions", {}).get("warnings", []):
         lines.append(f"**Note:** {note}\n")
-    lines += [f"- `{name}`: {text}" for name, text in METRIC_DEFINITIONS.items()]
+    lines += [f"- `{name}`: {spec.definition}" for name, spec in metric_specs().items()]
     unavailable = protocol.get("unavailable", {})
     if unavailable:
         lines += ["", "Unavailable here:"] + [f"- `{k}`: {v}" for k, v in unavailable.items()]
     return "\n".join(lines) + "\n"
 
 
-def _instruments_used(store: CellStore, frame: pd.DataFrame) -> dict[str, list[str]]:
+def _used(store: CellStore, frame: pd.DataFrame, key_of) -> dict[str, list[str]]:
+    """Done cells grouped by a key of their stored protocol (None: not applicable, left out)."""
     used: dict[str, list[str]] = {}
     for cell in frame.loc[frame["status"] == "done", "cell"]:
-        classifier = (store.read(cell, "metrics.json") or {}).get("protocol", {}).get("domain_classifier")
-        if classifier:
-            used.setdefault(classifier["key"], []).append(cell)
+        key = key_of((store.read(cell, "metrics.json") or {}).get("protocol", {}))
+        if key is not None:
+            used.setdefault(key, []).append(cell)
     return used
 
 
@@ -174,7 +176,7 @@ def _published_sentence(metric: str, value: float, groups, varying: list[str]) -
 
 
 def _comparison_section(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> str:
-    chosen = [m for m in COMPARISON_METRICS if m in metrics]
+    chosen = [m for m in metrics if metric_specs()[m].better]
     lines = [
         "## Comparisons\n",
         "Differences paired on the seed and on every other axis's value (a pair = two cells that differ "
@@ -190,7 +192,7 @@ def _comparison_section(frame: pd.DataFrame, axes: list[str], metrics: list[str]
 
 
 def _figure_section(store, frame, axes, metrics, assets: Path, name: str, data_dir) -> str:
-    shown = [m for m in FIGURE_METRICS if m in metrics]
+    shown = [m for m in metrics if metric_specs()[m].better]
     varying = [a for a in axes if a != "seed" and frame[a].nunique() > 1]
     hue = "conditioning" if "conditioning" in varying else None
     lines = ["## Figures\n"]

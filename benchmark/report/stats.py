@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from benchmark.metrics.protocol import HEADLINE_METRICS
+from benchmark.metrics.registry import metric_specs
 
 
 def t_interval(values) -> tuple[float, float, int]:
@@ -59,8 +59,9 @@ def summary_table(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> p
     if len(table) > 1:
         for metric in metrics:
             column = pd.Series([m[metric] for m in means])
-            if column.notna().any():
-                best = column.idxmin() if HEADLINE_METRICS[metric] == "lower" else column.idxmax()
+            better = metric_specs()[metric].better
+            if better and column.notna().any():
+                best = column.idxmin() if better == "lower" else column.idxmax()
                 table.loc[best, metric] = f"**{table.loc[best, metric]}**"
     return table
 
@@ -89,7 +90,7 @@ def paired_comparisons(frame: pd.DataFrame, axes: list[str], axis: str, metrics:
 def _sentence(axis: str, a, b, metric: str, diff: np.ndarray) -> str:
     mean, half, n = t_interval(diff)
     verb = "lowers" if mean < 0 else "raises"
-    better = (mean < 0) == (HEADLINE_METRICS[metric] == "lower")
+    better = (mean < 0) == (metric_specs()[metric].better == "lower")
     judgement = "" if mean == 0 else (" (better)" if better else " (worse)")
     head = f"{axis}={b} {verb} {metric} by {fmt(abs(mean))}"
     if n < 2:

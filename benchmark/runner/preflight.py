@@ -5,7 +5,6 @@ failure recorded on every cell, and nothing in the store is touched.
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -88,6 +87,7 @@ def parameter_count_of(config) -> int:
     """Parameters of a cell's model, counted on the meta device (nothing is allocated)."""
     from benchmark.data import DATASETS
     from benchmark.models.condition_source import ConditionSource
+    from benchmark.models.cost import parameter_count
     from benchmark.models.cvae import build_model
 
     # A class data set has 10 classes here; a text embedding is 512 wide for the CLIP towers in use.
@@ -96,7 +96,7 @@ def parameter_count_of(config) -> int:
     source = ConditionSource(vector_dim=512) if text else ConditionSource(num_classes=10)
     with torch.device("meta"):
         model = build_model(config, source)
-    return sum(math.prod(p.shape) for p in model.parameters())
+    return parameter_count(model)
 
 
 def check_model_sizes(grid: Grid, cells: list[Cell], device: torch.device) -> None:

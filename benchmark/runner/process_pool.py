@@ -13,14 +13,14 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import replace
 
 from benchmark.runner.execute import failed_results
-from benchmark.runner.grid_run import Progress, execute_unit, run_concurrently
+from benchmark.runner.loop import Progress, execute_unit, run_concurrently
 
 
 def usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def run_in_processes(units, store, options, progress, summary, execute) -> None:
+def run_in_processes(units, store, options, progress, summary) -> None:
     worker_options = replace(options, threads=options.threads or max(1, usable_cpus() // options.workers))
     pool = ProcessPoolExecutor(min(options.workers, len(units)) or 1, mp_context=multiprocessing.get_context("spawn"))
     pending: dict = {}
@@ -31,7 +31,7 @@ def run_in_processes(units, store, options, progress, summary, execute) -> None:
             progress,
             summary,
             pending,
-            lambda cells: pool.submit(execute_unit, cells, worker_options, Progress(), execute),
+            lambda cells: pool.submit(execute_unit, cells, worker_options, Progress()),
             _next_done,
         )
     except KeyboardInterrupt:

@@ -13,7 +13,7 @@ import os
 
 from benchmark.errors import BenchError
 from benchmark.runner.execute import CellResult, failed_results
-from benchmark.runner.grid_run import Progress, execute_unit, run_concurrently
+from benchmark.runner.loop import Progress, execute_unit, run_concurrently
 
 RAY_HINT = "the Ray executor needs the 'ray' extra: pip install 'cvae-bench[ray]' (or uv sync --extra ray)"
 FORWARDED_ENV = ("BENCH_DATA_DIR", "BENCH_CACHE_DIR")
@@ -34,7 +34,7 @@ def _remote_unit(cells, options) -> list[CellResult]:
     return execute_unit(cells, options, Progress())
 
 
-def run_on_ray(units, store, options, progress, summary, execute=None) -> None:
+def run_on_ray(units, store, options, progress, summary) -> None:
     ray = _ray()
     started_here = not ray.is_initialized()
     if started_here:

@@ -11,24 +11,17 @@ from pathlib import Path
 from benchmark.errors import BenchError
 from benchmark.fileio import read_json, write_json
 from benchmark.grid import Grid
+from benchmark.metrics.registry import metric_specs
 from benchmark.store import CellStatus, CellStore
 
-# CPU results repeat bit for bit on one machine; other CPUs take other float paths (vectorised kernels
-# differ by instruction set). Measured on the smoke grid, largest difference over its 8 cells between an
-# AVX2 machine, an AVX-512 machine (the previous reference) and PyTorch's scalar kernels
-# (ATEN_CPU_CAPABILITY=default), one or two threads: sse_image / mse_pixel 2.2e-4 relative, ssim 7.4e-4,
-# fid_domain 4.1e-4 relative (0.17), kid_domain 0.019, cond_acc 0.002, nll_iw 1.6e-4 relative, active_units 0.
-# Each tolerance is about 10x its measured spread; tests/test_reference.py shows a planted training bug
-# (beta off by 20%) exceeds them.
-TOLERANCES = {
-    "sse_image": {"rel": 0.002, "abs": 0.0},
-    "mse_pixel": {"rel": 0.002, "abs": 0.0},
-    "ssim": {"rel": 0.0, "abs": 0.007},
-    "fid_domain": {"rel": 0.004, "abs": 0.0},
-    "cond_acc": {"rel": 0.0, "abs": 0.02},
-    "nll_iw": {"rel": 0.002, "abs": 0.0},
-    "active_units": {"rel": 0.0, "abs": 1.0},
-}
+
+def tolerances() -> dict[str, dict[str, float]]:
+    """Each metric's `bench reproduce` tolerance, from its spec (metrics/evaluate.py says how it was measured)."""
+    return {
+        name: {"rel": spec.tolerance[0], "abs": spec.tolerance[1]}
+        for name, spec in metric_specs().items()
+        if spec.tolerance
+    }
 
 
 def label(cell) -> str:
@@ -41,8 +34,8 @@ def write_reference(grid: Grid, store: CellStore, path: Path) -> None:
         metrics = store.read(cell.id, "metrics.json")
         if metrics is None:
             raise BenchError(f"cell {cell.id} ({label(cell)}) is not done; run the grid first")
-        cells[label(cell)] = {"id": cell.id, "metrics": {m: metrics[m] for m in TOLERANCES}}
-    write_json(path, {"grid": grid.name, "tolerances": TOLERANCES, "cells": cells})
+        cells[label(cell)] = {"id": cell.id, "metrics": {m: metrics[m] for m in tolerances()}}
+    write_json(path, {"grid": grid.name, "tolerances": tolerances(), "cells": cells})
 
 
 def compare_with_reference(grid: Grid, store: CellStore, path: Path) -> list[str]:

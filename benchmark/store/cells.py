@@ -100,6 +100,13 @@ class CellStore:
             save_torch(folder / CHECKPOINT, result.state_dict)
         write_json(folder / METRICS, result.metrics)
 
+    def remeasure(self, cell_id: str, metrics: dict, images: dict[str, bytes]) -> None:
+        """New metrics for a done cell (`bench evaluate`): the old metrics.json stays until the new one is whole."""
+        folder = self.cell_dir(cell_id)
+        for name, png in images.items():
+            atomic_write(folder / f"{name}.png", lambda tmp, png=png: tmp.write_bytes(png))
+        write_json(folder / METRICS, metrics)
+
     def fail(self, cell_id: str, reason: str, provenance: dict, log: list | None = None) -> None:
         folder = self.cell_dir(cell_id)
         if log:

@@ -35,7 +35,9 @@ PACK_VARYING = ("seed", "beta", "lr")  # what may differ between the cells of on
 
 def pack_key(config: CellConfig) -> str | None:
     """Cells with equal keys can be packed; None for cells that cannot (BatchNorm keeps per-call state)."""
-    if config.batchnorm or config.backbone == "article-coco":
+    from benchmark.models.backbones import BACKBONES
+
+    if config.batchnorm or BACKBONES[config.backbone].builtin_batchnorm:
         return None
     fields = config.model_dump(mode="json", exclude=set(PACK_VARYING))
     return str(sorted(fields.items()))

@@ -159,3 +159,12 @@ def load_checkpoint(config: CellConfig, conditions: PreparedConditions, path: Pa
     model = build_model(config, conditions.source)
     model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
     return model.to(device).eval()
+
+
+def load_trained_cell(config: CellConfig, checkpoint: Path, data_dir=None, device="cpu", log=None) -> TrainedCell:
+    """A stored cell as training left it: its data, conditions and the model from its checkpoint."""
+    device = torch.device(device)
+    bundle = cell_data(config, data_dir)
+    conditions = prepare_conditions(config, bundle)
+    model = load_checkpoint(config, conditions, checkpoint, device)
+    return TrainedCell(config, model, log or [], bundle, conditions, device)
