@@ -5,8 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).parents[1] / "benchmark"
 
 
@@ -65,15 +63,11 @@ def test_the_cycle_finder_finds_a_planted_cycle():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
-@pytest.mark.parametrize(
-    "module",
-    [
-        "benchmark.runner.loop",
-        "benchmark.runner.process_pool",
-        "benchmark.runner.ray_executor",
-        "benchmark.runner.grid_run",
-    ],
-)
-def test_each_runner_module_imports_alone(module):
-    result = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
+def test_each_runner_module_imports_alone():
+    modules = ["benchmark.runner.loop", "benchmark.runner.process_pool", "benchmark.runner.ray_executor"]
+    started = [
+        subprocess.Popen([sys.executable, "-c", f"import {m}"], stderr=subprocess.PIPE, text=True) for m in modules
+    ]
+    for module, process in zip(modules, started):
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, (module, stderr[-2000:])
