@@ -40,7 +40,8 @@ class CellConfig(BaseModel):
     conditioning: str = "concat"
     latent_dim: Width = 16
     beta: float = Field(default=1.0, ge=0, strict=True)
-    recon_loss: Literal["bce", "mse"] = "bce"
+    recon_loss: Literal["bce", "cbernoulli", "mse"] = "bce"
+    binarize: Literal["none", "dynamic", "fixed"] = "none"  # grey data sets as binary images (data/binarize.py)
     epochs: Count = 5
     batch_size: int = Field(default=128, gt=0, le=MAX_BATCH, strict=True)
     lr: float = Field(default=1e-3, gt=0, strict=True)
@@ -107,6 +108,11 @@ class CellConfig(BaseModel):
             raise ValueError(
                 f"train_size {self.train_size} is larger than the {self.dataset} train split "
                 f"({data.train_images} images)"
+            )
+        if self.binarize != "none" and (data.channels != 1 or self.recon_loss != "bce"):
+            raise ValueError(
+                f"binarize {self.binarize!r} is for grey data sets with the Bernoulli decoder (recon_loss bce); "
+                f"this cell has {self.dataset} and recon_loss {self.recon_loss!r}"
             )
         if self.condition == "text" and not self.text_encoder:
             raise ValueError(

@@ -61,7 +61,7 @@ BAD_GRIDS = [
     ({"axes": {"beta": [-1.0]}}, "g.yaml: axes.beta = -1.0: Input should be greater than or equal to 0"),
     (
         {"axes": {"conditioning": ["sum"]}},
-        "axes.conditioning = 'sum': unknown conditioning 'sum'; valid: none, concat, additive, film",
+        "axes.conditioning = 'sum': unknown conditioning 'sum'; valid: none, concat, concat_input, additive, film",
     ),
     (
         {"axes": {"image_size": [64]}, "base": {**BASE, "backbone": "article-conv"}},

@@ -75,6 +75,16 @@ class EvalContext:
         ]
         return torch.cat(out)
 
+    def likelihood_images(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The test images of the likelihood metrics (nll_size of them, None: the whole split) and conditions."""
+        index = self.recon_index if self.eval.nll_size is None else self.recon_index[: self.eval.nll_size]
+        x = self.trained.bundle.test.images[index].to(self.device).float() / 255
+        return x, self.trained.conditions.test[index].to(self.device)
+
+    def generator(self, stream: int) -> torch.Generator:
+        """A fresh generator of one of the cell's evaluation streams (the same draws each time)."""
+        return torch.Generator(device=self.device).manual_seed(stream_seed(self.trained.config.seed, stream))
+
     def unavailable(self, names: list[str], reason: str) -> dict:
         for name in names:
             self.notes.setdefault("unavailable", {})[name] = reason
@@ -207,18 +217,49 @@ def inception_metrics(ctx: EvalContext) -> dict:
     }
 
 
+def likelihood_case(config) -> tuple[bool, str]:
+    """Whether the decoder is a normalised density of the data as stored, and the sentence that says so."""
+    if config.recon_loss == "bce" and config.binarize != "none":
+        return True, f"binarised data ({config.binarize}), Bernoulli decoder: a normalised likelihood"
+    if config.recon_loss == "cbernoulli":
+        return True, "grey data in [0, 1], continuous Bernoulli decoder: a normalised density"
+    if config.recon_loss == "bce":
+        return False, (
+            "grey pixels with a Bernoulli decoder: not a normalised density of the data (Loaiza-Ganem & "
+            "Cunningham 2019), so no likelihood is reported; use binarize or recon_loss cbernoulli"
+        )
+    return False, "recon_loss mse: the squared error is not a log density, so no likelihood is reported"
+
+
+LIKELIHOOD_METRICS = ["nll_iw", "nll_iw_se", "nll_iw_mc_se", "neg_elbo", "bits_per_dim"]
+
+
 @metric_group(
     "likelihood",
-    1,
+    2,
     MetricSpec(
         "nll_iw",
-        "importance-weighted estimate of -log p(x|c) in nats per image, k samples from q(z|x,c), Bernoulli decoder",
+        "importance-weighted estimate of -log p(x|c) in nats per image (k = nll_k samples from q(z|x,c), "
+        "nll_size test images), reported only where the decoder is a normalised density of the data",
         "lower",
         headline=True,
         tolerance=(0.002, 0.0),
         unit="nats",
     ),
-    MetricSpec("neg_elbo", "negative ELBO (beta = 1) in nats per image on the same images", "lower", unit="nats"),
+    MetricSpec("nll_iw_se", "standard error of nll_iw over test images (their spread / sqrt(n))", unit="nats"),
+    MetricSpec(
+        "nll_iw_mc_se",
+        "Monte-Carlo standard error of nll_iw from the importance weights themselves (delta method: "
+        "Var log p_hat ~ (k sum w^2 / (sum w)^2 - 1) / k per image)",
+        unit="nats",
+    ),
+    MetricSpec("neg_elbo", "negative ELBO (beta = 1) in nats per image from the same samples", "lower", unit="nats"),
+    MetricSpec(
+        "bits_per_dim",
+        "nll_iw / (D ln 2); for the continuous Bernoulli on 8-bit data (nll_iw + D ln 256) / (D ln 2), the "
+        "density at the pixel values rescaled to [0, 256), without dequantisation",
+        "lower",
+    ),
     MetricSpec("kl_per_dim", "mean over test images of KL(q(z_i|x,c) || N(0,1)) for each latent dimension i"),
     MetricSpec(
         "active_units",
@@ -228,18 +269,91 @@ def inception_metrics(ctx: EvalContext) -> dict:
     ),
 )
 def likelihood_metrics(ctx: EvalContext) -> dict:
-    index = ctx.recon_index[: ctx.eval.nll_size]
-    x = ctx.trained.bundle.test.images[index].to(ctx.device).float() / 255
-    c = ctx.trained.conditions.test[index].to(ctx.device)
+    config = ctx.trained.config
+    x, c = ctx.likelihood_images()
     metrics = likelihood.latent_health(ctx.model, x, c)
-    if ctx.trained.config.recon_loss != "bce":
-        metrics.update(ctx.unavailable(["nll_iw", "neg_elbo"], "needs the Bernoulli decoder (recon_loss bce)"))
-        return metrics
-    gen = torch.Generator(device=ctx.device).manual_seed(stream_seed(ctx.trained.config.seed, LIKELIHOOD_STREAM))
-    weights = likelihood.log_weights(ctx.model, x, c, ctx.eval.nll_k, gen)
-    metrics["nll_iw"] = likelihood.iw_nll(weights).mean().item()
-    metrics["neg_elbo"] = likelihood.negative_elbo(weights).mean().item()
-    return metrics
+    density, case = likelihood_case(config)
+    ctx.notes["likelihood"] = case
+    if not density:
+        return {**metrics, **ctx.unavailable(LIKELIHOOD_METRICS, case)}
+    estimates = [
+        likelihood.importance_estimate(
+            ctx.model, xb, cb, ctx.eval.nll_k, ctx.generator(LIKELIHOOD_STREAM), config.recon_loss
+        )
+        for xb, cb in zip(x.split(ctx.eval.batch_size), c.split(ctx.eval.batch_size))
+    ]
+    nll = -torch.cat([e.log_px for e in estimates])
+    variance = torch.cat([e.log_var for e in estimates])
+    pixels = x[0].numel()
+    shift = pixels * math.log(256) if config.recon_loss == "cbernoulli" else 0.0
+    return {
+        **metrics,
+        "nll_iw": nll.mean().item(),
+        "nll_iw_se": likelihood.standard_error(nll),
+        "nll_iw_mc_se": (variance.sum().sqrt() / len(nll)).item(),
+        "neg_elbo": -torch.cat([e.mean_weight for e in estimates]).mean().item(),
+        "bits_per_dim": (nll.mean().item() + shift) / (pixels * math.log(2)),
+    }
+
+
+@metric_group(
+    "label",
+    1,
+    MetricSpec(
+        "nll_marginal",
+        "-log p(x) of the model's class-marginal, p(x) = (1/K) sum_y p(x|y), each p(x|y) importance-sampled "
+        "with the same noise for every y, in nats per image",
+        "lower",
+        unit="nats",
+    ),
+    MetricSpec(
+        "label_information",
+        "mean over test images of log p(x|y) - log p(x): the information the model takes from the label, "
+        "at most ln K (label_information_bound); 0 by definition for conditioning none",
+        "higher",
+        headline=True,
+        unit="nats",
+    ),
+    MetricSpec("label_information_bound", "ln K, the most label_information can be", unit="nats"),
+    MetricSpec(
+        "generative_accuracy",
+        "accuracy of argmax_y p(x|y) as a classifier of the test images (ties shared); chance (1/K) by "
+        "definition for conditioning none",
+        "higher",
+        headline=True,
+    ),
+)
+def label_metrics(ctx: EvalContext) -> dict:
+    names = ["nll_marginal", "label_information", "label_information_bound", "generative_accuracy"]
+    config, classes = ctx.trained.config, ctx.trained.bundle.num_classes
+    if classes is None:
+        return ctx.unavailable(names, "not applicable: the condition is not a class label")
+    density, case = likelihood_case(config)
+    if not density:
+        return ctx.unavailable(names, case)
+    if config.conditioning == "none":
+        ctx.notes["label"] = "conditioning none ignores the label: information 0 and chance accuracy by definition"
+        return dict(zip(names, [None, 0.0, math.log(classes), 1 / classes]))
+    x, c = ctx.likelihood_images()
+    per_class = torch.stack(
+        [
+            torch.cat(
+                [
+                    likelihood.importance_estimate(
+                        ctx.model,
+                        xb,
+                        torch.full_like(cb, y),
+                        ctx.eval.nll_k,
+                        ctx.generator(LIKELIHOOD_STREAM),
+                        config.recon_loss,
+                    ).log_px
+                    for xb, cb in zip(x.split(ctx.eval.batch_size), c.split(ctx.eval.batch_size))
+                ]
+            )
+            for y in range(classes)
+        ]
+    )  # (K, N): log p(x|y), common random numbers across y
+    return likelihood.label_information(per_class, c.cpu())
 
 
 @metric_group(
@@ -263,7 +377,8 @@ def cost_metrics(ctx: EvalContext) -> dict:
 
 def _real_features(bundle, image_size: int, extractor_key: str, compute) -> np.ndarray:
     """Features of the real test split, cached per (data set, split, size, extractor)."""
-    path = paths.cache_dir() / "real_features" / f"{bundle.name}-test-{image_size}-{extractor_key}.npy"
+    variant = bundle.source.get("binarize", "none")
+    path = paths.cache_dir() / "real_features" / f"{bundle.name}-{variant}-test-{image_size}-{extractor_key}.npy"
     if path.exists():
         return np.load(path)
     features = np.asarray(compute(), dtype=np.float64)

@@ -92,7 +92,7 @@ class Architecture:
     hidden: tuple[int, ...] = (512, 256)
     base_channels: int = 32
     batchnorm: bool = False
-    input_extra: int = 0  # features the conditioning concatenates to the flattened input
+    input_extra: int = 0  # what the conditioning adds to the input: features (flat input) or channels (conv)
 
     @property
     def out_shape(self) -> tuple[int, int, int]:
@@ -172,7 +172,7 @@ def _conv_widths(arch: Architecture) -> list[int]:
 
 
 def _conv_encoder(arch: Architecture) -> Encoder:
-    widths = [arch.channels, *_conv_widths(arch)]
+    widths = [arch.channels + arch.input_extra, *_conv_widths(arch)]
     layers = [nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in zip(widths, widths[1:])]
     return Encoder(FilmBlocks(layers, arch.batchnorm), flat_input=False)
 

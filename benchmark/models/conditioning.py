@@ -7,7 +7,7 @@ the defaults do nothing, so `none` is the plain VAE baseline.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -82,8 +82,14 @@ class Concat(Conditioning):
         """Width added to the flattened input when a preset concatenates c there (tutorial-mlp)."""
         return source.width(options.get("encoder_embed", embed_dim)) if options.get("at_input") else 0
 
-    def encoder_input(self, x_flat, c):
-        return torch.cat([x_flat, self.encoder_embed(c)], 1) if self.at_input else x_flat
+    def encoder_input(self, x, c):
+        """Flat input: c's vector after the pixels. Image input (conv): c's vector as constant extra channels."""
+        if not self.at_input:
+            return x
+        e = self.encoder_embed(c)
+        if x.dim() == 4:
+            return torch.cat([x, e[:, :, None, None].expand(-1, -1, *x.shape[2:])], 1)
+        return torch.cat([x.flatten(1), e], 1)
 
     def features(self, h, c):
         return h if self.at_input else torch.cat([h, self.encoder_embed(c)], 1)
@@ -141,6 +147,22 @@ class FiLM(Conditioning):
         return h * (1 + gamma.view(shape)) + beta.view(shape)
 
 
+class ConcatInput(Concat):
+    """The raw condition (one-hot label, or the text vector) concatenated to the input image (as constant
+    extra channels for conv) and to z: the classic CVAE of Sohn et al. 2015 and the tutorial CVAEs."""
+
+    ignores = ("embed_dim",)  # one-hot: no learned embedding
+
+    def __init__(self, ctx: ConditioningContext):
+        options = {**ctx.options, "at_input": True, "encoder_embed": None, "decoder_embed": None}
+        super().__init__(replace(ctx, options=options))
+
+    @staticmethod
+    def input_width(source: ConditionSource, options: dict, embed_dim: int) -> int:
+        return source.width(None)
+
+
 CONDITIONINGS.register("concat")(Concat)
+CONDITIONINGS.register("concat_input")(ConcatInput)
 CONDITIONINGS.register("additive")(Additive)
 CONDITIONINGS.register("film")(FiLM)

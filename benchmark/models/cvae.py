@@ -1,7 +1,7 @@
 """The CVAE: q(z|x,c) and p(x|z,c) from a backbone, joined by a conditioning mode.
 
-The decoder returns logits; `sigmoid(logits)` is the Bernoulli probability
-(recon_loss bce) or the Gaussian mean (recon_loss mse) of each pixel.
+The decoder returns logits; `decoder_mean(logits)` is each pixel's Bernoulli probability (recon_loss
+bce), the continuous Bernoulli's mean (cbernoulli) or the Gaussian mean (mse).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from torch import nn
 from benchmark.config import CellConfig
 from benchmark.models.backbones import BACKBONES, Architecture
 from benchmark.models.condition_source import ConditionSource
-from benchmark.models.conditioning import CONDITIONINGS, Concat, ConditioningContext
+from benchmark.models.conditioning import CONDITIONINGS, ConditioningContext
+from benchmark.models.loss import decoder_mean
 
 
 class CVAE(nn.Module):
@@ -21,13 +22,14 @@ class CVAE(nn.Module):
         preset = BACKBONES[config.backbone]
         options = preset.conditioning_options
         self.latent_dim = config.latent_dim
+        self.recon_loss = config.recon_loss
         arch = Architecture(
             image_size=config.image_size,
             channels=config.channels,
             hidden=config.hidden,
             base_channels=config.base_channels,
             batchnorm=config.batchnorm,
-            input_extra=Concat.input_width(source, options, config.embed_dim) if config.conditioning == "concat" else 0,
+            input_extra=self._input_extra(config, source, options),
         )
         self.encoder = preset.build_encoder(arch)
         self.decoder = preset.build_decoder(arch)
@@ -48,11 +50,17 @@ class CVAE(nn.Module):
         self.logvar_head = nn.Linear(head_in, config.latent_dim)
         self.decoder_input = nn.Linear(config.latent_dim + self.conditioning.latent_extra, self.decoder.input_width)
 
+    @staticmethod
+    def _input_extra(config: CellConfig, source: ConditionSource, options: dict) -> int:
+        """Features (flat input) or channels (image input) the conditioning mode adds to the encoder's input."""
+        input_width = getattr(CONDITIONINGS[config.conditioning], "input_width", None)
+        return input_width(source, options, config.embed_dim) if input_width else 0
+
     def _feature_dim(self, arch: Architecture) -> int:
         # A conv encoder's output width follows from its layers; one dry run reads it off.
         if self.encoder.flat_input:
             return self.encoder.blocks.channels[-1]
-        probe = torch.zeros(1, arch.channels, arch.image_size, arch.image_size)
+        probe = torch.zeros(1, arch.channels + arch.input_extra, arch.image_size, arch.image_size)
         with torch.no_grad():
             training = self.encoder.training
             self.encoder.eval()
@@ -63,7 +71,7 @@ class CVAE(nn.Module):
     def encode(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x in [0, 1], (B, C, H, W) -> (mu, logvar) of q(z|x, c)."""
         if self.conditioning.input_extra:
-            x = self.conditioning.encoder_input(x.flatten(1), c)
+            x = self.conditioning.encoder_input(x.flatten(1) if self.encoder.flat_input else x, c)
         h = self.encoder(x, lambda site, h: self.conditioning.modulate("encoder", site, h, c))
         h = self.conditioning.features(h, c)
         return self.mu_head(h), self.logvar_head(h)
@@ -87,14 +95,14 @@ class CVAE(nn.Module):
     def reconstruct(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Decode the posterior mean: the deterministic reconstruction used by the metrics."""
         mu, _ = self.encode(x, c)
-        return torch.sigmoid(self.decode_logits(mu, c))
+        return decoder_mean(self.decode_logits(mu, c), self.recon_loss)
 
     @torch.no_grad()
     def sample(self, c: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """One image per condition in c: z ~ N(0, I), x = sigmoid(decoder(z, c))."""
+        """One image per condition in c: z ~ N(0, I), x = the decoder's mean at (z, c)."""
         device = next(self.parameters()).device
         z = torch.randn(len(c), self.latent_dim, generator=generator, device=device)
-        return torch.sigmoid(self.decode_logits(z, c))
+        return decoder_mean(self.decode_logits(z, c), self.recon_loss)
 
 
 def build_model(config: CellConfig, source: ConditionSource) -> CVAE:

@@ -2,19 +2,51 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
 
+SMALL_LOGIT = 1e-3  # below it the continuous Bernoulli's normaliser is taken from its Taylor series
+
+
+def cbernoulli_log_normalizer(logits: torch.Tensor) -> torch.Tensor:
+    """log C(lambda) of the continuous Bernoulli (Loaiza-Ganem & Cunningham 2019), lambda = sigmoid(logits).
+
+    C = 2 atanh(1 - 2 lambda) / (1 - 2 lambda), which in logits is l / tanh(l / 2): no cancellation near
+    lambda = 1/2 (l = 0, where C = 2) once the series log 2 + l^2/12 - 7 l^4/1440 takes over there."""
+    small = logits.abs() < SMALL_LOGIT
+    safe = torch.where(small, torch.ones_like(logits), logits)
+    exact = torch.log(safe.abs()) - torch.log(torch.tanh(safe.abs() / 2))
+    l2 = logits * logits
+    series = math.log(2.0) + l2 / 12 - 7 * l2 * l2 / 1440
+    return torch.where(small, series, exact)
+
 
 def reconstruction_per_image(logits: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
-    """bce: -log p(x|z) of a Bernoulli decoder; mse: sum of squared errors of the Gaussian mean."""
-    if kind == "bce":
+    """-log p(x|z) per image, summed over pixels. bce: Bernoulli decoder (a density of binary x only);
+    cbernoulli: continuous Bernoulli, a normalised density of x in [0, 1]; mse: the sum of squared errors
+    of the sigmoid mean (not a log density)."""
+    if kind in ("bce", "cbernoulli"):
         per_pixel = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+        if kind == "cbernoulli":
+            per_pixel = per_pixel - cbernoulli_log_normalizer(logits)
     else:
         per_pixel = (torch.sigmoid(logits) - x) ** 2
     return per_pixel.flatten(1).sum(1)
+
+
+def decoder_mean(logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """The decoder's mean image: sigmoid(logits), or for the continuous Bernoulli its own mean,
+    lambda / (2 lambda - 1) + 1 / (2 atanh(1 - 2 lambda)), in logits 1 / (1 - e^-l) - 1 / l
+    (the series 1/2 + l/12 near l = 0)."""
+    if kind != "cbernoulli":
+        return torch.sigmoid(logits)
+    small = logits.abs() < SMALL_LOGIT
+    safe = torch.where(small, torch.ones_like(logits), logits)
+    exact = 1 / (-torch.expm1(-safe)) - 1 / safe
+    return torch.where(small, 0.5 + logits / 12, exact).clamp(0, 1)
 
 
 def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

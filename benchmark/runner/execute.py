@@ -36,9 +36,9 @@ def failed_results(cells: list[Cell], reason: str) -> list[CellResult]:
 
 
 @functools.lru_cache(maxsize=2)
-def _cell_data(dataset: str, image_size: int, train_size: int | None, seed: int, data_dir):
+def _cell_data(dataset: str, image_size: int, train_size: int | None, seed: int, data_dir, binarize: str = "none"):
     """Cells of one grid mostly share their data: keep the last two bundles in memory."""
-    return load_cell_data(dataset, image_size, train_size, seed, data_dir)
+    return load_cell_data(dataset, image_size, train_size, seed, data_dir, binarize)
 
 
 def _now() -> str:
@@ -53,7 +53,9 @@ def execute_cell(cell: Cell, device: str = "auto", data_dir=None, on_epoch=None,
     try:
         config = cell.config
         subset_seed = config.seed if config.train_size else 0  # the whole train split does not depend on it
-        bundle = _cell_data(config.dataset, config.image_size, config.train_size, subset_seed, data_dir)
+        bundle = _cell_data(
+            config.dataset, config.image_size, config.train_size, subset_seed, data_dir, config.binarize
+        )
 
         def record(entry: dict) -> None:
             log.append(entry)
@@ -75,7 +77,8 @@ def execute_pack(cells: list[Cell], device: str = "auto", data_dir=None, on_epoc
     device_obj = resolve_device(device)
     info = {**provenance(device_obj), "start": _now(), "packed_with": [c.id for c in cells]}
     start = time.perf_counter()
-    full = _cell_data(cells[0].config.dataset, cells[0].config.image_size, None, 0, data_dir)
+    first = cells[0].config
+    full = _cell_data(first.dataset, first.image_size, None, 0, data_dir, first.binarize)
     try:
         outcomes = train_packed(
             [c.config for c in cells],

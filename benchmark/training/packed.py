@@ -17,6 +17,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from benchmark.conditions import prepare_conditions
 from benchmark.config import CellConfig
 from benchmark.data import DatasetBundle, load_dataset
+from benchmark.data.binarize import binarized
 from benchmark.models.loss import cvae_loss, kl_weight
 from benchmark.training.cpu import configure_cpu
 from benchmark.training.trainer import (
@@ -34,10 +35,11 @@ PACK_VARYING = ("seed", "beta", "lr")  # what may differ between the cells of on
 
 
 def pack_key(config: CellConfig) -> str | None:
-    """Cells with equal keys can be packed; None for cells that cannot (BatchNorm keeps per-call state)."""
+    """Cells with equal keys can be packed; None for cells that cannot (BatchNorm keeps per-call state,
+    dynamic binarisation draws per cell in the trainer)."""
     from benchmark.models.backbones import BACKBONES
 
-    if config.batchnorm or BACKBONES[config.backbone].builtin_batchnorm:
+    if config.batchnorm or BACKBONES[config.backbone].builtin_batchnorm or config.binarize == "dynamic":
         return None
     fields = config.model_dump(mode="json", exclude=set(PACK_VARYING))
     return str(sorted(fields.items()))
@@ -78,7 +80,7 @@ def train_packed(
     base = configs[0]
     if len({pack_key(c) for c in configs}) != 1 or pack_key(base) is None:
         raise ValueError("cells of one pack must share everything but seed, beta and lr, and have no BatchNorm")
-    full = full or load_dataset(base.dataset, base.image_size, data_dir)
+    full = full or binarized(load_dataset(base.dataset, base.image_size, data_dir), base.binarize)
     indices = [full.train.seeded_index(c.train_size, c.seed) for c in configs]
     bundles = [full.with_train(full.train.subset(i)) for i in indices]
     conditions = [prepare_conditions(c, b) for c, b in zip(configs, bundles)]

@@ -18,12 +18,13 @@ import torch
 from benchmark.conditions import PreparedConditions, prepare_conditions
 from benchmark.config import CellConfig
 from benchmark.data import DatasetBundle, load_dataset
+from benchmark.data.binarize import binarized, draw
 from benchmark.models.cvae import CVAE, build_model
 from benchmark.models.loss import cvae_loss, kl_weight
 from benchmark.training.cpu import configure_cpu
 
 # Offsets that give each random stream of a cell its own seed.
-INIT_STREAM, ORDER_STREAM, NOISE_STREAM = 0, 1, 2
+INIT_STREAM, ORDER_STREAM, NOISE_STREAM, BINARIZE_STREAM = 0, 1, 2, 6
 
 
 class CellFailed(Exception):
@@ -57,14 +58,17 @@ def build_seeded_model(config: CellConfig, conditions: PreparedConditions, devic
     return model.to(device)
 
 
-def load_cell_data(dataset: str, image_size: int, train_size: int | None, seed: int, data_dir=None) -> DatasetBundle:
-    """The cell's data: the train split reduced to a seeded subset of train_size images."""
-    bundle = load_dataset(dataset, image_size, data_dir)
+def load_cell_data(
+    dataset: str, image_size: int, train_size: int | None, seed: int, data_dir=None, binarize: str = "none"
+) -> DatasetBundle:
+    """The cell's data: binarised if asked (the whole split, the same for every cell), then the train
+    split reduced to a seeded subset of train_size images."""
+    bundle = binarized(load_dataset(dataset, image_size, data_dir), binarize)
     return bundle.with_train(bundle.train.seeded_subset(train_size, seed))
 
 
 def cell_data(config: CellConfig, data_dir=None) -> DatasetBundle:
-    return load_cell_data(config.dataset, config.image_size, config.train_size, config.seed, data_dir)
+    return load_cell_data(config.dataset, config.image_size, config.train_size, config.seed, data_dir, config.binarize)
 
 
 def train_cell(
@@ -91,9 +95,11 @@ def train_cell(
     images = bundle.train.images.to(device)  # uint8, moved once
     order_gen = torch.Generator().manual_seed(stream_seed(config.seed, ORDER_STREAM))
     noise_gen = torch.Generator(device=device).manual_seed(stream_seed(config.seed, NOISE_STREAM))
+    binarize_gen = torch.Generator(device=device).manual_seed(stream_seed(config.seed, BINARIZE_STREAM))
+    gens = (order_gen, noise_gen, binarize_gen if config.binarize == "dynamic" else None)
     log = []
     for epoch in range(config.epochs):
-        record = _train_epoch(step_loss, model, optimizer, images, conditions, config, epoch, order_gen, noise_gen)
+        record = _train_epoch(step_loss, model, optimizer, images, conditions, config, epoch, gens)
         log.append(record)
         if on_epoch:
             on_epoch(record)
@@ -114,7 +120,9 @@ def _step_loss(model: CVAE, config: CellConfig, device: torch.device, compile: b
     return torch.compile(step) if compile else step
 
 
-def _train_epoch(step_loss, model, optimizer, images, conditions, config, epoch, order_gen, noise_gen) -> dict:
+def _train_epoch(step_loss, model, optimizer, images, conditions, config, epoch, gens) -> dict:
+    """One pass; `gens` = (order, noise, binarisation or None): dynamic binarisation draws each batch anew."""
+    order_gen, noise_gen, binarize_gen = gens
     start = time.perf_counter()
     model.train()
     beta = kl_weight(config.beta, epoch, config.kl_warmup_epochs)
@@ -122,7 +130,8 @@ def _train_epoch(step_loss, model, optimizer, images, conditions, config, epoch,
     order = torch.randperm(len(images), generator=order_gen).to(images.device)
     sums = torch.zeros(3, dtype=torch.float64, device=images.device)
     for batch in order.split(config.batch_size):
-        x = images.index_select(0, batch).float().div_(255)  # a plain gather: 4x faster than images[batch]
+        x = images.index_select(0, batch)  # a plain gather: 4x faster than images[batch]
+        x = (draw(x, binarize_gen) if binarize_gen is not None else x).float().div_(255)
         eps = torch.randn(len(batch), config.latent_dim, generator=noise_gen, device=x.device)
         total, terms = step_loss(x, cond[batch], eps, beta)
         optimizer.zero_grad(set_to_none=True)
