@@ -276,10 +276,9 @@ def likelihood_metrics(ctx: EvalContext) -> dict:
     ctx.notes["likelihood"] = case
     if not density:
         return {**metrics, **ctx.unavailable(LIKELIHOOD_METRICS, case)}
+    generator = ctx.generator(LIKELIHOOD_STREAM)  # one stream over all batches: independent draws per image
     estimates = [
-        likelihood.importance_estimate(
-            ctx.model, xb, cb, ctx.eval.nll_k, ctx.generator(LIKELIHOOD_STREAM), config.recon_loss
-        )
+        likelihood.importance_estimate(ctx.model, xb, cb, ctx.eval.nll_k, generator, config.recon_loss)
         for xb, cb in zip(x.split(ctx.eval.batch_size), c.split(ctx.eval.batch_size))
     ]
     nll = -torch.cat([e.log_px for e in estimates])
@@ -335,24 +334,15 @@ def label_metrics(ctx: EvalContext) -> dict:
         ctx.notes["label"] = "conditioning none ignores the label: information 0 and chance accuracy by definition"
         return dict(zip(names, [None, 0.0, math.log(classes), 1 / classes]))
     x, c = ctx.likelihood_images()
-    per_class = torch.stack(
-        [
-            torch.cat(
-                [
-                    likelihood.importance_estimate(
-                        ctx.model,
-                        xb,
-                        torch.full_like(cb, y),
-                        ctx.eval.nll_k,
-                        ctx.generator(LIKELIHOOD_STREAM),
-                        config.recon_loss,
-                    ).log_px
-                    for xb, cb in zip(x.split(ctx.eval.batch_size), c.split(ctx.eval.batch_size))
-                ]
-            )
-            for y in range(classes)
-        ]
-    )  # (K, N): log p(x|y), common random numbers across y
+    per_class = likelihood.log_px_per_class(
+        ctx.model,
+        x,
+        classes,
+        ctx.eval.nll_k,
+        lambda: ctx.generator(LIKELIHOOD_STREAM),
+        config.recon_loss,
+        ctx.eval.batch_size,
+    )
     return likelihood.label_information(per_class, c.cpu())
 
 

@@ -76,6 +76,21 @@ def standard_error(values: torch.Tensor) -> float:
     return (values.double().std(unbiased=True) / math.sqrt(len(values))).item() if len(values) > 1 else float("nan")
 
 
+def log_px_per_class(model, x, classes: int, k: int, new_generator, recon_loss: str, batch_size: int = 500):
+    """log p(x|y) of every image under every class y, (K, N). Each class gets a fresh generator from
+    `new_generator`, so every y sees the same noise (common random numbers): a model that ignores the
+    label gives exactly equal rows, and differences between rows are the label's, not sampling noise."""
+    rows = []
+    for y in range(classes):
+        generator = new_generator()
+        parts = []
+        for xb in x.split(batch_size):
+            labels = torch.full((len(xb),), y, dtype=torch.long, device=xb.device)
+            parts.append(importance_estimate(model, xb, labels, k, generator, recon_loss).log_px)
+        rows.append(torch.cat(parts))
+    return torch.stack(rows)
+
+
 def label_information(log_px_given_y: torch.Tensor, labels: torch.Tensor) -> dict:
     """From log p(x|y) of every class y, (K, N), and the true labels: the class-marginal NLL under a
     uniform prior, the information taken from the label (<= ln K for every image, as log p(x|y_true) <=
