@@ -268,6 +268,8 @@ app.add_typer(perf_app, name="perf")
 @perf_app.command("eval")
 def perf_eval(
     n_samples: int = typer.Option(10_000, "--n-samples", min=1),
+    nll_k: int = typer.Option(100, "--nll-k", min=1, help="Importance samples per image (the literature: 5,000)."),
+    nll_size: int = typer.Option(500, "--nll-size", min=0, help="Test images for the likelihoods; 0 = all."),
     device: str = typer.Option("cpu", "--device"),
     data_dir: Path = DataDirOption,
 ) -> None:
@@ -276,7 +278,7 @@ def perf_eval(
 
     from benchmark.perf.eval_timing import time_evaluation
 
-    console.print_json(json.dumps(time_evaluation(n_samples, device, data_dir)))
+    console.print_json(json.dumps(time_evaluation(n_samples, device, data_dir, nll_k, nll_size or None)))
 
 
 @perf_app.command("train")

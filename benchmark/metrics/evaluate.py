@@ -303,6 +303,7 @@ def likelihood_metrics(ctx: EvalContext) -> dict:
         "-log p(x) of the model's class-marginal, p(x) = (1/K) sum_y p(x|y), each p(x|y) importance-sampled "
         "with the same noise for every y, in nats per image",
         "lower",
+        headline=True,
         unit="nats",
     ),
     MetricSpec(

@@ -1,0 +1,155 @@
+"""Likelihoods checked against quantities computed another way: numerical integration, exact toys."""
+
+import math
+
+import pytest
+import torch
+from scipy import integrate
+
+from benchmark.config import CellConfig
+from benchmark.data import load_dataset
+from benchmark.data.binarize import binarized
+from benchmark.metrics import likelihood
+from benchmark.metrics.evaluate import likelihood_case
+from benchmark.models.condition_source import ConditionSource
+from benchmark.models.cvae import build_model
+from benchmark.models.loss import cbernoulli_log_normalizer, decoder_mean, reconstruction_per_image
+
+
+@pytest.mark.parametrize("logit", [-40.0, -6.0, -0.7, -2e-3, -1e-4, 0.0, 3e-4, 1e-3, 0.9, 6.0, 25.0])
+def test_continuous_bernoulli_normaliser_and_mean_match_numerical_integration(logit):
+    lam, rest = 1 / (1 + math.exp(-logit)), 1 / (1 + math.exp(logit))  # 1 - lam, without cancellation
+    density = lambda x: lam**x * rest ** (1 - x)  # noqa: E731 - the unnormalised density
+    # break points near both ends, where the density concentrates for large |logit|
+    options = {"epsabs": 1e-15, "epsrel": 1e-13, "points": [0.001, 0.01, 0.1, 0.9, 0.99, 0.999], "limit": 500}
+    mass = integrate.quad(density, 0, 1, **options)[0]
+    mean = integrate.quad(lambda x: x * density(x), 0, 1, **options)[0] / mass
+    t = torch.tensor([logit], dtype=torch.float64)
+    assert cbernoulli_log_normalizer(t).item() == pytest.approx(-math.log(mass), rel=1e-9, abs=1e-9)
+    assert decoder_mean(t, "cbernoulli").item() == pytest.approx(mean, abs=1e-9)
+
+
+def test_the_normaliser_has_no_jump_where_the_series_takes_over():
+    edge = torch.tensor([1e-3 - 1e-9, 1e-3 + 1e-9], dtype=torch.float64)
+    a, b = cbernoulli_log_normalizer(edge).tolist()
+    assert abs(a - b) < 1e-12
+
+
+@torch.no_grad()
+def exact_log_px(model, x, c, recon_loss: str) -> torch.Tensor:
+    """log p(x|c) = log of the integral of p(x|z,c) N(z; 0, 1) over a 1-d latent, by the trapezoid rule."""
+    grid = torch.linspace(-9, 9, 6001)
+    rows = []
+    for z in grid.split(1000):
+        logits = model.decode_logits(z[:, None].repeat_interleave(len(x), 0), c.repeat(len(z)))
+        log_px = -reconstruction_per_image(logits, x.repeat(len(z), 1, 1, 1), recon_loss).view(len(z), len(x))
+        rows.append(log_px.double() - 0.5 * z[:, None].double() ** 2 - 0.5 * math.log(2 * math.pi))
+    values = torch.cat(rows)
+    step = (grid[1] - grid[0]).item()
+    weights = torch.full((len(grid), 1), math.log(step), dtype=torch.float64)
+    weights[[0, -1]] += math.log(0.5)
+    return torch.logsumexp(values + weights, 0)
+
+
+@pytest.mark.parametrize("recon_loss", ["bce", "cbernoulli"])
+def test_importance_sampling_matches_integration_on_a_grid(recon_loss):
+    torch.manual_seed(0)
+    config = CellConfig(dataset="synthetic", backbone="mlp", hidden=(16,), latent_dim=1, recon_loss=recon_loss)
+    model = build_model(config, ConditionSource(num_classes=10)).eval()
+    data = binarized(load_dataset("synthetic", 28), "fixed") if recon_loss == "bce" else load_dataset("synthetic", 28)
+    x, c = data.test.images[:6].float() / 255, data.test.labels[:6]
+    exact = exact_log_px(model, x, c, recon_loss)
+    estimate = likelihood.importance_estimate(
+        model, x, c, 5000, torch.Generator().manual_seed(1), recon_loss, chunk=500
+    )
+    mc_se = estimate.log_var.sqrt()
+    assert (estimate.log_px - exact).abs().max() < 4 * mc_se.max() + 1e-3
+    assert (estimate.mean_weight <= estimate.log_px + 1e-9).all()  # the ELBO never exceeds the IW bound
+
+
+class Toy(torch.nn.Module):
+    """A model whose decoder draws the pattern of the class it is given, with certainty (or ignores it)."""
+
+    def __init__(self, patterns: torch.Tensor, uses_label: bool):
+        super().__init__()
+        self.patterns, self.uses_label = patterns, uses_label
+
+    def encode(self, x, c):
+        return torch.zeros(len(x), 2), torch.zeros(len(x), 2)
+
+    def decode_logits(self, z, c):
+        chosen = self.patterns[c] if self.uses_label else self.patterns[torch.zeros_like(c)]
+        return (chosen * 2 - 1) * 30.0 + 0.01 * z.sum(1, keepdim=True).view(-1, 1, 1, 1)
+
+
+@pytest.fixture
+def toy_data():
+    gen = torch.Generator().manual_seed(0)
+    patterns = (torch.rand(10, 1, 28, 28, generator=gen) < 0.5).float()
+    labels = torch.arange(40) % 10
+    return patterns, patterns[labels], labels
+
+
+def per_class(model, x, k=50):
+    return likelihood.log_px_per_class(model, x, 10, k, lambda: torch.Generator().manual_seed(3), "bce")
+
+
+def test_label_information_is_ln_k_when_the_label_determines_the_image(toy_data):
+    patterns, x, labels = toy_data
+    result = likelihood.label_information(per_class(Toy(patterns, True), x), labels)
+    assert result["label_information"] == pytest.approx(math.log(10), abs=1e-6)
+    assert result["label_information_bound"] == pytest.approx(math.log(10))
+    assert result["generative_accuracy"] == 1.0
+
+
+def test_a_decoder_that_ignores_the_label_takes_no_information_and_classifies_at_chance(toy_data):
+    patterns, x, labels = toy_data
+    result = likelihood.label_information(per_class(Toy(patterns, False), x), labels)
+    assert result["label_information"] == 0.0  # common random numbers: exactly equal rows
+    assert result["generative_accuracy"] == pytest.approx(0.1)
+
+
+def test_label_information_of_a_trained_cell_lies_between_0_and_ln_k():
+    """A one-dimensional latent cannot hold ten shapes: the decoder must take the shape from the label."""
+    from benchmark.training import train_cell
+
+    data = binarized(load_dataset("synthetic", 28), "fixed")
+    config = CellConfig(
+        dataset="synthetic",
+        backbone="mlp",
+        hidden=(64,),
+        latent_dim=1,
+        conditioning="concat_input",
+        binarize="fixed",
+        train_size=2000,
+        epochs=3,
+    )
+    trained = train_cell(config, device="cpu", bundle=data.with_train(data.train.seeded_subset(2000, 0)))
+    x, labels = data.test.images[:100].float() / 255, data.test.labels[:100]
+    per_y = likelihood.log_px_per_class(trained.model, x, 10, 20, lambda: torch.Generator().manual_seed(0), "bce")
+    result = likelihood.label_information(per_y, labels)
+    print(result)  # measured: information 0.82 nats of ln 10 = 2.30, generative accuracy 0.52
+    assert 0.2 < result["label_information"] <= math.log(10)
+    assert result["generative_accuracy"] > 0.3  # chance is 0.1
+
+
+def test_likelihood_is_reported_only_where_it_is_a_density():
+    assert likelihood_case(CellConfig(dataset="mnist", binarize="fixed"))[0]
+    assert likelihood_case(CellConfig(dataset="mnist", recon_loss="cbernoulli"))[0]
+    grey, reason = likelihood_case(CellConfig(dataset="mnist"))
+    assert not grey and "not a normalised density" in reason
+    assert not likelihood_case(CellConfig(dataset="mnist", recon_loss="mse"))[0]
+    with pytest.raises(ValueError, match="binarize 'fixed' is for grey data sets with the Bernoulli decoder"):
+        CellConfig(dataset="mnist", binarize="fixed", recon_loss="cbernoulli")
+
+
+def test_fixed_binarisation_is_exact_and_the_same_for_every_cell():
+    data = load_dataset("synthetic", 28)
+    a, b = binarized(data, "fixed"), binarized(data, "fixed")
+    assert torch.equal(a.train.images, b.train.images) and torch.equal(a.test.images, b.test.images)
+    assert set(a.train.images.unique().tolist()) <= {0, 255}
+    share = (a.train.images == 255).double().mean().item()
+    assert share == pytest.approx(data.train.images.double().mean().item() / 255, abs=0.002)
+    dynamic = binarized(data, "dynamic")
+    assert torch.equal(dynamic.train.images, data.train.images)  # drawn in the trainer
+    assert torch.equal(dynamic.test.images, a.test.images)  # measured on the same binary test split
