@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 # Upper bounds that keep a typo from asking for an impossible model; each is far above any published CVAE.
 MAX_WIDTH = 16_384  # latent_dim, embed_dim, hidden widths: a 16k x 16k Linear is already 1 GiB of fp32 weights
@@ -23,10 +23,23 @@ Count = Annotated[int, Field(strict=True, gt=0)]
 Width = Annotated[int, Field(strict=True, gt=0, le=MAX_WIDTH)]
 
 
-def _known(registry, kind: str, value: str) -> str:
-    if value not in registry:
-        raise ValueError(f"unknown {kind} {value!r}; valid: {', '.join(registry.names())}")
-    return value
+def _registry_of(field: str):
+    """The registry that owns a field's names (imported late: the registries' modules import this one)."""
+    if field == "dataset":
+        from benchmark.data import DATASETS
+
+        return DATASETS, "data set"
+    if field == "condition":
+        from benchmark.conditions import CONDITIONS
+
+        return CONDITIONS, "condition"
+    if field == "backbone":
+        from benchmark.models.backbones import BACKBONES
+
+        return BACKBONES, "backbone"
+    from benchmark.models.conditioning import CONDITIONINGS
+
+    return CONDITIONINGS, "conditioning"
 
 
 class CellConfig(BaseModel):
@@ -55,33 +68,13 @@ class CellConfig(BaseModel):
     text_encoder: str | None = None  # condition "text": open_clip MODEL[:TAG|:FILE], see conditions/clip_text.py
     text_normalize: bool = Field(default=True, strict=True)  # L2-normalise sentence embeddings and their mean
 
-    @field_validator("dataset")
+    @field_validator("dataset", "condition", "backbone", "conditioning")
     @classmethod
-    def _dataset(cls, value: str) -> str:
-        from benchmark.data import DATASETS
-
-        return _known(DATASETS, "data set", value)
-
-    @field_validator("condition")
-    @classmethod
-    def _condition(cls, value: str) -> str:
-        from benchmark.conditions import CONDITIONS
-
-        return _known(CONDITIONS, "condition", value)
-
-    @field_validator("backbone")
-    @classmethod
-    def _backbone(cls, value: str) -> str:
-        from benchmark.models.backbones import BACKBONES
-
-        return _known(BACKBONES, "backbone", value)
-
-    @field_validator("conditioning")
-    @classmethod
-    def _conditioning(cls, value: str) -> str:
-        from benchmark.models.conditioning import CONDITIONINGS
-
-        return _known(CONDITIONINGS, "conditioning", value)
+    def _registered(cls, value: str, info: ValidationInfo) -> str:
+        registry, kind = _registry_of(info.field_name)
+        if value not in registry:
+            raise ValueError(f"unknown {kind} {value!r}; valid: {', '.join(registry.names())}")
+        return value
 
     @field_validator("image_size")
     @classmethod

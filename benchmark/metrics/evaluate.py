@@ -309,7 +309,8 @@ def likelihood_metrics(ctx: EvalContext) -> dict:
     MetricSpec(
         "label_information",
         "mean over test images of log p(x|y) - log p(x): the information the model takes from the label, "
-        "at most ln K (label_information_bound); 0 by definition for conditioning none",
+        "at most ln K (label_information_bound); negative where the model's conditionals fit the real "
+        "(x, y) pairs worse than its own class-marginal does; 0 by definition for conditioning none",
         "higher",
         headline=True,
         unit="nats",
