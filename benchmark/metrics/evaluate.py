@@ -94,7 +94,9 @@ class EvalContext:
 # Tolerances of `bench reproduce`, (rel, abs): about 10x the spread measured across CPUs on the smoke grid
 # (AVX2, AVX-512 and PyTorch's scalar kernels, 1 or 2 threads): sse_image / mse_pixel 2.2e-4 relative,
 # ssim 7.4e-4, fid_domain 4.1e-4 relative, cond_acc 0.002, nll_iw 1.6e-4 relative, active_units 0.
-# tests/test_reference.py shows a planted training bug (beta off by 20%) exceeds them.
+# tests/test_reference.py shows a planted training bug (beta off by 20%) exceeds them. The same cells with
+# the continuous Bernoulli vary 10x more between kernels (sse_image 2.1e-3, fid_domain 3.3e-3 relative):
+# the CI smoke grid keeps the plain Bernoulli for that reason.
 
 
 @metric_group(
@@ -220,7 +222,10 @@ def inception_metrics(ctx: EvalContext) -> dict:
 def likelihood_case(config) -> tuple[bool, str]:
     """Whether the decoder is a normalised density of the data as stored, and the sentence that says so."""
     if config.recon_loss == "bce" and config.binarize != "none":
-        return True, f"binarised data ({config.binarize}), Bernoulli decoder: a normalised likelihood"
+        return True, (
+            f"binarised data ({config.binarize}, fixed test draw seed 0), Bernoulli decoder: a normalised "
+            "likelihood; reconstruction metrics and samples are measured against the binarised test images"
+        )
     if config.recon_loss == "cbernoulli":
         return True, "grey data in [0, 1], continuous Bernoulli decoder: a normalised density"
     if config.recon_loss == "bce":

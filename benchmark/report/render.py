@@ -96,6 +96,9 @@ def _protocol_section(store: CellStore, frame: pd.DataFrame) -> str:
                 f"({which}): numbers from different ones are not comparable. Measure them again under one "
                 "with `bench evaluate --grid ...`.\n"
             )
+    for key in ("likelihood", "label"):
+        if key in protocol:
+            lines.append(f"{key.capitalize()}: {protocol[key]}.\n")
     for note in protocol.get("conditions", {}).get("warnings", []):
         lines.append(f"**Note:** {note}\n")
     lines += [f"- `{name}`: {spec.definition}" for name, spec in metric_specs().items()]

@@ -34,7 +34,7 @@ def write_reference(grid: Grid, store: CellStore, path: Path) -> None:
         metrics = store.read(cell.id, "metrics.json")
         if metrics is None:
             raise BenchError(f"cell {cell.id} ({label(cell)}) is not done; run the grid first")
-        cells[label(cell)] = {"id": cell.id, "metrics": {m: metrics[m] for m in tolerances()}}
+        cells[label(cell)] = {"id": cell.id, "metrics": {m: metrics.get(m) for m in tolerances()}}
     write_json(path, {"grid": grid.name, "tolerances": tolerances(), "cells": cells})
 
 
@@ -58,6 +58,10 @@ def compare_with_reference(grid: Grid, store: CellStore, path: Path) -> list[str
             continue
         got = store.read(cell.id, "metrics.json")
         for metric, expected in want["metrics"].items():
+            if expected is None or got.get(metric) is None:
+                if (expected is None) != (got.get(metric) is None):
+                    problems.append(f"{name}: {metric} = {got.get(metric)}, reference {expected}")
+                continue
             tol = reference["tolerances"][metric]
             allowed = tol["abs"] + tol["rel"] * abs(expected)
             diff = got[metric] - expected
