@@ -154,6 +154,17 @@ def test_published_figures_are_compared_in_words(store_and_grid, tmp_path):
     assert "- ssim: every variant here is higher than the published 0.5" in text
 
 
+def test_published_figures_compared_only_with_the_cells_they_describe(store_and_grid, tmp_path):
+    store, grid_file = store_and_grid
+    spec = yaml.safe_load(grid_file.read_text())
+    spec["published"] = {"source": "A VAE.", "where": {"conditioning": "none"}, "metrics": {"sse_image": 20.0}}
+    grid_file.write_text(yaml.safe_dump(spec))
+    text = render_report(store, from_grid_file(store, grid_file), tmp_path / "reports").read_text()
+    assert "Compared: the cells with conditioning=none." in text
+    section = text.split("## Against the published figures")[1].split("##")[0]
+    assert "latent_dim=2" in section and "conditioning=concat" not in section
+
+
 def test_a_report_says_when_its_cells_used_two_domain_classifiers(store_and_grid, tmp_path):
     store, grid_file = store_and_grid
     grid = from_grid_file(store, grid_file)

@@ -146,13 +146,18 @@ def _published_section(frame: pd.DataFrame, published: dict, axes: list[str]) ->
     """The published figures beside ours, one column per value of the grid's first varying axis."""
     done = frame[frame["status"] == "done"]
     lines = ["## Against the published figures\n", published.get("source", "").strip() + "\n"]
+    where = published.get("where", {})  # the cells the published figures describe, e.g. {conditioning: none}
+    for field, value in where.items():
+        done = done[done[field] == value]
+    if where:
+        lines.append("Compared: the cells with " + ", ".join(f"{k}={v}" for k, v in where.items()) + ".\n")
     epochs = sorted(done["trained_epochs"].dropna().astype(int).unique())
     if published.get("epochs") and epochs and epochs != [published["epochs"]]:
         lines.append(
             f"**These cells trained for {', '.join(map(str, epochs))} epochs, the published ones for "
             f"{published['epochs']}**: expect the gap below to shrink with training.\n"
         )
-    varying = [a for a in axes if a != "seed" and frame[a].nunique() > 1]
+    varying = [a for a in axes if a != "seed" and done[a].nunique() > 1]
     groups = list(done.groupby(varying[0], sort=False)) if varying else [("all cells", done)]
     header = " | ".join(f"here, {varying[0]}={key}" if varying else str(key) for key, _ in groups)
     lines += [f"| metric | published | {header} |", "|---|---|" + "---|" * len(groups)]
