@@ -182,9 +182,9 @@ def _one_thread_cell(config: CellConfig, ready, results) -> None:
     results.put(train_cell(config, device="cpu", bundle=bundle).log[0]["images_per_second"])
 
 
-def run_perf(n_images: int = 12_800, pack: int = 4, device: str = "auto") -> dict:
+def run_perf(n_images: int = 12_800, pack: int = 4, device: str = "auto", presets=tuple(PRESETS)) -> dict:
     device_obj = resolve_device(device)
-    configs = [perf_config(b, n_images) for b in PRESETS]
+    configs = [perf_config(b, n_images) for b in presets]
     # The tutorial loops run first, in the process as Python starts it; the trainer's CPU setup
     # (training/cpu.py) is process-wide, so (a') repeats each loop under it.
     plain = [tutorial_baseline(c, n_images, device_obj) for c in configs]
