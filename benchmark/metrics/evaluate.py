@@ -68,7 +68,7 @@ class EvalContext:
     @functools.cached_property
     def samples(self) -> torch.Tensor:
         """n_samples generated images, uint8, noise from the cell's seed."""
-        gen = torch.Generator(device=self.device).manual_seed(stream_seed(self.trained.config.seed, SAMPLE_STREAM))
+        gen = self.generator(SAMPLE_STREAM)
         out = [
             self.model.sample(c.to(self.device), gen).mul(255).round().to(torch.uint8).cpu()
             for c in self.sample_conditions.split(self.eval.batch_size)
@@ -236,9 +236,6 @@ def likelihood_case(config) -> tuple[bool, str]:
     return False, "recon_loss mse: the squared error is not a log density, so no likelihood is reported"
 
 
-LIKELIHOOD_METRICS = ["nll_iw", "nll_iw_se", "nll_iw_mc_se", "neg_elbo", "bits_per_dim"]
-
-
 @metric_group(
     "likelihood",
     2,
@@ -280,7 +277,8 @@ def likelihood_metrics(ctx: EvalContext) -> dict:
     density, case = likelihood_case(config)
     ctx.notes["likelihood"] = case
     if not density:
-        return {**metrics, **ctx.unavailable(LIKELIHOOD_METRICS, case)}
+        estimated = [name for name in METRIC_GROUPS["likelihood"].names if name not in metrics]
+        return {**metrics, **ctx.unavailable(estimated, case)}
     generator = ctx.generator(LIKELIHOOD_STREAM)  # one stream over all batches: independent draws per image
     estimates = [
         likelihood.importance_estimate(ctx.model, xb, cb, ctx.eval.nll_k, generator, config.recon_loss)
@@ -330,7 +328,7 @@ def likelihood_metrics(ctx: EvalContext) -> dict:
     ),
 )
 def label_metrics(ctx: EvalContext) -> dict:
-    names = ["nll_marginal", "label_information", "label_information_bound", "generative_accuracy"]
+    names = list(METRIC_GROUPS["label"].names)
     config, classes = ctx.trained.config, ctx.trained.bundle.num_classes
     if classes is None:
         return ctx.unavailable(names, "not applicable: the condition is not a class label")
@@ -339,7 +337,12 @@ def label_metrics(ctx: EvalContext) -> dict:
         return ctx.unavailable(names, case)
     if config.conditioning == "none":
         ctx.notes["label"] = "conditioning none ignores the label: information 0 and chance accuracy by definition"
-        return dict(zip(names, [None, 0.0, math.log(classes), 1 / classes]))
+        return {
+            "nll_marginal": None,
+            "label_information": 0.0,
+            "label_information_bound": math.log(classes),
+            "generative_accuracy": 1 / classes,
+        }
     x, c = ctx.likelihood_images()
     per_class = likelihood.log_px_per_class(
         ctx.model,
@@ -427,7 +430,7 @@ def image_grids(ctx: EvalContext, per_row: int = 10) -> dict[str, bytes]:
     x, c = next(ctx.batches(ctx.recon_index[:per_row]))
     recon = torch.cat([x, ctx.model.reconstruct(x, c)]).cpu()
     bundle = ctx.trained.bundle
-    gen = torch.Generator(device=ctx.device).manual_seed(stream_seed(ctx.trained.config.seed, SAMPLE_STREAM))
+    gen = ctx.generator(SAMPLE_STREAM)
     if bundle.num_classes:
         conds = torch.arange(bundle.num_classes).repeat_interleave(per_row).to(ctx.device)
     else:
