@@ -5,8 +5,8 @@ in two grids is the same cell. Fields that only change *where* it runs (device,
 results folder) are not part of it.
 
 Types are strict (no `true` for a number, no "8" for an integer), numbers are finite,
-and the names of data sets, condition kinds, backbones and conditioning modes are
-checked against their registries, which are the only lists of them.
+and the names of data sets, condition kinds, backbones, conditioning modes and priors
+are checked against their registries, which are the only lists of them.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 # Upper bounds that keep a typo from asking for an impossible model; each is far above any published CVAE.
 MAX_WIDTH = 16_384  # latent_dim, embed_dim, hidden widths: a 16k x 16k Linear is already 1 GiB of fp32 weights
 MAX_BATCH = 65_536
+
+ID_OPTIONAL = ("prior", "width_scale")  # see CellConfig.identity
 
 Count = Annotated[int, Field(strict=True, gt=0)]
 Width = Annotated[int, Field(strict=True, gt=0, le=MAX_WIDTH)]
@@ -37,6 +39,10 @@ def _registry_of(field: str):
         from benchmark.models.backbones import BACKBONES
 
         return BACKBONES, "backbone"
+    if field == "prior":
+        from benchmark.models.prior import PRIORS
+
+        return PRIORS, "prior"
     from benchmark.models.conditioning import CONDITIONINGS
 
     return CONDITIONINGS, "conditioning"
@@ -51,6 +57,7 @@ class CellConfig(BaseModel):
     condition: str = "label"
     backbone: str = "conv"
     conditioning: str = "concat"
+    prior: str = "standard"  # over z: N(0, I) or a learned p(z|c) (models/prior.py)
     latent_dim: Width = 16
     beta: float = Field(default=1.0, ge=0, strict=True)
     recon_loss: Literal["bce", "cbernoulli", "mse"] = "bce"
@@ -65,10 +72,12 @@ class CellConfig(BaseModel):
     hidden: tuple[Width, ...] = Field(default=(512, 256), min_length=1)  # MLP backbone widths
     base_channels: int = Field(default=32, gt=0, le=512, strict=True)  # conv backbone: channels of the first block
     batchnorm: bool = Field(default=False, strict=True)  # conv backbone
+    # every hidden width (MLP hidden, conv channels) times this, rounded; grids' match_params sets it
+    width_scale: float = Field(default=1.0, gt=0, le=64, strict=True)
     text_encoder: str | None = None  # condition "text": open_clip MODEL[:TAG|:FILE], see conditions/clip_text.py
     text_normalize: bool = Field(default=True, strict=True)  # L2-normalise sentence embeddings and their mean
 
-    @field_validator("dataset", "condition", "backbone", "conditioning")
+    @field_validator("dataset", "condition", "backbone", "conditioning", "prior")
     @classmethod
     def _registered(cls, value: str, info: ValidationInfo) -> str:
         registry, kind = _registry_of(info.field_name)
@@ -127,6 +136,12 @@ class CellConfig(BaseModel):
             *getattr(CONDITIONS[self.condition], "ignores", ()),
         }
         return self.model_copy(update={name: type(self).model_fields[name].default for name in ignored})
+
+    def identity(self) -> dict:
+        """What a cell's id hashes: every field, except those added after ids were first published while
+        they hold their default, so the cells that existed before keep their ids."""
+        fields = self.model_dump(mode="json")
+        return {k: v for k, v in fields.items() if not (k in ID_OPTIONAL and v == type(self).model_fields[k].default)}
 
     @property
     def channels(self) -> int:

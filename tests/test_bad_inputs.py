@@ -47,6 +47,21 @@ GRID_FILES = [
     ("unknown data set", grid_text(GOOD_BASE.replace("synthetic", "cifar")), [], "unknown data set 'cifar'; valid:"),
     ("unknown backbone", grid_text(GOOD_BASE.replace("mlp", "resnet")), [], "unknown backbone 'resnet'; valid:"),
     ("unknown conditioning", grid_text(GOOD_BASE + "conditioning: sum\n"), [], "unknown conditioning 'sum'; valid:"),
+    ("unknown prior", grid_text(GOOD_BASE + "prior: gaussian\n"), [], "unknown prior 'gaussian'; valid: standard"),
+    ("zero width_scale", grid_text(GOOD_BASE + "width_scale: 0\n"), [], "base.width_scale = 0"),
+    ("string for match_params", grid_text(rest="match_params: 'yes'\n"), [], "match_params = 'yes'"),
+    (
+        "match_params on a fixed-width backbone",
+        grid_text(GOOD_BASE.replace("mlp", "tutorial-mlp"), rest="match_params: true\n"),
+        [],
+        "match_params: backbone 'tutorial-mlp' has fixed widths",
+    ),
+    (
+        "match_params beside a width_scale",
+        grid_text(GOOD_BASE + "width_scale: 1.5\n", rest="match_params: true\n"),
+        [],
+        "base.width_scale = 1.5: match_params sets width_scale itself",
+    ),
     ("unsupported image size", grid_text(GOOD_BASE + "image_size: 48\n"), [], "base.image_size = 48"),
     ("text condition without captions", grid_text(GOOD_BASE + "condition: text\n"), [], "supports condition"),
     (

@@ -14,6 +14,7 @@ from benchmark.metrics.evaluate import likelihood_case
 from benchmark.models.condition_source import ConditionSource
 from benchmark.models.cvae import build_model
 from benchmark.models.loss import cbernoulli_log_normalizer, decoder_mean, reconstruction_per_image
+from benchmark.models.prior import StandardPrior
 
 
 @pytest.mark.parametrize("logit", [-40.0, -6.0, -0.7, -2e-3, -1e-4, 0.0, 3e-4, 1e-3, 0.9, 6.0, 25.0])
@@ -73,6 +74,7 @@ class Toy(torch.nn.Module):
     def __init__(self, patterns: torch.Tensor, uses_label: bool):
         super().__init__()
         self.patterns, self.uses_label = patterns, uses_label
+        self.prior = StandardPrior(2)
 
     def encode(self, x, c):
         return torch.zeros(len(x), 2), torch.zeros(len(x), 2)

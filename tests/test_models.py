@@ -10,6 +10,7 @@ from benchmark.models.conditioning import CONDITIONINGS
 from benchmark.models.cost import parameter_count
 from benchmark.models.cvae import build_model
 from benchmark.models.loss import cvae_loss, kl_weight
+from benchmark.models.prior import kl_diagonal_gaussians
 
 
 def conv(i, o, k):
@@ -102,11 +103,11 @@ def test_every_generic_combination_trains_a_step_and_samples(backbone, condition
     c = torch.randn(4, 12) if channels == 3 else torch.randint(0, 10, (4,))
     model = build_model(config, source)
     x = torch.rand(4, channels, size, size)
-    logits, mu, logvar = model(x, c, generator=torch.Generator().manual_seed(0))
-    assert logits.shape == x.shape and mu.shape == (4, 8)
+    logits, kl = model(x, c, generator=torch.Generator().manual_seed(0))
+    assert logits.shape == x.shape and kl.shape == (4, 8)
     before = [p.detach().clone() for p in model.parameters()]
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    cvae_loss(logits, x, mu, logvar, "bce", 1.0).total.backward()
+    cvae_loss(logits, x, kl, "bce", 1.0).total.backward()
     optimizer.step()
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
     model.eval()
@@ -151,11 +152,12 @@ def test_loss_terms_against_hand_computation():
     x = torch.tensor([[[[1.0, 0.0]]]])
     logits = torch.zeros_like(x)  # p = 0.5 everywhere: BCE = 2 * log 2
     mu, logvar = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 0.0]])  # KL = 0.5 * 1^2
-    terms = cvae_loss(logits, x, mu, logvar, "bce", beta=2.0)
+    kl = kl_diagonal_gaussians(mu, logvar)
+    terms = cvae_loss(logits, x, kl, "bce", beta=2.0)
     assert terms.recon.item() == pytest.approx(2 * torch.log(torch.tensor(2.0)).item())
     assert terms.kl.item() == pytest.approx(0.5)
     assert terms.total.item() == pytest.approx(terms.recon.item() + 1.0)
-    mse = cvae_loss(logits, x, mu, logvar, "mse", beta=1.0)
+    mse = cvae_loss(logits, x, kl, "mse", beta=1.0)
     assert mse.recon.item() == pytest.approx(0.25 + 0.25)
 
 

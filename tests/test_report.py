@@ -10,7 +10,7 @@ from benchmark.fileio import write_json
 from benchmark.grid import load_grid
 from benchmark.report.frame import from_grid_file
 from benchmark.report.render import render_report
-from benchmark.report.stats import paired_comparisons, t_interval
+from benchmark.report.stats import comparisons, findings, holm, paired_comparisons, t_interval
 from benchmark.store import CellStore
 from benchmark.store.cells import png_bytes
 
@@ -132,7 +132,8 @@ def test_paired_comparison_sentence(store_and_grid):
     sentences = paired_comparisons(frame, grid.axes, "conditioning", ["sse_image"])
     # pairs: latent 2 seeds 0-2 and latent 4 seeds 0-1 (one side failed or pending otherwise), each differ by -2
     assert sentences == [
-        "conditioning=concat lowers sse_image by 2 ± 0 relative to conditioning=none (better) (p = -, 5 pairs)"
+        "conditioning=concat lowers sse_image by 2 ± 0 relative to conditioning=none (better) "
+        "(no test: the 5 pairs do not vary)"
     ]
     one_pair = frame[(frame["seed"] == 0) & (frame["latent_dim"] == 2)]
     (single,) = paired_comparisons(one_pair, grid.axes, "conditioning", ["sse_image"])
@@ -184,3 +185,39 @@ def test_a_report_says_when_its_cells_used_two_domain_classifiers(store_and_grid
         metrics["protocol"]["domain_classifier"]["key"] = "mnist-bbbbbbbbbbbb"
         write_json(store.cell_dir(cell_id) / "metrics.json", metrics)
     assert "different domain classifiers" not in render_report(store, grid, tmp_path / "out").read_text()
+
+
+def test_holm_against_a_hand_worked_example():
+    # p sorted: 0.01 (x4 = 0.04), 0.02 (x3 = 0.06), 0.03 (x2 = 0.06), 0.04 (x1 = 0.04 -> kept monotone: 0.06)
+    assert holm([0.03, 0.01, 0.04, 0.02]) == pytest.approx([0.06, 0.04, 0.06, 0.06])
+    # capped at 1; nan (no test) neither counted nor adjusted: m = 2 here
+    adjusted = holm([0.6, float("nan"), 0.2])
+    assert adjusted[0] == pytest.approx(0.6) and adjusted[2] == pytest.approx(0.4) and math.isnan(adjusted[1])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def _hand_frame(effects: dict[str, float], noise: list[float]) -> pd.DataFrame:
+    """sse_image = 20 + effect of the mechanism + a per-seed noise shared by every mechanism (the pairing)
+    + a small per-(mechanism, seed) wobble, so paired differences vary a little."""
+    rows = []
+    for m, (name, effect) in enumerate(effects.items()):
+        for seed, shared in enumerate(noise):
+            wobble = 0.05 * ((seed * 7 + m * 3) % 5 - 2)
+            rows.append(
+                {"conditioning": name, "seed": seed, "status": "done", "sse_image": 20 + effect + shared + wobble}
+            )
+    return pd.DataFrame(rows)
+
+
+def test_findings_name_the_winner_the_comparisons_found():
+    frame = _hand_frame({"concat": 0.0, "additive": 3.0, "film": 0.1}, [0.0, 1.5, -1.0, 0.7, 2.0])
+    found = comparisons(frame, ["conditioning", "seed"], ["sse_image"])
+    assert len(found) == 3 and all(c.p_holm >= c.p for c in found)
+    (line,) = findings(frame, ["conditioning", "seed"], ["sse_image"])
+    assert line.startswith("**sse_image**: conditioning=concat has the best mean")
+    # concat beats additive by 3 (significant after Holm); film is 0.1 away: not significant
+    assert "significantly better than additive (by 3" in line
+    assert "**not significantly different** from film" in line
+    flipped = _hand_frame({"concat": 3.0, "additive": 0.0, "film": 3.1}, [0.0, 1.5, -1.0, 0.7, 2.0])
+    (line,) = findings(flipped, ["conditioning", "seed"], ["sse_image"])
+    assert line.startswith("**sse_image**: conditioning=additive has the best mean")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,6 +37,7 @@ class GridSpec(BaseModel):
     zip: list[list[str]] = []
     eval: EvalConfig = EvalConfig()
     published: dict[str, Any] | None = None  # {"source": text, "metrics": {name: value}} for reports
+    match_params: bool = Field(default=False, strict=True)  # widen mechanisms to equal size (grid/matching.py)
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Cell:
 
     @property
     def id(self) -> str:
-        payload = {"cell": self.config.model_dump(mode="json"), "eval": self.eval.model_dump(mode="json")}
+        payload = {"cell": self.config.identity(), "eval": self.eval.model_dump(mode="json")}
         return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:12]
 
     def resolved(self) -> dict:
@@ -64,6 +65,7 @@ class Grid:
     axes: tuple[str, ...]  # field names that vary, seed last
     source: str  # the file it came from
     published: dict | None = None  # figures from the literature that reports compare with
+    match_params: bool = False  # mechanisms widened to equal parameter counts (grid/matching.py)
 
 
 def _fail(source: str, where: str, value: Any, message: str) -> BenchError:
@@ -161,27 +163,46 @@ def build_grid(raw: dict, source: str) -> Grid:
         raise _spec_error(source, err) from None
     _check_cell_fields(spec, source)
     groups = _axis_groups(spec, source)
-    cells, seen = [], {}
+    made = []
     for combo in itertools.product(*[list(zip(*(spec.axes[a] for a in g))) for g in groups]):
         values = {axis: v for group, vals in zip(groups, combo) for axis, v in zip(group, vals)}
         if any(all(values.get(k, spec.base.get(k)) == v for k, v in ex.items()) for ex in spec.exclude):
             continue
-        for seed in spec.seeds:
-            cell = _make_cell(spec, values, seed, source)
-            if cell.id in seen:
-                raise _fail(
-                    source,
-                    "axes",
-                    dict(cell.axis_values),
-                    f"duplicate cell (same model as {seen[cell.id]}: an axis varies a field this backbone, "
-                    "conditioning or condition ignores)",
-                )
-            seen[cell.id] = dict(cell.axis_values)
-            cells.append(cell)
+        made += [_make_cell(spec, values, seed, source) for seed in spec.seeds]
+    if spec.match_params:
+        made = _matched(spec, made, source)
+    cells, seen = [], {}
+    for cell in made:
+        if cell.id in seen:
+            raise _fail(
+                source,
+                "axes",
+                dict(cell.axis_values),
+                f"duplicate cell (same model as {seen[cell.id]}: an axis varies a field this backbone, "
+                "conditioning or condition ignores)",
+            )
+        seen[cell.id] = dict(cell.axis_values)
+        cells.append(cell)
     if not cells:
         raise _fail(source, "exclude", spec.exclude, "every cell is excluded; the grid is empty")
     axes = tuple(a for g in groups for a in g) + ("seed",)
-    return Grid(spec.name, spec.description, tuple(cells), axes, source, spec.published)
+    return Grid(spec.name, spec.description, tuple(cells), axes, source, spec.published, spec.match_params)
+
+
+def _matched(spec: GridSpec, cells: list[Cell], source: str) -> list[Cell]:
+    """The cells with every mechanism widened to its group's largest model (grid/matching.py)."""
+    from benchmark.grid.matching import match_parameters
+
+    if "width_scale" in spec.base or "width_scale" in spec.axes:
+        where = "base.width_scale" if "width_scale" in spec.base else "axes.width_scale"
+        raise _fail(
+            source,
+            where,
+            spec.base.get("width_scale", spec.axes.get("width_scale")),
+            "match_params sets width_scale itself; remove one of them",
+        )
+    configs = match_parameters([cell.config for cell in cells], source)
+    return [replace(cell, config=config) for cell, config in zip(cells, configs)]
 
 
 def _axis_groups(spec: GridSpec, source: str) -> list[tuple[str, ...]]:

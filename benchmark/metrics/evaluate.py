@@ -242,7 +242,8 @@ def likelihood_case(config) -> tuple[bool, str]:
     MetricSpec(
         "nll_iw",
         "importance-weighted estimate of -log p(x|c) in nats per image (k = nll_k samples from q(z|x,c), "
-        "nll_size test images), reported only where the decoder is a normalised density of the data",
+        "the cell's prior p(z) or p(z|c), nll_size test images), reported only where the decoder is a "
+        "normalised density of the data",
         "lower",
         headline=True,
         tolerance=(0.002, 0.0),
@@ -262,7 +263,11 @@ def likelihood_case(config) -> tuple[bool, str]:
         "density at the pixel values rescaled to [0, 256), without dequantisation",
         "lower",
     ),
-    MetricSpec("kl_per_dim", "mean over test images of KL(q(z_i|x,c) || N(0,1)) for each latent dimension i"),
+    MetricSpec(
+        "kl_per_dim",
+        "mean over test images of KL(q(z_i|x,c) || p(z_i)) for each latent dimension i, against the cell's "
+        "prior (N(0, 1), or p(z_i|c) when it learns one)",
+    ),
     MetricSpec(
         "active_units",
         "number of latent dimensions whose Var_x(E_q[z_i]) exceeds 0.01",
@@ -313,7 +318,8 @@ def likelihood_metrics(ctx: EvalContext) -> dict:
         "label_information",
         "mean over test images of log p(x|y) - log p(x): the information the model takes from the label, "
         "at most ln K (label_information_bound); negative where the model's conditionals fit the real "
-        "(x, y) pairs worse than its own class-marginal does; 0 by definition for conditioning none",
+        "(x, y) pairs worse than its own class-marginal does; 0 by definition for conditioning none with the "
+        "standard prior",
         "higher",
         headline=True,
         unit="nats",
@@ -322,7 +328,7 @@ def likelihood_metrics(ctx: EvalContext) -> dict:
     MetricSpec(
         "generative_accuracy",
         "accuracy of argmax_y p(x|y) as a classifier of the test images (ties shared); chance (1/K) by "
-        "definition for conditioning none",
+        "definition for conditioning none with the standard prior",
         "higher",
         headline=True,
     ),
@@ -335,8 +341,11 @@ def label_metrics(ctx: EvalContext) -> dict:
     density, case = likelihood_case(config)
     if not density:
         return ctx.unavailable(names, case)
-    if config.conditioning == "none":
-        ctx.notes["label"] = "conditioning none ignores the label: information 0 and chance accuracy by definition"
+    if not ctx.model.uses_condition:
+        ctx.notes["label"] = (
+            "conditioning none with the standard prior ignores the label: information 0 and chance accuracy "
+            "by definition"
+        )
         return {
             "nll_marginal": None,
             "label_information": 0.0,

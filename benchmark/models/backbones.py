@@ -92,11 +92,15 @@ class Architecture:
     hidden: tuple[int, ...] = (512, 256)
     base_channels: int = 32
     batchnorm: bool = False
+    width_scale: float = 1.0  # every hidden width times this, rounded (grids' match_params sets it)
     input_extra: int = 0  # what the conditioning adds to the input: features (flat input) or channels (conv)
 
     @property
     def out_shape(self) -> tuple[int, int, int]:
         return (self.channels, self.image_size, self.image_size)
+
+    def scaled(self, width: int) -> int:
+        return max(1, round(width * self.width_scale))
 
 
 @dataclass
@@ -136,13 +140,13 @@ BACKBONES: Registry[BackbonePreset] = Registry("backbone")
 
 
 def _mlp_encoder(arch: Architecture) -> Encoder:
-    widths = (math.prod(arch.out_shape) + arch.input_extra, *arch.hidden)
+    widths = (math.prod(arch.out_shape) + arch.input_extra, *map(arch.scaled, arch.hidden))
     layers = [nn.Linear(a, b) for a, b in zip(widths, widths[1:])]
     return Encoder(FilmBlocks(layers, arch.batchnorm), flat_input=True)
 
 
 def _mlp_decoder(arch: Architecture) -> Decoder:
-    widths = tuple(reversed(arch.hidden))
+    widths = tuple(reversed(tuple(map(arch.scaled, arch.hidden))))
     layers = [nn.Linear(a, b) for a, b in zip(widths, widths[1:])]
     return Decoder(
         (widths[0],),
@@ -168,7 +172,7 @@ def conv_spatial_sizes(image_size: int) -> list[int]:
 
 def _conv_widths(arch: Architecture) -> list[int]:
     depth = len(conv_spatial_sizes(arch.image_size)) - 1
-    return [min(arch.base_channels * 2**i, 512) for i in range(depth)]
+    return [min(arch.scaled(arch.base_channels * 2**i), 512) for i in range(depth)]
 
 
 def _conv_encoder(arch: Architecture) -> Encoder:
@@ -223,7 +227,7 @@ BACKBONES.register("article-conv")(
         image_sizes=(28,),
         channels=(1,),
         conditionings=("none", "concat", "additive"),
-        ignores=("hidden", "base_channels", "batchnorm"),
+        ignores=("hidden", "base_channels", "batchnorm", "width_scale"),
     )
 )
 
@@ -255,7 +259,7 @@ BACKBONES.register("article-coco")(
         conditionings=("concat",),
         # the 512-d text embedding goes through Linear(512, 1024) for the encoder, raw to the decoder
         conditioning_options={"encoder_embed": 1024, "decoder_embed": None},
-        ignores=("hidden", "base_channels", "batchnorm", "embed_dim"),
+        ignores=("hidden", "base_channels", "batchnorm", "embed_dim", "width_scale"),
         builtin_batchnorm=True,
     )
 )
@@ -278,6 +282,6 @@ BACKBONES.register("tutorial-mlp")(
         conditionings=("concat",),
         # one-hot label concatenated to the flattened pixels and to z
         conditioning_options={"at_input": True, "encoder_embed": None},
-        ignores=("hidden", "base_channels", "batchnorm", "embed_dim"),
+        ignores=("hidden", "base_channels", "batchnorm", "embed_dim", "width_scale"),
     )
 )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from benchmark.models.condition_source import ConditionSource
 from benchmark.registry import Registry
@@ -47,11 +48,15 @@ class Conditioning(nn.Module):
         return h
 
 
+NORM_EPS = 1e-5  # of instance and layer norm (PyTorch's default)
+
 CONDITIONINGS: Registry[Callable[[ConditioningContext], Conditioning]] = Registry("conditioning")
 
 
 @CONDITIONINGS.register("none")
 def no_conditioning(ctx: ConditioningContext) -> Conditioning:
+    """The condition does not enter the encoder or the decoder: the plain VAE (Kingma & Welling 2014), or,
+    with the conditional prior, a model whose only condition is p(z|c)."""
     return Conditioning()
 
 
@@ -59,7 +64,8 @@ no_conditioning.ignores = ("embed_dim",)  # cell fields this mode does not use (
 
 
 class Concat(Conditioning):
-    """Embedding of c concatenated to the encoder features (or input) and to z.
+    """A learned embedding of c concatenated to the encoder's features and to z (the CVAE of Kingma et al.
+    2014, M2, with the label embedded rather than one-hot).
 
     One embedding serves both sides unless a preset gives each side its own width
     (`encoder_embed`, `decoder_embed`; None there means the raw condition).
@@ -99,7 +105,8 @@ class Concat(Conditioning):
 
 
 class Additive(Conditioning):
-    """Embeddings of c sized to match, added to the encoder features and to z."""
+    """Learned embeddings of c, sized to match, added to the encoder's features and to z (the condition as
+    a learned bias, as class embeddings are added in e.g. Miyato & Koyama 2018's projection baseline)."""
 
     ignores = ("embed_dim",)  # its embeddings take the widths of what they are added to
 
@@ -116,7 +123,8 @@ class Additive(Conditioning):
 
 
 class FiLM(Conditioning):
-    """c produces a per-channel scale and shift at every hidden block of both networks.
+    """c produces a per-channel scale and shift of the (unnormalised) activations at every hidden block of
+    both networks (Perez et al. 2018, FiLM).
 
     The generators start at zero, so training begins from the unconditioned network
     and h * (1 + gamma) + beta moves away from the identity as it learns.
@@ -144,7 +152,23 @@ class FiLM(Conditioning):
     def modulate(self, side, site, h, c):
         gamma, beta = self.generators[side][site](c).chunk(2, dim=1)
         shape = (h.shape[0], -1) + (1,) * (h.dim() - 2)
-        return h * (1 + gamma.view(shape)) + beta.view(shape)
+        return self.normalized(h) * (1 + gamma.view(shape)) + beta.view(shape)
+
+    @staticmethod
+    def normalized(h: torch.Tensor) -> torch.Tensor:
+        return h
+
+
+class AdaIN(FiLM):
+    """c produces a per-channel scale and shift of *normalised* activations at every hidden block of both
+    networks: instance norm for feature maps, layer norm for MLP features (adaptive instance normalisation,
+    Huang & Belongie 2017, as style-based generators use it, Karras et al. 2019)."""
+
+    @staticmethod
+    def normalized(h: torch.Tensor) -> torch.Tensor:
+        if h.dim() == 4:
+            return F.instance_norm(h, eps=NORM_EPS)
+        return F.layer_norm(h, h.shape[1:], eps=NORM_EPS)
 
 
 class ConcatInput(Concat):
@@ -166,3 +190,4 @@ CONDITIONINGS.register("concat")(Concat)
 CONDITIONINGS.register("concat_input")(ConcatInput)
 CONDITIONINGS.register("additive")(Additive)
 CONDITIONINGS.register("film")(FiLM)
+CONDITIONINGS.register("adain")(AdaIN)

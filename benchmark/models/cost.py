@@ -21,7 +21,7 @@ def training_flops_per_image(model: nn.Module, x: torch.Tensor, c: torch.Tensor,
     from torch.utils.flop_counter import FlopCounterMode
 
     with torch.enable_grad(), FlopCounterMode(display=False) as counter:
-        logits, mu, logvar = model(x, c, generator=torch.Generator(device=x.device).manual_seed(0))
-        cvae_loss(logits, x, mu, logvar, recon_loss, 1.0).total.backward()
+        logits, kl = model(x, c, generator=torch.Generator(device=x.device).manual_seed(0))
+        cvae_loss(logits, x, kl, recon_loss, 1.0).total.backward()
     model.zero_grad(set_to_none=True)
     return counter.get_total_flops() / len(x)

@@ -1,4 +1,5 @@
-"""The CVAE: q(z|x,c) and p(x|z,c) from a backbone, joined by a conditioning mode.
+"""The CVAE: q(z|x,c) and p(x|z,c) from a backbone, joined by a conditioning mode, and a prior over z
+(N(0, I) or a learned p(z|c)).
 
 The decoder returns logits; `decoder_mean(logits)` is each pixel's Bernoulli probability (recon_loss
 bce), the continuous Bernoulli's mean (cbernoulli) or the Gaussian mean (mse).
@@ -14,6 +15,7 @@ from benchmark.models.backbones import BACKBONES, Architecture
 from benchmark.models.condition_source import ConditionSource
 from benchmark.models.conditioning import CONDITIONINGS, ConditioningContext
 from benchmark.models.loss import decoder_mean
+from benchmark.models.prior import PRIORS, kl_diagonal_gaussians
 
 
 class CVAE(nn.Module):
@@ -28,6 +30,7 @@ class CVAE(nn.Module):
             channels=config.channels,
             hidden=config.hidden,
             base_channels=config.base_channels,
+            width_scale=config.width_scale,
             batchnorm=config.batchnorm,
             input_extra=self._input_extra(config, source, options),
         )
@@ -49,6 +52,8 @@ class CVAE(nn.Module):
         self.mu_head = nn.Linear(head_in, config.latent_dim)
         self.logvar_head = nn.Linear(head_in, config.latent_dim)
         self.decoder_input = nn.Linear(config.latent_dim + self.conditioning.latent_extra, self.decoder.input_width)
+        self.prior = PRIORS[config.prior](config.latent_dim, source)
+        self.uses_condition = config.conditioning != "none" or self.prior.conditional
 
     @staticmethod
     def _input_extra(config: CellConfig, source: ConditionSource, options: dict) -> int:
@@ -80,8 +85,14 @@ class CVAE(nn.Module):
         h = self.decoder_input(self.conditioning.latent(z, c))
         return self.decoder(h, lambda site, h: self.conditioning.modulate("decoder", site, h, c))
 
+    def kl(self, mu: torch.Tensor, logvar: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """KL(q(z|x,c) || prior) of each image and latent dimension, (B, D)."""
+        if not self.prior.conditional:
+            return kl_diagonal_gaussians(mu, logvar)
+        return kl_diagonal_gaussians(mu, logvar, *self.prior(c))
+
     def forward(self, x, c, generator: torch.Generator | None = None, eps: torch.Tensor | None = None):
-        """One pass with the reparameterisation z = mu + sigma * eps; returns (logits, mu, logvar).
+        """One pass with the reparameterisation z = mu + sigma * eps; returns (logits, KL per dimension).
 
         eps is drawn from `generator` unless given (packed training draws it per cell outside vmap).
         """
@@ -89,7 +100,7 @@ class CVAE(nn.Module):
         if eps is None:
             eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         z = mu + torch.exp(0.5 * logvar) * eps
-        return self.decode_logits(z, c), mu, logvar
+        return self.decode_logits(z, c), self.kl(mu, logvar, c)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -99,9 +110,10 @@ class CVAE(nn.Module):
 
     @torch.no_grad()
     def sample(self, c: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """One image per condition in c: z ~ N(0, I), x = the decoder's mean at (z, c)."""
-        device = next(self.parameters()).device
-        z = torch.randn(len(c), self.latent_dim, generator=generator, device=device)
+        """One image per condition in c: z from the prior (of that condition), x = the decoder's mean at (z, c)."""
+        prior_mu, prior_logvar = self.prior(c)
+        eps = torch.randn(prior_mu.shape, generator=generator, device=prior_mu.device)
+        z = prior_mu + torch.exp(0.5 * prior_logvar) * eps
         return decoder_mean(self.decode_logits(z, c), self.recon_loss)
 
 

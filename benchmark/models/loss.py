@@ -49,11 +49,6 @@ def decoder_mean(logits: torch.Tensor, kind: str) -> torch.Tensor:
     return torch.where(small, 0.5 + logits / 12, exact).clamp(0, 1)
 
 
-def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(q(z|x) || N(0, I)) of each latent dimension, per image: (B, latent_dim)."""
-    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
-
-
 @dataclass
 class LossTerms:
     total: torch.Tensor  # what is minimised: mean over the batch of recon + beta * kl
@@ -61,9 +56,10 @@ class LossTerms:
     kl: torch.Tensor  # mean per image
 
 
-def cvae_loss(logits, x, mu, logvar, kind: str, beta: float) -> LossTerms:
+def cvae_loss(logits, x, kl_per_dim, kind: str, beta: float) -> LossTerms:
+    """kl_per_dim: KL(q(z|x,c) || the cell's prior) of each image and latent dimension, (B, D)."""
     recon = reconstruction_per_image(logits, x, kind).mean()
-    kl = kl_per_dimension(mu, logvar).sum(1).mean()
+    kl = kl_per_dim.sum(1).mean()
     return LossTerms(total=recon + beta * kl, recon=recon, kl=kl)
 
 

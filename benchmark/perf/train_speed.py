@@ -88,8 +88,8 @@ def tutorial_baseline(config: CellConfig, n_images: int, device: torch.device) -
         total = 0.0
         for x, y in loader:
             x, y = x.to(device), y.to(device)
-            logits, mu, logvar = model(x, y)
-            loss = cvae_loss(logits, x, mu, logvar, config.recon_loss, config.beta).total
+            logits, kl = model(x, y)
+            loss = cvae_loss(logits, x, kl, config.recon_loss, config.beta).total
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -21,6 +21,7 @@ class GridCells:
     axes: list[str]  # varying fields, seed last
     cells: list[dict]  # {"id", "axes"}
     published: dict | None = None
+    match_params: bool = False
 
 
 def from_grid_file(store: CellStore, path: Path) -> GridCells:
@@ -28,19 +29,19 @@ def from_grid_file(store: CellStore, path: Path) -> GridCells:
     grid = load_grid(path)
     record = store.grid_record(grid.name)
     cells = record["cells"] if record else grid_record(grid)
-    return GridCells(grid.name, grid.description, list(grid.axes), cells, grid.published)
+    return GridCells(grid.name, grid.description, list(grid.axes), cells, grid.published, grid.match_params)
 
 
 def from_store_record(store: CellStore, name: str) -> GridCells:
     record = store.grid_record(name)
     if record is None:
         raise BenchError(f"{store.root}: no grid named {name!r} has been run")
-    description, published = "", None
+    description, published, matched = "", None, False
     if Path(record["source"]).exists():
         grid = load_grid(record["source"])
-        description, published = grid.description, grid.published
+        description, published, matched = grid.description, grid.published, grid.match_params
     axes = list(record["cells"][0]["axes"]) if record["cells"] else ["seed"]
-    return GridCells(name, description, axes, record["cells"], published)
+    return GridCells(name, description, axes, record["cells"], published, matched)
 
 
 def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:

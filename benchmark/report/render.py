@@ -11,7 +11,7 @@ from benchmark.fileio import atomic_write, write_text
 from benchmark.metrics.registry import metric_specs
 from benchmark.report import figures, latents
 from benchmark.report.frame import GridCells, cells_frame, epoch_logs, long_frame, present_metrics
-from benchmark.report.stats import fmt, paired_comparisons, summary_table
+from benchmark.report.stats import ALPHA, findings, fmt, paired_comparisons, summary_table
 from benchmark.store import CellStore
 
 NUMERIC_AXES = ("latent_dim", "image_size", "beta", "lr", "epochs", "train_size")
@@ -28,6 +28,8 @@ def render_report(store: CellStore, grid: GridCells, out: Path, data_dir=None) -
     long_frame(frame, axes).to_csv(assets / "metrics.csv", index=False, float_format="%.10g")
     sections = [
         f"# Report: {grid.name}\n\n{grid.description.strip()}\n",
+        _findings_section(frame, axes, metrics) if metrics else "",
+        _matching_section(grid, frame) if grid.match_params else "",
         _status_section(frame),
         _protocol_section(store, frame),
         _provenance_section(store, frame),
@@ -50,6 +52,46 @@ def _markdown(table: pd.DataFrame) -> str:
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
     rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join([header, rule, *rows]) + "\n"
+
+
+def _findings_section(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> str:
+    chosen = [m for m in metrics if metric_specs()[m].better and metric_specs()[m].headline]
+    lines = findings(frame, axes, chosen)
+    if not lines:
+        return ""
+    return "\n".join(
+        [
+            "## Findings\n",
+            "Written from the paired comparisons below: for each axis and headline metric, the level with the "
+            "best mean over every other axis's levels and seeds, and the levels it beats after Holm's correction "
+            f"(family-wise error {ALPHA} within each metric over all of this grid's comparisons; d = Cohen's d "
+            "of the paired differences).\n",
+            *[f"- {line}" for line in lines],
+            "",
+        ]
+    )
+
+
+def _matching_section(grid: GridCells, frame: pd.DataFrame) -> str:
+    from benchmark.grid.matching import MATCH_TOLERANCE
+
+    done = frame[frame["status"] == "done"]
+    if "parameters" not in done or done["parameters"].isna().all():
+        return ""
+    groups = [a for a in grid.axes if a not in ("seed", "conditioning")]
+    spreads = done.groupby(groups)["parameters"].agg(lambda p: (p.max() - p.min()) / p.max()) if groups else None
+    worst = (
+        float(spreads.max())
+        if spreads is not None
+        else float((done["parameters"].max() - done["parameters"].min()) / done["parameters"].max())
+    )
+    return (
+        "## Parameter matching\n\n"
+        "This grid sets `match_params`: within each combination of the other axes, every conditioning mechanism's "
+        "hidden widths (MLP hidden layers, conv channels) were scaled by the cell field `width_scale` until its "
+        f"parameter count came within {MATCH_TOLERANCE:.0%} of the largest mechanism's, which keeps its own "
+        f"widths. Largest measured spread within a group: {worst:.2%}.\n"
+    )
 
 
 def _status_section(frame: pd.DataFrame) -> str:
@@ -188,7 +230,9 @@ def _comparison_section(frame: pd.DataFrame, axes: list[str], metrics: list[str]
     lines = [
         "## Comparisons\n",
         "Differences paired on the seed and on every other axis's value (a pair = two cells that differ "
-        "only in the compared axis); mean ± 95% t-interval, paired t-test.\n",
+        "only in the compared axis); mean ± 95% t-interval, paired t-test, d = Cohen's d of the differences "
+        f"(mean / standard deviation), Holm's correction within each metric over all the comparisons below "
+        f"(family-wise error {ALPHA}).\n",
     ]
     for axis in axes:
         if axis == "seed" or frame[axis].nunique() < 2:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -70,30 +71,131 @@ def _pairs(values: list, numeric: bool) -> list[tuple]:
     return list(zip(values, values[1:])) if numeric else list(itertools.combinations(values, 2))
 
 
-def paired_comparisons(frame: pd.DataFrame, axes: list[str], axis: str, metrics: list[str]) -> list[str]:
-    """Sentences comparing values of one axis, paired on every other axis and the seed."""
+ALPHA = 0.05  # family-wise error rate of the Holm-corrected comparisons
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (Holm 1979), in the input's order; nan stays nan and is not counted.
+
+    Sorted ascending, p_(i) becomes max over j <= i of min(1, (m - j + 1) p_(j)); reject where adjusted < alpha."""
+    order = sorted((p, i) for i, p in enumerate(p_values) if p == p)
+    m, running, adjusted = len(order), 0.0, [math.nan] * len(p_values)
+    for rank, (p, i) in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Level b against level a of one axis on one metric, paired on every other axis and the seed."""
+
+    axis: str
+    a: object
+    b: object
+    metric: str
+    mean: float  # of b - a
+    half: float  # 95% t half-width
+    n: int  # pairs
+    p: float  # paired t-test, uncorrected
+    effect: float  # Cohen's d_z: mean difference / standard deviation of the differences
+    p_holm: float = math.nan  # Holm-adjusted over every comparison of this metric in the grid
+
+    @property
+    def significant(self) -> bool:
+        return self.p_holm < ALPHA
+
+    @property
+    def b_better(self) -> bool:
+        return (self.mean < 0) == (metric_specs()[self.metric].better == "lower")
+
+
+def comparisons(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> list[Comparison]:
+    """Every pair of levels of every axis, on every metric, with Holm's correction applied within each metric
+    over all the grid's comparisons of it (every axis, every pair of levels)."""
     done = frame[frame["status"] == "done"]
-    others = [a for a in axes if a != axis]
-    values = list(dict.fromkeys(frame[axis]))
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-    sentences = []
-    for a, b in _pairs(values, numeric):
-        for metric in metrics:
-            left = done[done[axis] == a].set_index(others)[metric]
-            right = done[done[axis] == b].set_index(others)[metric]
-            diff = (right - left).dropna()
-            if len(diff):
-                sentences.append(_sentence(axis, a, b, metric, diff.to_numpy()))
-    return sentences
+    found = []
+    for axis in axes:
+        if axis == "seed" or frame[axis].nunique() < 2:
+            continue
+        others = [a for a in axes if a != axis]
+        values = list(dict.fromkeys(frame[axis]))
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        for a, b in _pairs(values, numeric):
+            for metric in metrics:
+                left = done[done[axis] == a].set_index(others)[metric]
+                right = done[done[axis] == b].set_index(others)[metric]
+                diff = (right - left).dropna().to_numpy(dtype=float)
+                if len(diff):
+                    found.append(_compare(axis, a, b, metric, diff))
+    for metric in metrics:
+        mine = [i for i, c in enumerate(found) if c.metric == metric]
+        for i, adjusted in zip(mine, holm([found[i].p for i in mine])):
+            found[i] = replace(found[i], p_holm=adjusted)
+    return found
 
 
-def _sentence(axis: str, a, b, metric: str, diff: np.ndarray) -> str:
+def _compare(axis: str, a, b, metric: str, diff: np.ndarray) -> Comparison:
     mean, half, n = t_interval(diff)
-    verb = "lowers" if mean < 0 else "raises"
-    better = (mean < 0) == (metric_specs()[metric].better == "lower")
-    judgement = "" if mean == 0 else (" (better)" if better else " (worse)")
-    head = f"{axis}={b} {verb} {metric} by {fmt(abs(mean))}"
-    if n < 2:
-        return f"{head} relative to {axis}={a}{judgement} (1 pair, one seed: no interval can be given)"
-    p = stats.ttest_rel(diff, np.zeros_like(diff)).pvalue if np.std(diff) > 0 else math.nan
-    return f"{head} ± {fmt(half)} relative to {axis}={a}{judgement} (p = {fmt(p)}, {n} pairs)"
+    spread = diff.std(ddof=1) if n > 1 else math.nan
+    if n > 1 and spread > 0:
+        p, effect = stats.ttest_rel(diff, np.zeros_like(diff)).pvalue, mean / spread
+    else:  # one pair, or every pair differs by the same amount: no test
+        p, effect = math.nan, math.nan
+    return Comparison(axis, a, b, metric, mean, half, n, float(p), float(effect))
+
+
+def sentence(c: Comparison) -> str:
+    verb = "lowers" if c.mean < 0 else "raises"
+    judgement = "" if c.mean == 0 else (" (better)" if c.b_better else " (worse)")
+    head = f"{c.axis}={c.b} {verb} {c.metric} by {fmt(abs(c.mean))}"
+    if c.n < 2:
+        return f"{head} relative to {c.axis}={c.a}{judgement} (1 pair, one seed: no interval can be given)"
+    if c.p_holm != c.p_holm:
+        return f"{head} ± {fmt(c.half)} relative to {c.axis}={c.a}{judgement} (no test: the {c.n} pairs do not vary)"
+    verdict = "significant" if c.significant else "**not significant**"
+    return (
+        f"{head} ± {fmt(c.half)} relative to {c.axis}={c.a}{judgement}: d = {c.effect:.2f}, p = {fmt(c.p)}, "
+        f"Holm p = {fmt(c.p_holm)}, {verdict} ({c.n} pairs)"
+    )
+
+
+def paired_comparisons(frame: pd.DataFrame, axes: list[str], axis: str, metrics: list[str]) -> list[str]:
+    """Sentences comparing the levels of one axis (Holm-corrected over the whole grid's comparisons)."""
+    return [sentence(c) for c in comparisons(frame, axes, metrics) if c.axis == axis]
+
+
+def findings(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> list[str]:
+    """One sentence per (axis, metric): the level with the best mean, and which other levels it beats after
+    Holm's correction and which it is not significantly different from."""
+    done = frame[frame["status"] == "done"]
+    found = comparisons(frame, axes, metrics)
+    lines = []
+    for axis in axes:
+        if axis == "seed" or done[axis].nunique() < 2:
+            continue
+        for metric in metrics:
+            means = done.groupby(axis, sort=False)[metric].mean().dropna()
+            if len(means) < 2:
+                continue
+            best = means.idxmin() if metric_specs()[metric].better == "lower" else means.idxmax()
+            against = [c for c in found if c.axis == axis and c.metric == metric and best in (c.a, c.b)]
+            lines.append(_finding(axis, metric, best, means[best], against))
+    return lines
+
+
+def _finding(axis: str, metric: str, best, mean: float, against: list[Comparison]) -> str:
+    beaten, level = [], []
+    for c in against:
+        other = c.a if c.b == best else c.b
+        gap = abs(c.mean)
+        if c.significant:
+            beaten.append(f"{other} (by {fmt(gap)} ± {fmt(c.half)}, d = {abs(c.effect):.1f}, Holm p = {fmt(c.p_holm)})")
+        else:
+            level.append(f"{other} (by {fmt(gap)}, Holm p = {fmt(c.p_holm)})")
+    text = f"**{metric}**: {axis}={best} has the best mean ({fmt(mean)})"
+    if beaten:
+        text += "; it is significantly better than " + ", ".join(beaten)
+    if level:
+        text += "; it is **not significantly different** from " + ", ".join(level)
+    return text + "."

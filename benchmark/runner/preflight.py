@@ -13,6 +13,7 @@ import torch
 from benchmark import paths
 from benchmark.errors import BenchError
 from benchmark.grid import Cell, Grid
+from benchmark.grid.matching import parameter_count_of
 
 # Training holds each parameter four times in fp32: the weight, its gradient and Adam's two moments.
 TRAINING_BYTES_PER_PARAMETER = 16
@@ -83,30 +84,10 @@ def memory_bytes(device: torch.device) -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def parameter_count_of(config) -> int:
-    """Parameters of a cell's model, counted on the meta device (nothing is allocated)."""
-    from benchmark.data import DATASETS
-    from benchmark.models.condition_source import ConditionSource
-    from benchmark.models.cost import parameter_count
-    from benchmark.models.cvae import build_model
-
-    # A class data set has 10 classes here; a text embedding is 512 wide for the CLIP towers in use.
-    # The estimate only needs the order of magnitude, which these widths do not change.
-    text = "text" in DATASETS[config.dataset].conditions
-    source = ConditionSource(vector_dim=512) if text else ConditionSource(num_classes=10)
-    with torch.device("meta"):
-        model = build_model(config, source)
-    return parameter_count(model)
-
-
 def check_model_sizes(grid: Grid, cells: list[Cell], device: torch.device) -> None:
     available = memory_bytes(device)
-    counted: dict = {}
     for cell in cells:
-        shape = cell.config.model_copy(update={"seed": 0, "beta": 1.0, "lr": 1e-3, "epochs": 1})
-        if shape not in counted:
-            counted[shape] = parameter_count_of(cell.config)
-        count = counted[shape]
+        count = parameter_count_of(cell.config)  # cached per model shape
         needed = count * TRAINING_BYTES_PER_PARAMETER
         if needed > available:
             where = ", ".join(f"{k}={v}" for k, v in cell.axis_values)

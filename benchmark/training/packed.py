@@ -89,8 +89,8 @@ def train_packed(
     template = copy.deepcopy(models[0]).to("meta")
 
     def loss(p, b, x, c, eps, beta):
-        logits, mu, logvar = functional_call(template, (p, b), (x, c), {"eps": eps})
-        terms = cvae_loss(logits, x, mu, logvar, base.recon_loss, beta)
+        logits, kl = functional_call(template, (p, b), (x, c), {"eps": eps})
+        terms = cvae_loss(logits, x, kl, base.recon_loss, beta)
         return terms.total, torch.stack([terms.total, terms.recon, terms.kl])
 
     batched_loss = vmap(loss)

@@ -113,8 +113,8 @@ def _step_loss(model: CVAE, config: CellConfig, device: torch.device, compile: b
 
     def step(x, c, eps, beta):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            logits, mu, logvar = model(x, c, eps=eps)
-        terms = cvae_loss(logits.float(), x, mu.float(), logvar.float(), config.recon_loss, beta)
+            logits, kl = model(x, c, eps=eps)
+        terms = cvae_loss(logits.float(), x, kl.float(), config.recon_loss, beta)
         return terms.total, torch.stack([terms.total, terms.recon, terms.kl])
 
     return torch.compile(step) if compile else step

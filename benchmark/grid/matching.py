@@ -1,0 +1,90 @@
+"""Parameter matching (a grid's `match_params: true`): the conditioning mechanisms of a grid compared at
+equal model size, so that a mechanism cannot win by having more weights.
+
+Cells that differ only in their conditioning mode (and seed) form a group. Every mechanism of a group is
+widened, through the cell field `width_scale` (all hidden widths of the mlp or conv backbone times a
+factor, rounded), until its parameter count is within MATCH_TOLERANCE of the group's largest model.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from benchmark.config import CellConfig
+from benchmark.errors import BenchError
+
+MATCH_TOLERANCE = 0.02  # relative difference in parameters allowed between the mechanisms of a group
+SCALE_STEP = 1000  # width_scale is searched on a grid of 1/SCALE_STEP: short ids, counts 0.1% apart at most
+MAX_SCALE = 8.0
+
+
+def parameter_count_of(config: CellConfig) -> int:
+    """Parameters of a cell's model, counted on the meta device (nothing is allocated).
+
+    A class data set has 10 classes here; a text condition is taken as 512 wide (the CLIP towers in use)."""
+    return _count(config.model_copy(update={"seed": 0, "beta": 1.0, "lr": 1e-3, "epochs": 1}))
+
+
+@functools.lru_cache(maxsize=4096)
+def _count(config: CellConfig) -> int:
+    from benchmark.data import DATASETS
+    from benchmark.models.condition_source import ConditionSource
+    from benchmark.models.cost import parameter_count
+    from benchmark.models.cvae import build_model
+
+    text = "text" in DATASETS[config.dataset].conditions
+    source = ConditionSource(vector_dim=512) if text else ConditionSource(num_classes=10)
+    with torch.device("meta"):
+        model = build_model(config, source)
+    return parameter_count(model)
+
+
+def _shape(config: CellConfig) -> CellConfig:
+    """What decides a model's size, less the conditioning mode: the key of a matching group."""
+    return config.model_copy(update={"conditioning": "none", "seed": 0, "width_scale": 1.0})
+
+
+def matched_scale(config: CellConfig, target: int) -> float:
+    """The width_scale >= 1 whose parameter count is closest to target (smallest such scale on ties)."""
+
+    def count(step: int) -> int:
+        return parameter_count_of(config.model_copy(update={"width_scale": step / SCALE_STEP}))
+
+    low, high = SCALE_STEP, int(MAX_SCALE * SCALE_STEP)
+    if count(high) < target:
+        return high / SCALE_STEP
+    while low < high:  # smallest step whose count reaches the target (counts grow with the scale)
+        mid = (low + high) // 2
+        low, high = (mid + 1, high) if count(mid) < target else (low, mid)
+    best = min((low - 1, low), key=lambda step: (abs(count(step) - target), step)) if low > SCALE_STEP else low
+    return best / SCALE_STEP
+
+
+def match_parameters(configs: list[CellConfig], source: str) -> list[CellConfig]:
+    """The configs with width_scale set so that each group's mechanisms match its largest within 2%."""
+    from benchmark.models.backbones import BACKBONES
+
+    for config in configs:
+        if "width_scale" in BACKBONES[config.backbone].ignores:
+            raise BenchError(
+                f"{source}: match_params: backbone {config.backbone!r} has fixed widths and cannot be widened; "
+                "match_params needs the mlp or conv backbone"
+            )
+    targets: dict[CellConfig, int] = {}
+    for config in configs:
+        key = _shape(config)
+        targets[key] = max(targets.get(key, 0), parameter_count_of(config.model_copy(update={"width_scale": 1.0})))
+    matched = []
+    for config in configs:
+        target = targets[_shape(config)]
+        scaled = config.model_copy(update={"width_scale": matched_scale(config, target)})
+        count = parameter_count_of(scaled)
+        if abs(count - target) > MATCH_TOLERANCE * target:
+            raise BenchError(
+                f"{source}: match_params: {config.backbone}/{config.conditioning} reaches {count:,} parameters at "
+                f"width_scale {scaled.width_scale}, not within {MATCH_TOLERANCE:.0%} of {target:,}"
+            )
+        matched.append(scaled)
+    return matched
