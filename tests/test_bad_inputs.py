@@ -62,6 +62,15 @@ GRID_FILES = [
         [],
         "base.width_scale = 1.5: match_params sets width_scale itself",
     ),
+    (
+        "claim about a value the axis lacks",
+        grid_text(
+            rest="axes: {conditioning: [none, concat]}\n"
+            "claims: [{source: a paper, axis: conditioning, better: film, worse: none, metrics: [sse_image]}]\n"
+        ),
+        [],
+        "claims[0].better = 'film': not a value of axis conditioning; valid: none, concat",
+    ),
     ("unsupported image size", grid_text(GOOD_BASE + "image_size: 48\n"), [], "base.image_size = 48"),
     ("text condition without captions", grid_text(GOOD_BASE + "condition: text\n"), [], "supports condition"),
     (

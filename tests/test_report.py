@@ -221,3 +221,15 @@ def test_findings_name_the_winner_the_comparisons_found():
     flipped = _hand_frame({"concat": 3.0, "additive": 0.0, "film": 3.1}, [0.0, 1.5, -1.0, 0.7, 2.0])
     (line,) = findings(flipped, ["conditioning", "seed"], ["sse_image"])
     assert line.startswith("**sse_image**: conditioning=additive has the best mean")
+
+
+def test_a_published_claim_is_checked_against_the_comparisons():
+    from benchmark.report.stats import claim_verdict
+
+    frame = _hand_frame({"concat": 0.0, "additive": 3.0, "film": 0.1}, [0.0, 1.5, -1.0, 0.7, 2.0])
+    found = {frozenset((c.a, c.b)): c for c in comparisons(frame, ["conditioning", "seed"], ["sse_image"])}
+    additive, film = found[frozenset(("concat", "additive"))], found[frozenset(("concat", "film"))]
+    assert claim_verdict(additive, "concat").startswith("**Holds here**: difference 3")
+    assert claim_verdict(additive, "additive").startswith("**Reversed here**: difference 3")
+    assert claim_verdict(film, "concat").startswith("**Not significant here**")
+    assert claim_verdict(None, "concat") == "Not testable here: no paired cells."

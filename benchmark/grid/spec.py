@@ -25,6 +25,18 @@ from benchmark.metrics.protocol import EvalConfig
 CELL_FIELDS = tuple(CellConfig.model_fields)
 
 
+class Claim(BaseModel):
+    """A published claim that one level of an axis beats another, checked by the report against this grid."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str
+    axis: str
+    better: Any
+    worse: Any
+    metrics: list[str] = Field(min_length=1)
+
+
 class GridSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -38,6 +50,7 @@ class GridSpec(BaseModel):
     eval: EvalConfig = EvalConfig()
     published: dict[str, Any] | None = None  # {"source": text, "metrics": {name: value}} for reports
     match_params: bool = Field(default=False, strict=True)  # widen mechanisms to equal size (grid/matching.py)
+    claims: list[Claim] = []
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,7 @@ class Grid:
     source: str  # the file it came from
     published: dict | None = None  # figures from the literature that reports compare with
     match_params: bool = False  # mechanisms widened to equal parameter counts (grid/matching.py)
+    claims: tuple[Claim, ...] = ()  # published claims the report checks
 
 
 def _fail(source: str, where: str, value: Any, message: str) -> BenchError:
@@ -186,7 +200,29 @@ def build_grid(raw: dict, source: str) -> Grid:
     if not cells:
         raise _fail(source, "exclude", spec.exclude, "every cell is excluded; the grid is empty")
     axes = tuple(a for g in groups for a in g) + ("seed",)
-    return Grid(spec.name, spec.description, tuple(cells), axes, source, spec.published, spec.match_params)
+    _check_claims(spec, source)
+    return Grid(
+        spec.name, spec.description, tuple(cells), axes, source, spec.published, spec.match_params, tuple(spec.claims)
+    )
+
+
+def _check_claims(spec: GridSpec, source: str) -> None:
+    from benchmark.metrics.registry import metric_specs
+
+    ranked = [name for name, m in metric_specs().items() if m.better]
+    for i, claim in enumerate(spec.claims):
+        if claim.axis not in spec.axes:
+            raise _fail(source, f"claims[{i}].axis", claim.axis, f"not an axis; axes: {', '.join(spec.axes)}")
+        for key in ("better", "worse"):
+            value = getattr(claim, key)
+            if value not in spec.axes[claim.axis]:
+                valid = ", ".join(map(str, spec.axes[claim.axis]))
+                raise _fail(source, f"claims[{i}].{key}", value, f"not a value of axis {claim.axis}; valid: {valid}")
+        for j, metric in enumerate(claim.metrics):
+            if metric not in ranked:
+                raise _fail(
+                    source, f"claims[{i}].metrics[{j}]", metric, f"not a ranked metric; valid: {', '.join(ranked)}"
+                )
 
 
 def _matched(spec: GridSpec, cells: list[Cell], source: str) -> list[Cell]:

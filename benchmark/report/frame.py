@@ -22,6 +22,7 @@ class GridCells:
     cells: list[dict]  # {"id", "axes"}
     published: dict | None = None
     match_params: bool = False
+    claims: tuple = ()  # grid.spec.Claim: published claims to check
 
 
 def from_grid_file(store: CellStore, path: Path) -> GridCells:
@@ -29,19 +30,20 @@ def from_grid_file(store: CellStore, path: Path) -> GridCells:
     grid = load_grid(path)
     record = store.grid_record(grid.name)
     cells = record["cells"] if record else grid_record(grid)
-    return GridCells(grid.name, grid.description, list(grid.axes), cells, grid.published, grid.match_params)
+    return GridCells(
+        grid.name, grid.description, list(grid.axes), cells, grid.published, grid.match_params, grid.claims
+    )
 
 
 def from_store_record(store: CellStore, name: str) -> GridCells:
     record = store.grid_record(name)
     if record is None:
         raise BenchError(f"{store.root}: no grid named {name!r} has been run")
-    description, published, matched = "", None, False
-    if Path(record["source"]).exists():
-        grid = load_grid(record["source"])
-        description, published, matched = grid.description, grid.published, grid.match_params
     axes = list(record["cells"][0]["axes"]) if record["cells"] else ["seed"]
-    return GridCells(name, description, axes, record["cells"], published, matched)
+    if not Path(record["source"]).exists():
+        return GridCells(name, "", axes, record["cells"])
+    grid = load_grid(record["source"])
+    return GridCells(name, grid.description, axes, record["cells"], grid.published, grid.match_params, grid.claims)
 
 
 def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from benchmark.fileio import atomic_write, write_text
 from benchmark.metrics.registry import metric_specs
 from benchmark.report import figures, latents
 from benchmark.report.frame import GridCells, cells_frame, epoch_logs, long_frame, present_metrics
-from benchmark.report.stats import ALPHA, findings, fmt, paired_comparisons, summary_table
+from benchmark.report.stats import ALPHA, claim_verdict, comparisons, findings, fmt, paired_comparisons, summary_table
 from benchmark.store import CellStore
 
 NUMERIC_AXES = ("latent_dim", "image_size", "beta", "lr", "epochs", "train_size")
@@ -29,6 +29,7 @@ def render_report(store: CellStore, grid: GridCells, out: Path, data_dir=None) -
     sections = [
         f"# Report: {grid.name}\n\n{grid.description.strip()}\n",
         _findings_section(frame, axes, metrics) if metrics else "",
+        _claims_section(frame, axes, grid.claims) if grid.claims and metrics else "",
         _matching_section(grid, frame) if grid.match_params else "",
         _status_section(frame),
         _protocol_section(store, frame),
@@ -70,6 +71,19 @@ def _findings_section(frame: pd.DataFrame, axes: list[str], metrics: list[str]) 
             "",
         ]
     )
+
+
+def _claims_section(frame: pd.DataFrame, axes: list[str], claims) -> str:
+    lines = ["## Published claims, checked\n"]
+    for claim in claims:
+        for metric in claim.metrics:
+            pair = {claim.better, claim.worse}
+            found = [c for c in comparisons(frame, axes, [metric]) if c.axis == claim.axis and {c.a, c.b} == pair]
+            lines.append(
+                f"- {claim.source.strip()}: {claim.axis}={claim.better} beats {claim.worse} on {metric}. "
+                + claim_verdict(found[0] if found else None, claim.better)
+            )
+    return "\n".join(lines) + "\n"
 
 
 def _matching_section(grid: GridCells, frame: pd.DataFrame) -> str:

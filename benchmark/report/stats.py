@@ -199,3 +199,18 @@ def _finding(axis: str, metric: str, best, mean: float, against: list[Comparison
     if level:
         text += "; it is **not significantly different** from " + ", ".join(level)
     return text + "."
+
+
+def claim_verdict(c: Comparison | None, claimed_better) -> str:
+    """Whether a claim "claimed_better beats the other level" holds in a comparison of the two levels."""
+    if c is None or c.n == 0:
+        return "Not testable here: no paired cells."
+    other = c.a if c.b == claimed_better else c.b
+    agrees = c.mean != 0 and (c.b_better if c.b == claimed_better else not c.b_better)
+    gap = f"difference {fmt(abs(c.mean))} ± {fmt(c.half)} in favour of {claimed_better if agrees else other}"
+    if c.p_holm != c.p_holm:
+        return f"Not testable here ({c.n} pairs without spread): {gap}."
+    test = f"d = {abs(c.effect):.2f}, Holm p = {fmt(c.p_holm)}, {c.n} pairs"
+    if not c.significant:
+        return f"**Not significant here**: {gap} ({test})."
+    return f"**{'Holds' if agrees else 'Reversed'} here**: {gap} ({test})."
