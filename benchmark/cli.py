@@ -179,6 +179,12 @@ def report(
     all_: bool = typer.Option(False, "--all", help="Every grid recorded in the store."),
     results: Path = typer.Option(Path("results"), "--results", help="Cell store folder."),
     out: Path = typer.Option(Path("reports"), "--out", help="Where reports/<grid>.md and figures go."),
+    scale_check: Path = typer.Option(
+        None,
+        "--scale-check",
+        help="Another store with some of the same cells at another scale (e.g. fewer epochs): "
+        "the report compares the rankings.",
+    ),
     data_dir: Path = DataDirOption,
 ) -> None:
     """Render markdown reports (tables, comparisons, figures) from the store; trains nothing."""
@@ -194,8 +200,11 @@ def report(
         grids = [from_grid_file(store, g) for g in grid or [Path("ablations/smoke.yaml")]]
     if not grids:
         raise BenchError(f"{results}: no grid has been run yet")
+    if scale_check is not None and not (scale_check / "grids").is_dir():
+        raise BenchError(f"--scale-check {scale_check}: not a cell store (no grids/ folder in it)")
+    other = CellStore(scale_check) if scale_check is not None else None
     for spec in grids:
-        console.print(f"wrote {render_report(store, spec, out, data_dir)}")
+        console.print(f"wrote {render_report(store, spec, out, data_dir, other)}")
 
 
 @app.command()
@@ -206,6 +215,9 @@ def sample(
     n: int = typer.Option(16, "-n", min=1, help="Number of samples."),
     seed: int = typer.Option(0, "--seed", help="Noise seed."),
     out: Path = typer.Option(Path("samples.png"), "--out", help="PNG to write."),
+    scale: int = typer.Option(
+        None, "--scale", min=1, max=16, help="Enlarge by this factor (default: to at least 112 px per image)."
+    ),
     results: Path = typer.Option(Path("results"), "--results", help="Cell store folder."),
     data_dir: Path = DataDirOption,
 ) -> None:
@@ -213,7 +225,7 @@ def sample(
     from benchmark.sampling import sample_grid
     from benchmark.store import CellStore
 
-    console.print(sample_grid(CellStore(results), cell, text, label, n, seed, out, data_dir))
+    console.print(sample_grid(CellStore(results), cell, text, label, n, seed, out, data_dir, scale))
 
 
 @app.command()

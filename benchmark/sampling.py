@@ -10,7 +10,7 @@ from benchmark.errors import BenchError
 from benchmark.fileio import atomic_write
 from benchmark.report.latents import load_cell
 from benchmark.store import CellStatus, CellStore
-from benchmark.store.cells import png_bytes
+from benchmark.store.cells import display_scale, png_bytes, upscaled_png
 
 
 def condition_for(config: dict, bundle, text: str | None, label: int | None) -> tuple[torch.Tensor, str]:
@@ -43,7 +43,9 @@ def sample_grid(
     seed: int,
     out: Path,
     data_dir=None,
+    scale: int | None = None,
 ) -> str:
+    """`scale`: enlarge the grid by this integer factor (None: as reports do, to at least 112 px per image)."""
     if store.status(cell_id) != CellStatus.DONE or not (store.cell_dir(cell_id) / "model.pt").exists():
         known = sorted(p.parent.name for p in store.root.glob("*/model.pt"))
         raise BenchError(f"no trained cell {cell_id!r} in {store.root}; trained cells: {', '.join(known) or 'none'}")
@@ -54,5 +56,7 @@ def sample_grid(
     conditions = condition.unsqueeze(0).expand(n, *condition.shape)
     images = model.sample(conditions, torch.Generator().manual_seed(seed))
     nrow = max(1, int(n**0.5))
-    atomic_write(out, lambda tmp: tmp.write_bytes(png_bytes(make_grid(images, nrow=nrow, padding=1, pad_value=1.0))))
+    scale = scale or display_scale(images.shape[-1])
+    png = upscaled_png(png_bytes(make_grid(images, nrow=nrow, padding=1, pad_value=1.0)), scale)
+    atomic_write(out, lambda tmp: tmp.write_bytes(png))
     return f"{out}: {n} samples of cell {cell_id} for {described}, seed {seed}"

@@ -10,7 +10,7 @@ from benchmark.fileio import write_json
 from benchmark.grid import load_grid
 from benchmark.report.frame import from_grid_file
 from benchmark.report.render import render_report
-from benchmark.report.stats import comparisons, findings, holm, paired_comparisons, t_interval
+from benchmark.report.stats import comparisons, findings, holm, interval_text, paired_comparisons, t_interval
 from benchmark.store import CellStore
 from benchmark.store.cells import png_bytes
 
@@ -79,11 +79,12 @@ def test_report_table_values_and_intervals(store_and_grid, tmp_path):
     values = [sse_of("none", 2, s) for s in (0, 1, 2)]  # 28, 28.5, 30
     mean = sum(values) / 3
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / 2)
-    expected = f"{mean:.4g} ± {T_975_DF2 * sd / math.sqrt(3):.4g}"
-    assert f"| none | 2 | {expected} |" in text
+    half = T_975_DF2 * sd / math.sqrt(3)  # 2.59: two significant digits, 2.6, so the mean to one decimal
+    assert half == pytest.approx(2.5856, abs=1e-4)
+    assert f"| none | 2 | {mean:.1f} ± 2.6 |" in text
     # concat, latent 4 has the lowest sse (two seeds done): marked best
-    concat4 = [sse_of("concat", 4, s) for s in (0, 1)]
-    assert f"**{sum(concat4) / 2:.4g} ± " in text
+    assert [sse_of("concat", 4, s) for s in (0, 1)] == [24.0, 24.5]  # t(0.975, 1) * 0.354 / sqrt 2 = 3.18
+    assert "**24.2 ± 3.2**" in text
     assert "## Cells\n\n10 done, 1 failed, 1 pending." in text
     assert "non-finite loss at epoch 1" in text
     assert "`fid_inception`: no weights" in text
@@ -233,3 +234,13 @@ def test_a_published_claim_is_checked_against_the_comparisons():
     assert claim_verdict(additive, "additive").startswith("**Reversed here**: difference 3")
     assert claim_verdict(film, "concat").startswith("**Not significant here**")
     assert claim_verdict(None, "concat") == "Not testable here: no paired cells."
+
+
+def test_intervals_are_printed_to_the_precision_they_support():
+    assert interval_text(11.7412, 0.4671) == "11.74 ± 0.47"
+    assert interval_text(0.014982, 0.0005957) == "0.01498 ± 0.00060"
+    assert interval_text(0.5, 0.0996) == "0.50 ± 0.10"  # the half-width rounds up to 0.10: two digits, not 0.100
+    assert interval_text(1234.5, 47.3) == "1234 ± 47"
+    assert interval_text(12345.0, 473.0) == "12340 ± 470"
+    assert interval_text(1104868.0, 0.0) == "1,104,868"  # a count equal in every seed
+    assert interval_text(3.0, float("nan")) == "3"  # one seed: no interval

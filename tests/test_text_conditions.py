@@ -145,8 +145,13 @@ def test_bench_sample_writes_a_png_grid(tmp_path, cli):
     sampled = cli(*sample, "--text", "a big ring", "-n", "16", "--out", out)
     assert sampled.returncode == 0, sampled.stderr
     assert "class 4 (ring)" in sampled.stdout
+    with Image.open(out) as image:  # 28 px images enlarged 4x by default, padding included
+        assert image.format == "PNG" and image.size == (4 * (4 * 28 + 5), 4 * (4 * 28 + 5))
+        default = image.copy()
+    assert cli(*sample, "--text", "a big ring", "-n", "16", "--out", out, "--scale", "1").returncode == 0
     with Image.open(out) as image:
-        assert image.format == "PNG" and image.size == (4 * 28 + 5, 4 * 28 + 5)
+        assert image.size == (4 * 28 + 5, 4 * 28 + 5)
+        assert default.resize(image.size, Image.NEAREST).tobytes() == image.tobytes()  # the same pixels
     unknown = cli("sample", "--cell", "000000000000", "--text", "ring", "--results", results)
     assert unknown.returncode == 2 and unknown.stderr.startswith("error: no trained cell '000000000000'")
     no_class = cli(*sample, "--text", "a spaceship")

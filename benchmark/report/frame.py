@@ -57,6 +57,9 @@ def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:
         row["reason"] = failure["reason"] if failure else ""
         row["wall_seconds"] = config.get("provenance", {}).get("wall_seconds")
         row["trained_epochs"] = config.get("cell", {}).get("epochs")
+        log = store.read(cell_id, "log.json") or []
+        row["train_seconds"] = sum(e.get("seconds", 0.0) for e in log) if log else None
+        row["eval_seconds"] = sum((metrics.get("eval_seconds") or {}).values()) if metrics else None
         row.update({m: metrics.get(m) for m in headline_metrics()})
         rows.append(row)
     frame = pd.DataFrame(rows)

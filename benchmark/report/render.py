@@ -13,11 +13,15 @@ from benchmark.report import figures, latents
 from benchmark.report.frame import GridCells, cells_frame, epoch_logs, long_frame, present_metrics
 from benchmark.report.stats import ALPHA, claim_verdict, comparisons, findings, fmt, paired_comparisons, summary_table
 from benchmark.store import CellStore
+from benchmark.store.cells import DISPLAY_PIXELS, display_scale, upscaled_png
 
 NUMERIC_AXES = ("latent_dim", "image_size", "beta", "lr", "epochs", "train_size")
 
 
-def render_report(store: CellStore, grid: GridCells, out: Path, data_dir=None) -> Path:
+def render_report(
+    store: CellStore, grid: GridCells, out: Path, data_dir=None, scale_check: CellStore | None = None
+) -> Path:
+    """`scale_check`: another store holding some of these cells at another scale (epochs, images)."""
     frame = cells_frame(store, grid)
     axes = grid.axes
     assets = out / grid.name
@@ -40,6 +44,7 @@ def render_report(store: CellStore, grid: GridCells, out: Path, data_dir=None) -
             _table_section(frame, axes, metrics),
             _published_section(frame, grid.published, axes) if grid.published else "",
             _comparison_section(frame, axes, metrics),
+            _scale_section(frame, scale_check, grid, metrics) if scale_check else "",
             _figure_section(store, frame, axes, metrics, assets, grid.name, data_dir),
         ]
     sections.append(f"Every cell's metrics in long format: [{grid.name}/metrics.csv]({grid.name}/metrics.csv)\n")
@@ -257,6 +262,32 @@ def _comparison_section(frame: pd.DataFrame, axes: list[str], metrics: list[str]
     return "\n".join(lines)
 
 
+def _scale_section(frame: pd.DataFrame, other_store: CellStore, grid: GridCells, metrics: list[str]) -> str:
+    from benchmark.report.frame import from_store_record
+    from benchmark.report.ranking import ranking_agreement
+
+    other = cells_frame(other_store, from_store_record(other_store, grid.name))
+    chosen = [m for m in metrics if metric_specs()[m].better and metric_specs()[m].headline]
+    table = ranking_agreement(frame, other, grid.axes, chosen)
+    if table.empty:
+        return ""
+
+    def scale(f: pd.DataFrame) -> str:
+        done = f[f["status"] == "done"]
+        return ", ".join(map(str, sorted(done["trained_epochs"].dropna().astype(int).unique()))) + " epochs"
+
+    return "\n".join(
+        [
+            "## Does the ranking hold at another scale?\n",
+            f"The same {table['cells'].iloc[0]} cells (same axis values and seeds) trained at another scale in "
+            f"`{other_store.root}`: here {scale(frame)}, there {scale(other)}. For each axis and headline metric, the "
+            "ranking of the levels by their mean over those cells in each run, Kendall's tau between the two "
+            "rankings (1: identical order) and whether the best level is the same.\n",
+            _markdown(table.drop(columns="cells")),
+        ]
+    )
+
+
 def _figure_section(store, frame, axes, metrics, assets: Path, name: str, data_dir) -> str:
     shown = [m for m in metrics if metric_specs()[m].better]
     varying = [a for a in axes if a != "seed" and frame[a].nunique() > 1]
@@ -299,7 +330,8 @@ def _representatives(frame: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
 def _cell_images(store, frame, axes, assets: Path, name: str) -> list[str]:
     lines = [
         "### Samples and reconstructions (first seed)\n",
-        "Samples: one row per class. Reconstructions: test images above, reconstructions below.\n",
+        "Samples: one row per class. Reconstructions: test images above, reconstructions below. Enlarged "
+        "(nearest neighbour) so that every image is at least 112 px wide.\n",
     ]
     (assets / "cells").mkdir(exist_ok=True)
     for row in _representatives(frame, axes).itertuples():
@@ -307,7 +339,8 @@ def _cell_images(store, frame, axes, assets: Path, name: str) -> list[str]:
         for kind in ("samples", "reconstructions"):
             source = store.cell_dir(row.cell) / f"{kind}.png"
             if source.exists():
-                data = source.read_bytes()
+                size = (store.read(row.cell, "config.json") or {}).get("cell", {}).get("image_size", DISPLAY_PIXELS)
+                data = upscaled_png(source.read_bytes(), display_scale(size))
                 atomic_write(assets / "cells" / f"{row.cell}-{kind}.png", lambda tmp, d=data: tmp.write_bytes(d))
         images = " ".join(f"![{kind}]({name}/cells/{row.cell}-{kind}.png)" for kind in ("samples", "reconstructions"))
         lines.append(f"**{label or row.cell}** (`{row.cell}`)\n\n{images}\n")

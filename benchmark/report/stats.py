@@ -40,8 +40,32 @@ def fmt(value: float) -> str:
     return f"{value:.3e}"
 
 
+def interval_text(mean: float, half: float) -> str:
+    """mean ± half to the precision the interval supports: two significant digits of the half-width, the
+    mean rounded to the same decimal place (11.7412, 0.4671 -> '11.74 ± 0.47'). Without a half-width,
+    the mean alone (fmt)."""
+    if mean != mean:
+        return "-"
+    if half == 0 and float(mean).is_integer():  # a count the same in every seed (parameters)
+        return f"{int(mean):,}"
+    if half != half or half <= 0 or not math.isfinite(half):
+        return fmt(mean)
+    rounded = float(f"{half:.2g}")  # 0.0996 -> 0.1: the place follows the rounded half-width
+    decimals = 1 - math.floor(math.log10(rounded))
+    if decimals <= 0:  # a half-width of 10 or more: round both to its tens, hundreds, ...
+        return f"{round(mean, decimals):.0f} ± {round(rounded, decimals):.0f}"
+    return f"{mean:.{decimals}f} ± {rounded:.{decimals}f}"
+
+
+def header(metric: str) -> str:
+    """A table header: the metric and its unit, if any."""
+    unit = metric_specs()[metric].unit
+    return f"{metric} ({unit})" if unit else metric
+
+
 def summary_table(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> pd.DataFrame:
-    """One row per axis combination; each metric as 'mean ± ci' with n, the best per column in bold."""
+    """One row per axis combination; each metric as 'mean ± half-width' (95% t) rounded to what the interval
+    supports, the best mean per column in bold; seeds (n), parameters and training time per row."""
     done = frame[frame["status"] == "done"]
     groups = [a for a in axes if a != "seed"]
     keyed = done.groupby(groups, sort=False, dropna=False) if groups else [((), done)]
@@ -52,8 +76,11 @@ def summary_table(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> p
         for metric in metrics:
             mean, half, n = t_interval(part[metric])
             mean_row[metric] = mean
-            row[metric] = "-" if n == 0 else (f"{fmt(mean)} ± {fmt(half)}" if n > 1 else fmt(mean))
+            row[header(metric)] = "-" if n == 0 else interval_text(mean, half)
         row["n"] = len(part)
+        for column, title in (("train_seconds", "train (s)"), ("eval_seconds", "eval (s)")):
+            if column in part and part[column].notna().any():
+                row[title] = f"{part[column].mean():.0f}"
         rows.append(row)
         means.append(mean_row)
     table = pd.DataFrame(rows)
@@ -63,7 +90,7 @@ def summary_table(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> p
             better = metric_specs()[metric].better
             if better and column.notna().any():
                 best = column.idxmin() if better == "lower" else column.idxmax()
-                table.loc[best, metric] = f"**{table.loc[best, metric]}**"
+                table.loc[best, header(metric)] = f"**{table.loc[best, header(metric)]}**"
     return table
 
 
