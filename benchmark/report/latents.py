@@ -8,6 +8,7 @@ from sklearn.manifold import TSNE
 from torchvision.utils import make_grid
 
 from benchmark.config import CellConfig
+from benchmark.models.loss import decoder_mean
 from benchmark.store import CellStore
 from benchmark.store.cells import CHECKPOINT, png_bytes
 from benchmark.training.trainer import load_trained_cell
@@ -43,5 +44,6 @@ def interpolation_strip(store: CellStore, cell_id: str, steps: int = 10, data_di
             mu, _ = model.encode(x, c)
             weights = torch.linspace(0, 1, steps).unsqueeze(1)
             z = (1 - weights) * mu[0] + weights * mu[1]
-            rows.append(torch.sigmoid(model.decode_logits(z, c[:1].expand(steps, *c.shape[1:]))))
+            logits = model.decode_logits(z, c[:1].expand(steps, *c.shape[1:]))
+            rows.append(decoder_mean(logits, model.recon_loss))  # the continuous Bernoulli's mean is not sigmoid
     return png_bytes(make_grid(torch.cat(rows), nrow=steps, padding=1, pad_value=1.0))
