@@ -244,3 +244,17 @@ def test_intervals_are_printed_to_the_precision_they_support():
     assert interval_text(12345.0, 473.0) == "12340 ± 470"
     assert interval_text(1104868.0, 0.0) == "1,104,868"  # a count equal in every seed
     assert interval_text(3.0, float("nan")) == "3"  # one seed: no interval
+
+
+def test_ranking_agreement_between_two_scales():
+    from benchmark.report.ranking import ranking_agreement
+
+    here = _hand_frame({"concat": 0.0, "additive": 3.0, "film": 1.0}, [0.0, 1.0])  # concat < film < additive
+    there = _hand_frame({"concat": 0.0, "additive": 1.0, "film": 3.0}, [0.0, 1.0])  # concat < additive < film
+    (row,) = ranking_agreement(here, there, ["conditioning", "seed"], ["sse_image"]).to_dict("records")
+    assert row["ranking here"] == "concat > film > additive"
+    assert row["ranking there"] == "concat > additive > film"
+    assert row["kendall_tau"] == pytest.approx(1 / 3, abs=0.01) and row["same best"] and row["cells"] == 6
+    reversed_ = _hand_frame({"concat": 3.0, "additive": 0.0, "film": 1.0}, [0.0, 1.0])
+    (row,) = ranking_agreement(here, reversed_, ["conditioning", "seed"], ["sse_image"]).to_dict("records")
+    assert row["kendall_tau"] == pytest.approx(-1.0) and not row["same best"]

@@ -320,11 +320,20 @@ def _figure_section(store, frame, axes, metrics, assets: Path, name: str, data_d
     return "\n".join(lines)
 
 
+MAX_SHOWN_CELLS = 12  # image grids per report; beyond it, the first level of the axes other than conditioning
+
+
 def _representatives(frame: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
-    """The first seed's cell of each axis combination."""
+    """The first seed's cell of each axis combination; in a large grid only the combinations at the first
+    level of every axis but conditioning (so every mechanism still shows)."""
     done = frame[frame["status"] == "done"]
     first_seed = done["seed"].min() if "seed" in done else None
-    return done[done["seed"] == first_seed] if first_seed is not None else done
+    reps = done[done["seed"] == first_seed] if first_seed is not None else done
+    if len(reps) > MAX_SHOWN_CELLS:
+        for axis in axes:
+            if axis not in ("seed", "conditioning") and len(reps) > MAX_SHOWN_CELLS:
+                reps = reps[reps[axis] == frame[axis].iloc[0]]
+    return reps.head(MAX_SHOWN_CELLS)
 
 
 def _cell_images(store, frame, axes, assets: Path, name: str) -> list[str]:
@@ -370,7 +379,8 @@ def _latent_figures(store, frame, axes, assets: Path, name: str, data_dir) -> li
             "class: the plain VAE must encode the class in z, the CVAE is given it and need not.*\n"
         )
     for mode, cell_id in by_mode.items():
-        png = latents.interpolation_strip(store, cell_id, data_dir=data_dir)
+        size = (store.read(cell_id, "config.json") or {}).get("cell", {}).get("image_size", DISPLAY_PIXELS)
+        png = upscaled_png(latents.interpolation_strip(store, cell_id, data_dir=data_dir), display_scale(size))
         atomic_write(assets / f"interpolation_{mode}.png", lambda tmp, d=png: tmp.write_bytes(d))
         lines.append(
             f"![interpolation {mode}]({name}/interpolation_{mode}.png)\n\n*Latent interpolation, "
