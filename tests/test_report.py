@@ -133,12 +133,12 @@ def test_paired_comparison_sentence(store_and_grid):
     sentences = paired_comparisons(frame, grid.axes, "conditioning", ["sse_image"])
     # pairs: latent 2 seeds 0-2 and latent 4 seeds 0-1 (one side failed or pending otherwise), each differ by -2
     assert sentences == [
-        "conditioning=concat lowers sse_image by 2 ± 0 relative to conditioning=none (better) "
+        "conditioning=concat lowers sse_image by 2 relative to conditioning=none (better) "
         "(no test: the 5 pairs do not vary)"
     ]
     one_pair = frame[(frame["seed"] == 0) & (frame["latent_dim"] == 2)]
     (single,) = paired_comparisons(one_pair, grid.axes, "conditioning", ["sse_image"])
-    assert single.endswith("(1 pair, one seed: no interval can be given)")
+    assert single.endswith("(1 pair, one seed: no interval)")
 
 
 def test_published_figures_are_compared_in_words(store_and_grid, tmp_path):

@@ -40,6 +40,13 @@ def fmt(value: float) -> str:
     return f"{value:.3e}"
 
 
+def p_text(p: float) -> str:
+    """A p-value as papers print it: three decimals, or '< 0.001'."""
+    if p != p:
+        return "-"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def interval_text(mean: float, half: float) -> str:
     """mean ± half to the precision the interval supports: two significant digits of the half-width, the
     mean rounded to the same decimal place (11.7412, 0.4671 -> '11.74 ± 0.47'). Without a half-width,
@@ -175,16 +182,19 @@ def _compare(axis: str, a, b, metric: str, diff: np.ndarray) -> Comparison:
 def sentence(c: Comparison) -> str:
     verb = "lowers" if c.mean < 0 else "raises"
     judgement = "" if c.mean == 0 else (" (better)" if c.b_better else " (worse)")
-    head = f"{c.axis}={c.b} {verb} {c.metric} by {fmt(abs(c.mean))}"
+    head = f"{c.axis}={c.b} {verb} {c.metric} by"
     if c.n < 2:
-        return f"{head} relative to {c.axis}={c.a}{judgement} (1 pair, one seed: no interval can be given)"
+        return f"{head} {fmt(abs(c.mean))} relative to {c.axis}={c.a}{judgement} (1 pair, one seed: no interval)"
+    by = f"{head} {interval_text(abs(c.mean), c.half)} relative to {c.axis}={c.a}{judgement}"
     if c.p_holm != c.p_holm:
-        return f"{head} ± {fmt(c.half)} relative to {c.axis}={c.a}{judgement} (no test: the {c.n} pairs do not vary)"
+        return f"{by} (no test: the {c.n} pairs do not vary)"
     verdict = "significant" if c.significant else "**not significant**"
-    return (
-        f"{head} ± {fmt(c.half)} relative to {c.axis}={c.a}{judgement}: d = {c.effect:.2f}, p = {fmt(c.p)}, "
-        f"Holm p = {fmt(c.p_holm)}, {verdict} ({c.n} pairs)"
-    )
+    return f"{by}: d = {c.effect:.2f}, p {_eq(c.p)}, Holm p {_eq(c.p_holm)}, {verdict} ({c.n} pairs)"
+
+
+def _eq(p: float) -> str:
+    text = p_text(p)
+    return text if text.startswith("<") else f"= {text}"
 
 
 def paired_comparisons(frame: pd.DataFrame, axes: list[str], axis: str, metrics: list[str]) -> list[str]:
@@ -217,9 +227,9 @@ def _finding(axis: str, metric: str, best, mean: float, against: list[Comparison
         other = c.a if c.b == best else c.b
         gap = abs(c.mean)
         if c.significant:
-            beaten.append(f"{other} (by {fmt(gap)} ± {fmt(c.half)}, d = {abs(c.effect):.1f}, Holm p = {fmt(c.p_holm)})")
+            beaten.append(f"{other} (by {interval_text(gap, c.half)}, d = {abs(c.effect):.1f}, Holm p {_eq(c.p_holm)})")
         else:
-            level.append(f"{other} (by {fmt(gap)}, Holm p = {fmt(c.p_holm)})")
+            level.append(f"{other} (by {interval_text(gap, c.half)}, Holm p {_eq(c.p_holm)})")
     text = f"**{metric}**: {axis}={best} has the best mean ({fmt(mean)})"
     if beaten:
         text += "; it is significantly better than " + ", ".join(beaten)
@@ -234,10 +244,10 @@ def claim_verdict(c: Comparison | None, claimed_better) -> str:
         return "Not testable here: no paired cells."
     other = c.a if c.b == claimed_better else c.b
     agrees = c.mean != 0 and (c.b_better if c.b == claimed_better else not c.b_better)
-    gap = f"difference {fmt(abs(c.mean))} ± {fmt(c.half)} in favour of {claimed_better if agrees else other}"
+    gap = f"difference {interval_text(abs(c.mean), c.half)} in favour of {claimed_better if agrees else other}"
     if c.p_holm != c.p_holm:
         return f"Not testable here ({c.n} pairs without spread): {gap}."
-    test = f"d = {abs(c.effect):.2f}, Holm p = {fmt(c.p_holm)}, {c.n} pairs"
+    test = f"d = {abs(c.effect):.2f}, Holm p {_eq(c.p_holm)}, {c.n} pairs"
     if not c.significant:
         return f"**Not significant here**: {gap} ({test})."
     return f"**{'Holds' if agrees else 'Reversed'} here**: {gap} ({test})."
