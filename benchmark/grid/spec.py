@@ -51,6 +51,7 @@ class GridSpec(BaseModel):
     published: dict[str, Any] | None = None  # {"source": text, "metrics": {name: value}} for reports
     match_params: bool = Field(default=False, strict=True)  # widen mechanisms to equal size (grid/matching.py)
     claims: list[Claim] = []
+    findings_by: list[str] = []  # axes whose levels get findings of their own in reports (e.g. backbone)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class Grid:
     published: dict | None = None  # figures from the literature that reports compare with
     match_params: bool = False  # mechanisms widened to equal parameter counts (grid/matching.py)
     claims: tuple[Claim, ...] = ()  # published claims the report checks
+    findings_by: tuple[str, ...] = ()  # axes whose levels get findings of their own in reports
 
 
 def _fail(source: str, where: str, value: Any, message: str) -> BenchError:
@@ -201,8 +203,19 @@ def build_grid(raw: dict, source: str) -> Grid:
         raise _fail(source, "exclude", spec.exclude, "every cell is excluded; the grid is empty")
     axes = tuple(a for g in groups for a in g) + ("seed",)
     _check_claims(spec, source)
+    for i, axis in enumerate(spec.findings_by):
+        if axis not in spec.axes:
+            raise _fail(source, f"findings_by[{i}]", axis, f"not an axis; axes: {', '.join(spec.axes)}")
     return Grid(
-        spec.name, spec.description, tuple(cells), axes, source, spec.published, spec.match_params, tuple(spec.claims)
+        spec.name,
+        spec.description,
+        tuple(cells),
+        axes,
+        source,
+        spec.published,
+        spec.match_params,
+        tuple(spec.claims),
+        tuple(spec.findings_by),
     )
 
 

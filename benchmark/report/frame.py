@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.errors import BenchError
-from benchmark.grid import load_grid
+from benchmark.grid import Grid, load_grid
 from benchmark.metrics.registry import headline_metrics
 from benchmark.runner.grid_run import grid_record
 from benchmark.store import CellStore
@@ -16,13 +16,32 @@ from benchmark.store import CellStore
 
 @dataclass
 class GridCells:
+    """A grid's cells as a report reads them, with its file's settings (None when the file is gone)."""
+
     name: str
-    description: str
     axes: list[str]  # varying fields, seed last
     cells: list[dict]  # {"id", "axes"}
-    published: dict | None = None
-    match_params: bool = False
-    claims: tuple = ()  # grid.spec.Claim: published claims to check
+    spec: Grid | None = None
+
+    @property
+    def description(self) -> str:
+        return self.spec.description if self.spec else ""
+
+    @property
+    def published(self) -> dict | None:
+        return self.spec.published if self.spec else None
+
+    @property
+    def match_params(self) -> bool:
+        return bool(self.spec and self.spec.match_params)
+
+    @property
+    def claims(self) -> tuple:
+        return self.spec.claims if self.spec else ()
+
+    @property
+    def findings_by(self) -> tuple[str, ...]:
+        return self.spec.findings_by if self.spec else ()
 
 
 def from_grid_file(store: CellStore, path: Path) -> GridCells:
@@ -30,9 +49,7 @@ def from_grid_file(store: CellStore, path: Path) -> GridCells:
     grid = load_grid(path)
     record = store.grid_record(grid.name)
     cells = record["cells"] if record else grid_record(grid)
-    return GridCells(
-        grid.name, grid.description, list(grid.axes), cells, grid.published, grid.match_params, grid.claims
-    )
+    return GridCells(grid.name, list(grid.axes), cells, grid)
 
 
 def from_store_record(store: CellStore, name: str) -> GridCells:
@@ -40,10 +57,8 @@ def from_store_record(store: CellStore, name: str) -> GridCells:
     if record is None:
         raise BenchError(f"{store.root}: no grid named {name!r} has been run")
     axes = list(record["cells"][0]["axes"]) if record["cells"] else ["seed"]
-    if not Path(record["source"]).exists():
-        return GridCells(name, "", axes, record["cells"])
-    grid = load_grid(record["source"])
-    return GridCells(name, grid.description, axes, record["cells"], grid.published, grid.match_params, grid.claims)
+    spec = load_grid(record["source"]) if Path(record["source"]).exists() else None
+    return GridCells(name, axes, record["cells"], spec)
 
 
 def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:

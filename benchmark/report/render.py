@@ -32,7 +32,7 @@ def render_report(
     long_frame(frame, axes).to_csv(assets / "metrics.csv", index=False, float_format="%.10g")
     sections = [
         f"# Report: {grid.name}\n\n{grid.description.strip()}\n",
-        _findings_section(frame, axes, metrics) if metrics else "",
+        _findings_section(frame, axes, metrics, grid.findings_by) if metrics else "",
         _claims_section(frame, axes, grid.claims) if grid.claims and metrics else "",
         _matching_section(grid, frame) if grid.match_params else "",
         _status_section(frame),
@@ -60,22 +60,28 @@ def _markdown(table: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows]) + "\n"
 
 
-def _findings_section(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> str:
+def _findings_section(frame: pd.DataFrame, axes: list[str], metrics: list[str], by: tuple[str, ...]) -> str:
     chosen = [m for m in metrics if metric_specs()[m].better and metric_specs()[m].headline]
     lines = findings(frame, axes, chosen)
     if not lines:
         return ""
-    return "\n".join(
-        [
-            "## Findings\n",
-            "Written from the paired comparisons below: for each axis and headline metric, the level with the "
-            "best mean over every other axis's levels and seeds, and the levels it beats after Holm's correction "
-            f"(family-wise error {ALPHA} within each metric over all of this grid's comparisons; d = Cohen's d "
-            "of the paired differences).\n",
-            *[f"- {line}" for line in lines],
-            "",
-        ]
-    )
+    parts = [
+        "## Findings\n",
+        "Written from the paired comparisons below: for each axis and headline metric, the level with the "
+        "best mean over every other axis's levels and seeds, and the levels it beats after Holm's correction "
+        f"(family-wise error {ALPHA} within each metric over all of this grid's comparisons; d = Cohen's d "
+        "of the paired differences).\n",
+        *[f"- {line}" for line in lines],
+        "",
+    ]
+    for axis in by:
+        for level in dict.fromkeys(frame[axis]):
+            part = frame[frame[axis] == level]
+            inner = findings(part, [a for a in axes if a != axis], chosen)
+            if inner:
+                parts += [f"### Within {axis}={level}\n", "Holm's correction within these cells' comparisons.\n"]
+                parts += [f"- {line}" for line in inner] + [""]
+    return "\n".join(parts)
 
 
 def _claims_section(frame: pd.DataFrame, axes: list[str], claims) -> str:
