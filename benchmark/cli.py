@@ -179,11 +179,11 @@ def report(
     all_: bool = typer.Option(False, "--all", help="Every grid recorded in the store."),
     results: Path = typer.Option(Path("results"), "--results", help="Cell store folder."),
     out: Path = typer.Option(Path("reports"), "--out", help="Where reports/<grid>.md and figures go."),
-    scale_check: Path = typer.Option(
-        None,
+    scale_check: list[Path] = typer.Option(
+        [],
         "--scale-check",
-        help="Another store with some of the same cells at another scale (e.g. fewer epochs): "
-        "the report compares the rankings.",
+        help="Another store with some of the same cells at another scale (e.g. fewer epochs): the report compares "
+        "the rankings (repeatable).",
     ),
     data_dir: Path = DataDirOption,
 ) -> None:
@@ -192,6 +192,9 @@ def report(
     from benchmark.report.render import render_report
     from benchmark.store import CellStore
 
+    for path in scale_check:
+        if not (path / "grids").is_dir():
+            raise BenchError(f"--scale-check {path}: not a cell store (no grids/ folder in it)")
     store = CellStore(results)
     if all_:
         names = sorted(p.stem for p in (results / "grids").glob("*.json"))
@@ -200,11 +203,9 @@ def report(
         grids = [from_grid_file(store, g) for g in grid or [Path("ablations/smoke.yaml")]]
     if not grids:
         raise BenchError(f"{results}: no grid has been run yet")
-    if scale_check is not None and not (scale_check / "grids").is_dir():
-        raise BenchError(f"--scale-check {scale_check}: not a cell store (no grids/ folder in it)")
-    other = CellStore(scale_check) if scale_check is not None else None
+    others = tuple(CellStore(path) for path in scale_check)
     for spec in grids:
-        console.print(f"wrote {render_report(store, spec, out, data_dir, other)}")
+        console.print(f"wrote {render_report(store, spec, out, data_dir, others)}")
 
 
 @app.command()

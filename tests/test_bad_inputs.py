@@ -160,6 +160,7 @@ OTHER_COMMANDS = [
         ["sample", "--cell", "000000000000", "--label", "1"],
         "no trained cell '000000000000'",
     ),
+    ("report with a scale check that is no store", ["report", "--scale-check", "{dir}"], "not a cell store"),
     ("reproduce of a binary grid", ["reproduce", "--grid", "{binary}"], "not a UTF-8 text file"),
 ]
 

@@ -19,9 +19,9 @@ NUMERIC_AXES = ("latent_dim", "image_size", "beta", "lr", "epochs", "train_size"
 
 
 def render_report(
-    store: CellStore, grid: GridCells, out: Path, data_dir=None, scale_check: CellStore | None = None
+    store: CellStore, grid: GridCells, out: Path, data_dir=None, scale_checks: tuple[CellStore, ...] = ()
 ) -> Path:
-    """`scale_check`: another store holding some of these cells at another scale (epochs, images)."""
+    """`scale_checks`: other stores holding some of these cells at another scale (epochs, images)."""
     frame = cells_frame(store, grid)
     axes = grid.axes
     assets = out / grid.name
@@ -44,7 +44,7 @@ def render_report(
             _table_section(frame, axes, metrics),
             _published_section(frame, grid.published, axes) if grid.published else "",
             _comparison_section(frame, axes, metrics),
-            _scale_section(frame, scale_check, grid, metrics) if scale_check else "",
+            *(_scale_section(frame, other, grid, metrics) for other in scale_checks),
             _figure_section(store, frame, axes, metrics, assets, grid.name, data_dir),
         ]
     sections.append(f"Every cell's metrics in long format: [{grid.name}/metrics.csv]({grid.name}/metrics.csv)\n")
