@@ -77,6 +77,28 @@ def test_run_stores_every_artifact_and_resume_skips_done_cells(tmp_path):
     assert metrics_without_timing(store, grid.cells[0].id) == before  # bit-identical on CPU
 
 
+def test_every_cell_records_the_commit_its_run_started_with(tmp_path, monkeypatch):
+    """Commits made while a long run goes on do not relabel its later cells."""
+    from benchmark.runner import provenance
+
+    monkeypatch.setenv(provenance.COMMIT_VARIABLE, "")
+    monkeypatch.delenv(provenance.COMMIT_VARIABLE)  # restored (unset or as it was) after the test
+    commits = iter(["at-start", "moved-on", "moved-on", "moved-on"])
+    monkeypatch.setattr(provenance, "_read_git_commit", lambda: next(commits))
+    grid = build_grid(
+        {
+            "name": "tiny",
+            "base": {**TINY, "epochs": 1},
+            "axes": {"conditioning": ["none", "concat"]},
+            "eval": TINY_EVAL,
+        },
+        "t.yaml",
+    )
+    store = CellStore(tmp_path)
+    run_grid(grid, list(grid.cells), store, RunOptions(device="cpu"))
+    assert [store.read(c.id, "config.json")["provenance"]["git_commit"] for c in grid.cells] == ["at-start"] * 2
+
+
 def test_lock_keeps_two_runs_off_one_cell(tmp_path):
     grid = build_grid({"name": "tiny", "base": TINY, "eval": TINY_EVAL}, "tiny.yaml")
     store = CellStore(tmp_path)

@@ -13,6 +13,7 @@ from benchmark.grid import Cell, Grid
 from benchmark.grid.spec import parse_assignments
 from benchmark.registry import Registry
 from benchmark.runner.loop import Progress, RunOptions, RunSummary, run_locally
+from benchmark.runner.provenance import pin_git_commit
 from benchmark.store import CellStatus, CellStore
 
 __all__ = ["EXECUTORS", "Progress", "RunOptions", "RunSummary", "filter_cells", "run_grid"]
@@ -49,6 +50,7 @@ def run_grid(
     grid: Grid, cells: list[Cell], store: CellStore, options: RunOptions, progress: Progress | None = None
 ) -> RunSummary:
     progress = progress or Progress()
+    pin_git_commit()
     store.record_grid(grid.name, grid.source, grid_record(grid))
     summary = RunSummary()
     todo = [c for c in cells if options.force or store.status(c.id) != CellStatus.DONE]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import socket
 import subprocess
@@ -23,7 +24,20 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+COMMIT_VARIABLE = "BENCH_GIT_COMMIT"  # set once per run: worker processes inherit it
+
+
+def pin_git_commit() -> None:
+    """Read the commit when a run starts, so every cell of the run records the code it started with, even
+    if the checkout moves on while it runs (worker processes, spawned or Ray's, inherit the variable)."""
+    os.environ.setdefault(COMMIT_VARIABLE, _read_git_commit())
+
+
 def git_commit() -> str:
+    return os.environ.get(COMMIT_VARIABLE) or _read_git_commit()
+
+
+def _read_git_commit() -> str:
     repo = Path(__file__).resolve().parents[2]
     try:
         commit = subprocess.run(
