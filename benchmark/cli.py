@@ -189,6 +189,7 @@ def report(
 ) -> None:
     """Render markdown reports (tables, comparisons, figures) from the store; trains nothing."""
     from benchmark.report.frame import from_grid_file, from_store_record
+    from benchmark.report.index import write_index
     from benchmark.report.render import render_report
     from benchmark.store import CellStore
 
@@ -206,6 +207,7 @@ def report(
     others = tuple(CellStore(path) for path in scale_check)
     for spec in grids:
         console.print(f"wrote {render_report(store, spec, out, data_dir, others)}")
+    console.print(f"wrote {write_index(out)}")
 
 
 @app.command()

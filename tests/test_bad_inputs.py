@@ -71,6 +71,12 @@ GRID_FILES = [
         [],
         "claims[0].better = 'film': not a value of axis conditioning; valid: none, concat",
     ),
+    (
+        "question about a field that is not an axis",
+        grid_text(rest="axes: {conditioning: [none, concat]}\nquestion: {text: Q, axis: beta, metrics: [sse_image]}\n"),
+        [],
+        "question.axis = 'beta': not an axis; axes: conditioning",
+    ),
     ("unsupported image size", grid_text(GOOD_BASE + "image_size: 48\n"), [], "base.image_size = 48"),
     ("text condition without captions", grid_text(GOOD_BASE + "condition: text\n"), [], "supports condition"),
     (

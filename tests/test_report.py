@@ -258,3 +258,21 @@ def test_ranking_agreement_between_two_scales():
     reversed_ = _hand_frame({"concat": 3.0, "additive": 0.0, "film": 1.0}, [0.0, 1.0])
     (row,) = ranking_agreement(here, reversed_, ["conditioning", "seed"], ["sse_image"]).to_dict("records")
     assert row["kendall_tau"] == pytest.approx(-1.0) and not row["same best"]
+
+
+def test_the_findings_index_carries_each_question_with_the_answer_its_report_found(store_and_grid, tmp_path):
+    from benchmark.report.index import write_index
+
+    store, grid_file = store_and_grid
+    spec = yaml.safe_load(grid_file.read_text())
+    spec["question"] = {"text": "Does concat help?", "axis": "conditioning", "metrics": ["sse_image"]}
+    grid_file.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "reports"
+    render_report(store, from_grid_file(store, grid_file), out)
+    (out / "older.md").write_text("# Report: older\n")
+    index = write_index(out).read_text()
+    assert "## Does concat help?\n" in index
+    # concat lowers sse by exactly 2 in every pair: the best mean, with no test possible (no spread)
+    assert "- **sse_image**: conditioning=concat has the best mean" in index
+    assert "Scale: all training images, 5 epochs, 3 seeds, 28 px. Report: [toy.md](toy.md)" in index
+    assert "## Other reports\n\n- [older.md](older.md)" in index

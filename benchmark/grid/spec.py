@@ -37,6 +37,16 @@ class Claim(BaseModel):
     metrics: list[str] = Field(min_length=1)
 
 
+class Question(BaseModel):
+    """The question a grid answers, for the findings index: the axis it varies and the metrics that answer it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text: str
+    axis: str
+    metrics: list[str] = Field(min_length=1)
+
+
 class GridSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -52,6 +62,7 @@ class GridSpec(BaseModel):
     match_params: bool = Field(default=False, strict=True)  # widen mechanisms to equal size (grid/matching.py)
     claims: list[Claim] = []
     findings_by: list[str] = []  # axes whose levels get findings of their own in reports (e.g. backbone)
+    question: Question | None = None  # a line of reports/README.md, the findings index
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,7 @@ class Grid:
     match_params: bool = False  # mechanisms widened to equal parameter counts (grid/matching.py)
     claims: tuple[Claim, ...] = ()  # published claims the report checks
     findings_by: tuple[str, ...] = ()  # axes whose levels get findings of their own in reports
+    question: Question | None = None  # a line of the findings index
 
 
 def _fail(source: str, where: str, value: Any, message: str) -> BenchError:
@@ -216,13 +228,26 @@ def build_grid(raw: dict, source: str) -> Grid:
         spec.match_params,
         tuple(spec.claims),
         tuple(spec.findings_by),
+        spec.question,
     )
 
 
-def _check_claims(spec: GridSpec, source: str) -> None:
+def _check_ranked(metrics: list[str], where: str, source: str) -> None:
     from benchmark.metrics.registry import metric_specs
 
     ranked = [name for name, m in metric_specs().items() if m.better]
+    for j, metric in enumerate(metrics):
+        if metric not in ranked:
+            raise _fail(source, f"{where}[{j}]", metric, f"not a ranked metric; valid: {', '.join(ranked)}")
+
+
+def _check_claims(spec: GridSpec, source: str) -> None:
+    """The question and claims name axes, values and ranked metrics of this grid."""
+    if spec.question is not None:
+        if spec.question.axis not in spec.axes:
+            axes = ", ".join(spec.axes)
+            raise _fail(source, "question.axis", spec.question.axis, f"not an axis; axes: {axes}")
+        _check_ranked(spec.question.metrics, "question.metrics", source)
     for i, claim in enumerate(spec.claims):
         if claim.axis not in spec.axes:
             raise _fail(source, f"claims[{i}].axis", claim.axis, f"not an axis; axes: {', '.join(spec.axes)}")
@@ -231,11 +256,7 @@ def _check_claims(spec: GridSpec, source: str) -> None:
             if value not in spec.axes[claim.axis]:
                 valid = ", ".join(map(str, spec.axes[claim.axis]))
                 raise _fail(source, f"claims[{i}].{key}", value, f"not a value of axis {claim.axis}; valid: {valid}")
-        for j, metric in enumerate(claim.metrics):
-            if metric not in ranked:
-                raise _fail(
-                    source, f"claims[{i}].metrics[{j}]", metric, f"not a ranked metric; valid: {', '.join(ranked)}"
-                )
+        _check_ranked(claim.metrics, f"claims[{i}].metrics", source)
 
 
 def _matched(spec: GridSpec, cells: list[Cell], source: str) -> list[Cell]:

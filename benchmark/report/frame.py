@@ -43,6 +43,10 @@ class GridCells:
     def findings_by(self) -> tuple[str, ...]:
         return self.spec.findings_by if self.spec else ()
 
+    @property
+    def question(self):
+        return self.spec.question if self.spec else None
+
 
 def from_grid_file(store: CellStore, path: Path) -> GridCells:
     """The grid's cells as last run (the store's record), else as its file expands them."""

@@ -11,6 +11,7 @@ from benchmark.fileio import atomic_write, write_text
 from benchmark.metrics.registry import metric_specs
 from benchmark.report import figures, latents
 from benchmark.report.frame import GridCells, cells_frame, epoch_logs, long_frame, present_metrics
+from benchmark.report.index import scale_text, write_question
 from benchmark.report.stats import ALPHA, claim_verdict, comparisons, findings, fmt, paired_comparisons, summary_table
 from benchmark.store import CellStore
 from benchmark.store.cells import DISPLAY_PIXELS, display_scale, upscaled_png
@@ -49,6 +50,10 @@ def render_report(
         ]
     sections.append(f"Every cell's metrics in long format: [{grid.name}/metrics.csv]({grid.name}/metrics.csv)\n")
     path = out / f"{grid.name}.md"
+    question = grid.question
+    if question and metrics:
+        answers = findings(frame, axes, [m for m in question.metrics if m in metrics], only_axis=question.axis)
+        write_question(assets, question, answers, scale_text(store, frame), path.name)
     write_text(path, "\n".join(s for s in sections if s))
     return path
 

@@ -202,14 +202,15 @@ def paired_comparisons(frame: pd.DataFrame, axes: list[str], axis: str, metrics:
     return [sentence(c) for c in comparisons(frame, axes, metrics) if c.axis == axis]
 
 
-def findings(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> list[str]:
+def findings(frame: pd.DataFrame, axes: list[str], metrics: list[str], only_axis: str | None = None) -> list[str]:
     """One sentence per (axis, metric): the level with the best mean, and which other levels it beats after
-    Holm's correction and which it is not significantly different from."""
+    Holm's correction (over all the grid's comparisons of the metric) and which it is not significantly
+    different from. `only_axis`: the sentences of that axis only."""
     done = frame[frame["status"] == "done"]
     found = comparisons(frame, axes, metrics)
     lines = []
     for axis in axes:
-        if axis == "seed" or done[axis].nunique() < 2:
+        if axis == "seed" or done[axis].nunique() < 2 or only_axis not in (None, axis):
             continue
         for metric in metrics:
             means = done.groupby(axis, sort=False)[metric].mean().dropna()

@@ -1,0 +1,64 @@
+"""The findings index, reports/README.md: one line per question a published grid answers, written from
+each report's comparisons when it is rendered (reports/<grid>/question.json), so it never says more
+than the report does."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.fileio import write_json, write_text
+from benchmark.store import CellStore
+
+INDEX = "README.md"
+QUESTION_FILE = "question.json"
+
+
+def scale_text(store: CellStore, frame: pd.DataFrame) -> str:
+    """Training images, epochs, seeds and image size of a report's done cells, e.g. '10,000 training
+    images, 6 epochs, 3 seeds, 28 px'."""
+    done = frame[frame["status"] == "done"]
+    configs = [(store.read(c, "config.json") or {}).get("cell", {}) for c in done["cell"]]
+
+    def values(key: str, show) -> str:
+        found = sorted({c.get(key) for c in configs}, key=lambda v: (v is None, v))
+        return " / ".join(show(v) for v in found)
+
+    images = values("train_size", lambda v: "all" if v is None else f"{v:,}")
+    epochs = values("epochs", str)
+    seeds = done["seed"].nunique() if "seed" in done else 1
+    size = values("image_size", lambda v: f"{v} px")
+    return f"{images} training images, {epochs} epochs, {seeds} seed{'s' * (seeds != 1)}, {size}"
+
+
+def write_question(assets: Path, question, answers: list[str], scale: str, report: str) -> None:
+    write_json(
+        assets / QUESTION_FILE, {"question": question.text, "answers": answers, "scale": scale, "report": report}
+    )
+
+
+def write_index(out: Path) -> Path:
+    """reports/README.md from every rendered report's question, then the reports that answer none."""
+    entries = sorted((json.loads(p.read_text()) for p in out.glob(f"*/{QUESTION_FILE}")), key=lambda e: e["question"])
+    answered = {e["report"] for e in entries}
+    lines = [
+        "# Findings index\n",
+        "One entry per question a published grid answers, written by `bench report` from that report's "
+        "Holm-corrected paired comparisons (nothing here is typed by hand): the best level of the axis in "
+        "question on each metric, what it beats significantly and what it does not, at the scale stated. "
+        "Read the report before quoting a line: its findings, protocol and caveats come with it.\n",
+    ]
+    for entry in entries:
+        lines.append(f"## {entry['question']}\n")
+        lines += [f"- {answer}" for answer in entry["answers"]]
+        lines.append(f"\nScale: {entry['scale']}. Report: [{entry['report']}]({entry['report']})\n")
+    others = sorted(p.name for p in out.glob("*.md") if p.name != INDEX and p.name not in answered)
+    if others:
+        lines.append("## Other reports\n")
+        lines += [f"- [{name}]({name})" for name in others]
+        lines.append("")
+    path = out / INDEX
+    write_text(path, "\n".join(lines))
+    return path
