@@ -33,6 +33,7 @@ def render_report(
     long_frame(frame, axes).to_csv(assets / "metrics.csv", index=False, float_format="%.10g")
     sections = [
         f"# Report: {grid.name}\n\n{grid.description.strip()}\n",
+        _scale_line(store, frame),
         _findings_section(frame, axes, metrics, grid.findings_by) if metrics else "",
         _claims_section(frame, axes, grid.claims) if grid.claims and metrics else "",
         _matching_section(grid, frame) if grid.match_params else "",
@@ -63,6 +64,20 @@ def _markdown(table: pd.DataFrame) -> str:
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
     rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join([header, rule, *rows]) + "\n"
+
+
+def _scale_line(store: CellStore, frame: pd.DataFrame) -> str:
+    """What the done cells were trained on, and what they cost: summed cell time and the run's wall span."""
+    done = frame[frame["status"] == "done"]
+    if done.empty:
+        return ""
+    spans = [(store.read(c, "config.json") or {}).get("provenance", {}) for c in done["cell"]]
+    starts, ends = [p["start"] for p in spans if "start" in p], [p["end"] for p in spans if "end" in p]
+    cost = f"{len(done)} cells, {done['wall_seconds'].sum() / 60:,.0f} min of cell time (training and evaluation)"
+    if starts and ends:
+        wall = (pd.Timestamp(max(ends)) - pd.Timestamp(min(starts))).total_seconds() / 60
+        cost += f", first start to last end {wall:,.0f} min"
+    return f"**Scale**: {scale_text(store, frame)}. **Cost**: {cost}.\n"
 
 
 def _findings_section(frame: pd.DataFrame, axes: list[str], metrics: list[str], by: tuple[str, ...]) -> str:
