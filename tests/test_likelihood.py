@@ -155,3 +155,35 @@ def test_fixed_binarisation_is_exact_and_the_same_for_every_cell():
     dynamic = binarized(data, "dynamic")
     assert torch.equal(dynamic.train.images, data.train.images)  # drawn in the trainer
     assert torch.equal(dynamic.test.images, a.test.images)  # measured on the same binary test split
+
+
+class Collapsed(torch.nn.Module):
+    """A posterior and a learned prior whose variances in dimension 0 underflow float32 (e^-125, e^-120), as
+    a continuous-Bernoulli cell's can after training; the decoder ignores z."""
+
+    def __init__(self):
+        super().__init__()
+        self.prior = lambda c: (
+            torch.tensor([[0.3, 0.0]]).expand(len(c), 2),
+            torch.tensor([[-120.0, 0.0]]).expand(len(c), 2),
+        )
+
+    def encode(self, x, c):
+        return torch.tensor([[0.3, 0.0]]).expand(len(x), 2), torch.tensor([[-125.0, 0.0]]).expand(len(x), 2)
+
+    def decode_logits(self, z, c):
+        return torch.zeros(len(z), 1, 2, 2)
+
+
+def test_importance_weights_stay_finite_where_the_variances_underflow_float32():
+    """z = mu exactly there (sigma * eps rounds away), so (z - mu)^2 / sigma^2 was 0 / 0 = nan. By hand:
+    w = log p(x|z) + log N(z0; 0.3, e^-120) - log N(z0; 0.3, e^-125) (dimension 1: prior = posterior, cancels)
+      = -4 log 2 - 0.5 (log 2 pi - 120) + 0.5 (log 2 pi - 125 + eps0^2) = -4 log 2 + 0.5 (eps0^2 - 5)."""
+    x = torch.tensor([[[[1.0, 0.0], [1.0, 1.0]]]])
+    weights = likelihood.log_weights(
+        Collapsed(), x, torch.zeros(1, dtype=torch.long), 6, torch.Generator().manual_seed(2)
+    )
+    eps = torch.randn((6, 1, 2), generator=torch.Generator().manual_seed(2))
+    expected = -4 * math.log(2) + 0.5 * (eps[:, 0, 0].double() ** 2 - 5)
+    assert torch.isfinite(weights).all()
+    torch.testing.assert_close(weights[:, 0], expected, rtol=1e-6, atol=1e-5)

@@ -244,6 +244,7 @@ def test_intervals_are_printed_to_the_precision_they_support():
     assert interval_text(12345.0, 473.0) == "12340 ± 470"
     assert interval_text(1104868.0, 0.0) == "1,104,868"  # a count equal in every seed
     assert interval_text(3.0, float("nan")) == "3"  # one seed: no interval
+    assert interval_text(0.1, 4.2e-17) == "0.1"  # equal by definition but for float rounding
 
 
 def test_ranking_agreement_between_two_scales():

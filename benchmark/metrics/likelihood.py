@@ -18,7 +18,15 @@ from benchmark.models.loss import reconstruction_per_image
 
 
 def _log_normal(z, mu, logvar):
-    return (-0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) / logvar.exp())).sum(-1)
+    """log N(z; mu, e^logvar) summed over dimensions, in float64: a prior whose variance underflows float32
+    (e^-125) gives a large finite density there, not 0 / 0."""
+    z, mu, logvar = z.double(), mu.double(), logvar.double()
+    return (-0.5 * (math.log(2 * math.pi) + logvar + (z - mu).pow(2) * torch.exp(-logvar))).sum(-1)
+
+
+def _log_proposal(eps, logvar):
+    """log q(z|x,c) at z = mu + sigma * eps, from eps itself: exact even where sigma underflows and z == mu."""
+    return (-0.5 * (math.log(2 * math.pi) + logvar.double() + eps.double().pow(2))).sum(-1)
 
 
 @torch.no_grad()
@@ -36,7 +44,7 @@ def _weight_chunks(model, x, c, k, generator, recon_loss, chunk):
         z = mu + (0.5 * logvar).exp() * eps  # (n, B, D)
         logits = model.decode_logits(z.flatten(0, 1), c.repeat(n, *[1] * (c.dim() - 1)))
         log_px = -reconstruction_per_image(logits, x.repeat(n, 1, 1, 1), recon_loss).view(n, -1)
-        yield (log_px + _log_normal(z, prior_mu, prior_logvar) - _log_normal(z, mu, logvar)).double()
+        yield log_px.double() + _log_normal(z, prior_mu, prior_logvar) - _log_proposal(eps, logvar)
 
 
 @dataclass

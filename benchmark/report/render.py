@@ -34,7 +34,7 @@ def render_report(
     sections = [
         f"# Report: {grid.name}\n\n{grid.description.strip()}\n",
         _scale_line(store, frame),
-        _findings_section(frame, axes, metrics, grid.findings_by) if metrics else "",
+        _findings_section(frame, axes, metrics, grid.findings_by, grid.question) if metrics else "",
         _claims_section(frame, axes, grid.claims) if grid.claims and metrics else "",
         _matching_section(grid, frame) if grid.match_params else "",
         _status_section(frame),
@@ -80,7 +80,9 @@ def _scale_line(store: CellStore, frame: pd.DataFrame) -> str:
     return f"**Scale**: {scale_text(store, frame)}. **Cost**: {cost}.\n"
 
 
-def _findings_section(frame: pd.DataFrame, axes: list[str], metrics: list[str], by: tuple[str, ...]) -> str:
+def _findings_section(frame: pd.DataFrame, axes: list[str], metrics: list[str], by: tuple[str, ...], question) -> str:
+    """Findings over the whole grid, then within each level of the `by` axes (for the question's axis only,
+    when the grid names a question)."""
     chosen = [m for m in metrics if metric_specs()[m].better and metric_specs()[m].headline]
     lines = findings(frame, axes, chosen)
     if not lines:
@@ -97,7 +99,7 @@ def _findings_section(frame: pd.DataFrame, axes: list[str], metrics: list[str], 
     for axis in by:
         for level in dict.fromkeys(frame[axis]):
             part = frame[frame[axis] == level]
-            inner = findings(part, [a for a in axes if a != axis], chosen)
+            inner = findings(part, [a for a in axes if a != axis], chosen, question.axis if question else None)
             if inner:
                 parts += [f"### Within {axis}={level}\n", "Holm's correction within these cells' comparisons.\n"]
                 parts += [f"- {line}" for line in inner] + [""]

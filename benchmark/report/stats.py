@@ -53,8 +53,8 @@ def interval_text(mean: float, half: float) -> str:
     the mean alone (fmt)."""
     if mean != mean:
         return "-"
-    if half == 0 and float(mean).is_integer():  # a count the same in every seed (parameters)
-        return f"{int(mean):,}"
+    if half <= 1e-9 * abs(mean):  # no spread but float rounding: a count (parameters) or a value by definition
+        return f"{int(mean):,}" if float(mean).is_integer() else fmt(mean)
     if half != half or half <= 0 or not math.isfinite(half):
         return fmt(mean)
     rounded = float(f"{half:.2g}")  # 0.0996 -> 0.1: the place follows the rounded half-width
