@@ -10,7 +10,7 @@ from benchmark.fileio import write_json
 from benchmark.grid import load_grid
 from benchmark.report.frame import from_grid_file
 from benchmark.report.render import render_report
-from benchmark.report.stats import comparisons, findings, holm, interval_text, paired_comparisons, t_interval
+from benchmark.report.stats import comparisons, findings, holm, interval_text, sentence, t_interval
 from benchmark.store import CellStore
 from benchmark.store.cells import png_bytes
 
@@ -130,14 +130,14 @@ def test_paired_comparison_sentence(store_and_grid):
     store, grid_file = store_and_grid
     grid = from_grid_file(store, grid_file)
     frame = cells_frame(store, grid)
-    sentences = paired_comparisons(frame, grid.axes, "conditioning", ["sse_image"])
+    sentences = [sentence(c) for c in comparisons(frame, grid.axes, ["sse_image"]) if c.axis == "conditioning"]
     # pairs: latent 2 seeds 0-2 and latent 4 seeds 0-1 (one side failed or pending otherwise), each differ by -2
     assert sentences == [
         "conditioning=concat lowers sse_image by 2 relative to conditioning=none (better) "
         "(no test: the 5 pairs do not vary)"
     ]
     one_pair = frame[(frame["seed"] == 0) & (frame["latent_dim"] == 2)]
-    (single,) = paired_comparisons(one_pair, grid.axes, "conditioning", ["sse_image"])
+    (single,) = [sentence(c) for c in comparisons(one_pair, grid.axes, ["sse_image"]) if c.axis == "conditioning"]
     assert single.endswith("(1 pair, one seed: no interval)")
 
 
@@ -214,13 +214,15 @@ def test_findings_name_the_winner_the_comparisons_found():
     frame = _hand_frame({"concat": 0.0, "additive": 3.0, "film": 0.1}, [0.0, 1.5, -1.0, 0.7, 2.0])
     found = comparisons(frame, ["conditioning", "seed"], ["sse_image"])
     assert len(found) == 3 and all(c.p_holm >= c.p for c in found)
-    (line,) = findings(frame, ["conditioning", "seed"], ["sse_image"])
+    (line,) = findings(frame, found, ["conditioning", "seed"], ["sse_image"])
     assert line.startswith("**sse_image**: conditioning=concat has the best mean")
     # concat beats additive by 3 (significant after Holm); film is 0.1 away: not significant
     assert "significantly better than additive (by 3" in line
     assert "**not significantly different** from film" in line
     flipped = _hand_frame({"concat": 3.0, "additive": 0.0, "film": 3.1}, [0.0, 1.5, -1.0, 0.7, 2.0])
-    (line,) = findings(flipped, ["conditioning", "seed"], ["sse_image"])
+    (line,) = findings(
+        flipped, comparisons(flipped, ["conditioning", "seed"], ["sse_image"]), ["conditioning", "seed"], ["sse_image"]
+    )
     assert line.startswith("**sse_image**: conditioning=additive has the best mean")
 
 

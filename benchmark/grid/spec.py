@@ -214,10 +214,7 @@ def build_grid(raw: dict, source: str) -> Grid:
     if not cells:
         raise _fail(source, "exclude", spec.exclude, "every cell is excluded; the grid is empty")
     axes = tuple(a for g in groups for a in g) + ("seed",)
-    _check_claims(spec, source)
-    for i, axis in enumerate(spec.findings_by):
-        if axis not in spec.axes:
-            raise _fail(source, f"findings_by[{i}]", axis, f"not an axis; axes: {', '.join(spec.axes)}")
+    _check_report_settings(spec, source)
     return Grid(
         spec.name,
         spec.description,
@@ -233,16 +230,20 @@ def build_grid(raw: dict, source: str) -> Grid:
 
 
 def _check_ranked(metrics: list[str], where: str, source: str) -> None:
+    """Reports compare the ranked headline metrics (the columns of their tables)."""
     from benchmark.metrics.registry import metric_specs
 
-    ranked = [name for name, m in metric_specs().items() if m.better]
+    ranked = [name for name, m in metric_specs().items() if m.better and m.headline]
     for j, metric in enumerate(metrics):
         if metric not in ranked:
-            raise _fail(source, f"{where}[{j}]", metric, f"not a ranked metric; valid: {', '.join(ranked)}")
+            raise _fail(source, f"{where}[{j}]", metric, f"not a ranked headline metric; valid: {', '.join(ranked)}")
 
 
-def _check_claims(spec: GridSpec, source: str) -> None:
-    """The question and claims name axes, values and ranked metrics of this grid."""
+def _check_report_settings(spec: GridSpec, source: str) -> None:
+    """findings_by, the question and the claims name axes, values and ranked metrics of this grid."""
+    for i, axis in enumerate(spec.findings_by):
+        if axis not in spec.axes:
+            raise _fail(source, f"findings_by[{i}]", axis, f"not an axis; axes: {', '.join(spec.axes)}")
     if spec.question is not None:
         if spec.question.axis not in spec.axes:
             axes = ", ".join(spec.axes)

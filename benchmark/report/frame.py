@@ -74,8 +74,12 @@ def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:
         config = store.read(cell_id, "config.json") or {}
         row = {"cell": cell_id, "status": store.status(cell_id).value, **entry["axes"]}
         row["reason"] = failure["reason"] if failure else ""
-        row["wall_seconds"] = config.get("provenance", {}).get("wall_seconds")
-        row["trained_epochs"] = config.get("cell", {}).get("epochs")
+        provenance, cell = config.get("provenance", {}), config.get("cell", {})
+        row["wall_seconds"] = provenance.get("wall_seconds")
+        row["start"], row["end"] = provenance.get("start"), provenance.get("end")
+        row["trained_epochs"] = cell.get("epochs")
+        row["train_images"] = cell.get("train_size")  # None: the whole train split
+        row["image_px"] = cell.get("image_size")
         log = store.read(cell_id, "log.json") or []
         row["train_seconds"] = sum(e.get("seconds", 0.0) for e in log) if log else None
         row["eval_seconds"] = sum((metrics.get("eval_seconds") or {}).values()) if metrics else None

@@ -10,26 +10,24 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.fileio import write_json, write_text
-from benchmark.store import CellStore
 
 INDEX = "README.md"
 QUESTION_FILE = "question.json"
 
 
-def scale_text(store: CellStore, frame: pd.DataFrame) -> str:
+def scale_text(frame: pd.DataFrame) -> str:
     """Training images, epochs, seeds and image size of a report's done cells, e.g. '10,000 training
     images, 6 epochs, 3 seeds, 28 px'."""
     done = frame[frame["status"] == "done"]
-    configs = [(store.read(c, "config.json") or {}).get("cell", {}) for c in done["cell"]]
 
-    def values(key: str, show) -> str:
-        found = sorted({c.get(key) for c in configs}, key=lambda v: (v is None, v))
+    def values(column: str, show) -> str:
+        found = sorted({None if pd.isna(v) else int(v) for v in done[column]}, key=lambda v: (v is None, v))
         return " / ".join(show(v) for v in found)
 
-    images = values("train_size", lambda v: "all" if v is None else f"{v:,}")
-    epochs = values("epochs", str)
+    images = values("train_images", lambda v: "all" if v is None else f"{v:,}")
+    epochs = values("trained_epochs", str)
     seeds = done["seed"].nunique() if "seed" in done else 1
-    size = values("image_size", lambda v: f"{v} px")
+    size = values("image_px", lambda v: f"{v} px")
     return f"{images} training images, {epochs} epochs, {seeds} seed{'s' * (seeds != 1)}, {size}"
 
 

@@ -12,9 +12,9 @@ from benchmark.metrics.registry import metric_specs
 from benchmark.report import figures, latents
 from benchmark.report.frame import GridCells, cells_frame, epoch_logs, long_frame, present_metrics
 from benchmark.report.index import scale_text, write_question
-from benchmark.report.stats import ALPHA, claim_verdict, comparisons, findings, fmt, paired_comparisons, summary_table
+from benchmark.report.stats import ALPHA, claim_verdict, comparisons, findings, fmt, sentence, summary_table
 from benchmark.store import CellStore
-from benchmark.store.cells import DISPLAY_PIXELS, display_scale, upscaled_png
+from benchmark.store.cells import display_scale, upscaled_png
 
 NUMERIC_AXES = ("latent_dim", "image_size", "beta", "lr", "epochs", "train_size")
 
@@ -31,11 +31,13 @@ def render_report(
     assets.mkdir(parents=True)
     metrics = present_metrics(frame)
     long_frame(frame, axes).to_csv(assets / "metrics.csv", index=False, float_format="%.10g")
+    ranked = [m for m in metrics if metric_specs()[m].better]
+    found = comparisons(frame, axes, ranked)  # every paired comparison, Holm-corrected once for the report
     sections = [
         f"# Report: {grid.name}\n\n{grid.description.strip()}\n",
-        _scale_line(store, frame),
-        _findings_section(frame, axes, metrics, grid.findings_by, grid.question) if metrics else "",
-        _claims_section(frame, axes, grid.claims) if grid.claims and metrics else "",
+        _scale_line(frame),
+        _findings_section(frame, found, axes, ranked, grid.findings_by, grid.question) if ranked else "",
+        _claims_section(found, grid.claims) if grid.claims else "",
         _matching_section(grid, frame) if grid.match_params else "",
         _status_section(frame),
         _protocol_section(store, frame),
@@ -45,16 +47,16 @@ def render_report(
         sections += [
             _table_section(frame, axes, metrics),
             _published_section(frame, grid.published, axes) if grid.published else "",
-            _comparison_section(frame, axes, metrics),
-            *(_scale_section(frame, other, grid, metrics) for other in scale_checks),
+            _comparison_section(frame, found, axes),
+            *(_scale_section(frame, other, grid, ranked) for other in scale_checks),
             _figure_section(store, frame, axes, metrics, assets, grid.name, data_dir),
         ]
     sections.append(f"Every cell's metrics in long format: [{grid.name}/metrics.csv]({grid.name}/metrics.csv)\n")
     path = out / f"{grid.name}.md"
     question = grid.question
-    if question and metrics:
-        answers = findings(frame, axes, [m for m in question.metrics if m in metrics], only_axis=question.axis)
-        write_question(assets, question, answers, scale_text(store, frame), path.name)
+    if question and ranked:
+        answers = findings(frame, found, axes, [m for m in question.metrics if m in ranked], question.axis)
+        write_question(assets, question, answers, scale_text(frame), path.name)
     write_text(path, "\n".join(s for s in sections if s))
     return path
 
@@ -66,25 +68,22 @@ def _markdown(table: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows]) + "\n"
 
 
-def _scale_line(store: CellStore, frame: pd.DataFrame) -> str:
+def _scale_line(frame: pd.DataFrame) -> str:
     """What the done cells were trained on, and what they cost: summed cell time and the run's wall span."""
     done = frame[frame["status"] == "done"]
     if done.empty:
         return ""
-    spans = [(store.read(c, "config.json") or {}).get("provenance", {}) for c in done["cell"]]
-    starts, ends = [p["start"] for p in spans if "start" in p], [p["end"] for p in spans if "end" in p]
     cost = f"{len(done)} cells, {done['wall_seconds'].sum() / 60:,.0f} min of cell time (training and evaluation)"
-    if starts and ends:
-        wall = (pd.Timestamp(max(ends)) - pd.Timestamp(min(starts))).total_seconds() / 60
+    if done["start"].notna().any() and done["end"].notna().any():
+        wall = (pd.Timestamp(done["end"].max()) - pd.Timestamp(done["start"].min())).total_seconds() / 60
         cost += f", first start to last end {wall:,.0f} min"
-    return f"**Scale**: {scale_text(store, frame)}. **Cost**: {cost}.\n"
+    return f"**Scale**: {scale_text(frame)}. **Cost**: {cost}.\n"
 
 
-def _findings_section(frame: pd.DataFrame, axes: list[str], metrics: list[str], by: tuple[str, ...], question) -> str:
+def _findings_section(frame: pd.DataFrame, found, axes: list[str], ranked: list[str], by: tuple[str, ...], question):
     """Findings over the whole grid, then within each level of the `by` axes (for the question's axis only,
-    when the grid names a question)."""
-    chosen = [m for m in metrics if metric_specs()[m].better and metric_specs()[m].headline]
-    lines = findings(frame, axes, chosen)
+    when the grid names a question), each level with its own Holm family."""
+    lines = findings(frame, found, axes, ranked)
     if not lines:
         return ""
     parts = [
@@ -98,23 +97,23 @@ def _findings_section(frame: pd.DataFrame, axes: list[str], metrics: list[str], 
     ]
     for axis in by:
         for level in dict.fromkeys(frame[axis]):
-            part = frame[frame[axis] == level]
-            inner = findings(part, [a for a in axes if a != axis], chosen, question.axis if question else None)
+            part, rest = frame[frame[axis] == level], [a for a in axes if a != axis]
+            inner = findings(part, comparisons(part, rest, ranked), rest, ranked, question.axis if question else None)
             if inner:
                 parts += [f"### Within {axis}={level}\n", "Holm's correction within these cells' comparisons.\n"]
                 parts += [f"- {line}" for line in inner] + [""]
     return "\n".join(parts)
 
 
-def _claims_section(frame: pd.DataFrame, axes: list[str], claims) -> str:
+def _claims_section(found, claims) -> str:
     lines = ["## Published claims, checked\n"]
     for claim in claims:
+        pair = {claim.better, claim.worse}
         for metric in claim.metrics:
-            pair = {claim.better, claim.worse}
-            found = [c for c in comparisons(frame, axes, [metric]) if c.axis == claim.axis and {c.a, c.b} == pair]
+            match = [c for c in found if (c.axis, c.metric) == (claim.axis, metric) and {c.a, c.b} == pair]
             lines.append(
                 f"- {claim.source.strip()}: {claim.axis}={claim.better} beats {claim.worse} on {metric}. "
-                + claim_verdict(found[0] if found else None, claim.better)
+                + claim_verdict(match[0] if match else None, claim.better)
             )
     return "\n".join(lines) + "\n"
 
@@ -126,12 +125,11 @@ def _matching_section(grid: GridCells, frame: pd.DataFrame) -> str:
     if "parameters" not in done or done["parameters"].isna().all():
         return ""
     groups = [a for a in grid.axes if a not in ("seed", "conditioning")]
-    spreads = done.groupby(groups)["parameters"].agg(lambda p: (p.max() - p.min()) / p.max()) if groups else None
-    worst = (
-        float(spreads.max())
-        if spreads is not None
-        else float((done["parameters"].max() - done["parameters"].min()) / done["parameters"].max())
-    )
+
+    def spread(counts: pd.Series) -> float:
+        return (counts.max() - counts.min()) / counts.max()
+
+    worst = done.groupby(groups)["parameters"].agg(spread).max() if groups else spread(done["parameters"])
     return (
         "## Parameter matching\n\n"
         "This grid sets `match_params`: within each combination of the other axes, every conditioning mechanism's "
@@ -272,8 +270,7 @@ def _published_sentence(metric: str, value: float, groups, varying: list[str]) -
     return f"- {metric}: the published {fmt(value)} lies within the range of the variants here."
 
 
-def _comparison_section(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> str:
-    chosen = [m for m in metrics if metric_specs()[m].better]
+def _comparison_section(frame: pd.DataFrame, found, axes: list[str]) -> str:
     lines = [
         "## Comparisons\n",
         "Differences paired on the seed and on every other axis's value (a pair = two cells that differ "
@@ -285,18 +282,17 @@ def _comparison_section(frame: pd.DataFrame, axes: list[str], metrics: list[str]
         if axis == "seed" or frame[axis].nunique() < 2:
             continue
         lines.append(f"### {axis}\n")
-        lines += [f"- {s}" for s in paired_comparisons(frame, axes, axis, chosen)]
+        lines += [f"- {sentence(c)}" for c in found if c.axis == axis]
         lines.append("")
     return "\n".join(lines)
 
 
-def _scale_section(frame: pd.DataFrame, other_store: CellStore, grid: GridCells, metrics: list[str]) -> str:
+def _scale_section(frame: pd.DataFrame, other_store: CellStore, grid: GridCells, ranked: list[str]) -> str:
     from benchmark.report.frame import from_store_record
     from benchmark.report.ranking import ranking_agreement
 
     other = cells_frame(other_store, from_store_record(other_store, grid.name))
-    chosen = [m for m in metrics if metric_specs()[m].better and metric_specs()[m].headline]
-    table = ranking_agreement(frame, other, grid.axes, chosen)
+    table = ranking_agreement(frame, other, grid.axes, ranked)
     if table.empty:
         return ""
 
@@ -376,8 +372,7 @@ def _cell_images(store, frame, axes, assets: Path, name: str) -> list[str]:
         for kind in ("samples", "reconstructions"):
             source = store.cell_dir(row.cell) / f"{kind}.png"
             if source.exists():
-                size = (store.read(row.cell, "config.json") or {}).get("cell", {}).get("image_size", DISPLAY_PIXELS)
-                data = upscaled_png(source.read_bytes(), display_scale(size))
+                data = upscaled_png(source.read_bytes(), display_scale(row.image_px))
                 atomic_write(assets / "cells" / f"{row.cell}-{kind}.png", lambda tmp, d=data: tmp.write_bytes(d))
         images = " ".join(f"![{kind}]({name}/cells/{row.cell}-{kind}.png)" for kind in ("samples", "reconstructions"))
         lines.append(f"**{label or row.cell}** (`{row.cell}`)\n\n{images}\n")
@@ -406,9 +401,11 @@ def _latent_figures(store, frame, axes, assets: Path, name: str, data_dir) -> li
             f"![t-SNE]({name}/tsne_none_vs_concat.png)\n\n*t-SNE of test-set latent means, coloured by "
             "class: the plain VAE must encode the class in z, the CVAE is given it and need not.*\n"
         )
+    sizes = dict(zip(reps["cell"], reps["image_px"]))
     for mode, cell_id in by_mode.items():
-        size = (store.read(cell_id, "config.json") or {}).get("cell", {}).get("image_size", DISPLAY_PIXELS)
-        png = upscaled_png(latents.interpolation_strip(store, cell_id, data_dir=data_dir), display_scale(size))
+        png = upscaled_png(
+            latents.interpolation_strip(store, cell_id, data_dir=data_dir), display_scale(sizes[cell_id])
+        )
         atomic_write(assets / f"interpolation_{mode}.png", lambda tmp, d=png: tmp.write_bytes(d))
         lines.append(
             f"![interpolation {mode}]({name}/interpolation_{mode}.png)\n\n*Latent interpolation, "

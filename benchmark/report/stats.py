@@ -197,17 +197,13 @@ def _eq(p: float) -> str:
     return text if text.startswith("<") else f"= {text}"
 
 
-def paired_comparisons(frame: pd.DataFrame, axes: list[str], axis: str, metrics: list[str]) -> list[str]:
-    """Sentences comparing the levels of one axis (Holm-corrected over the whole grid's comparisons)."""
-    return [sentence(c) for c in comparisons(frame, axes, metrics) if c.axis == axis]
-
-
-def findings(frame: pd.DataFrame, axes: list[str], metrics: list[str], only_axis: str | None = None) -> list[str]:
+def findings(
+    frame: pd.DataFrame, found: list[Comparison], axes: list[str], metrics: list[str], only_axis: str | None = None
+) -> list[str]:
     """One sentence per (axis, metric): the level with the best mean, and which other levels it beats after
-    Holm's correction (over all the grid's comparisons of the metric) and which it is not significantly
-    different from. `only_axis`: the sentences of that axis only."""
+    Holm's correction (`found`: the frame's comparisons) and which it is not significantly different from.
+    `only_axis`: the sentences of that axis only."""
     done = frame[frame["status"] == "done"]
-    found = comparisons(frame, axes, metrics)
     lines = []
     for axis in axes:
         if axis == "seed" or done[axis].nunique() < 2 or only_axis not in (None, axis):
