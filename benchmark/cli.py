@@ -78,7 +78,9 @@ def data_check(data_dir: Path = DataDirOption) -> None:
 def run(
     grid: Path = typer.Option(None, "--grid", help="Grid YAML (default: ablations/smoke.yaml)."),
     set_: list[str] = typer.Option([], "--set", help="Run one cell without a grid: --set backbone=conv ..."),
-    override: list[str] = typer.Option([], "--override", help="Set a base field of every cell: epochs=3."),
+    override: list[str] = typer.Option(
+        [], "--override", help="Set a base field of every cell (epochs=3) or an eval setting (eval.recon_size=1000)."
+    ),
     results: Path = typer.Option(Path("results"), "--results", help="Cell store folder."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu, cuda, cuda:1, ..."),
     force: bool = typer.Option(False, "--force", help="Retrain cells that are already done."),

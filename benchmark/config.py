@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 MAX_WIDTH = 16_384  # latent_dim, embed_dim, hidden widths: a 16k x 16k Linear is already 1 GiB of fp32 weights
 MAX_BATCH = 65_536
 
-ID_OPTIONAL = ("prior", "width_scale")  # see CellConfig.identity
+ID_OPTIONAL = ("prior", "width_scale", "curve_size")  # see CellConfig.identity
 
 Count = Annotated[int, Field(strict=True, gt=0)]
 Width = Annotated[int, Field(strict=True, gt=0, le=MAX_WIDTH)]
@@ -74,6 +74,9 @@ class CellConfig(BaseModel):
     batchnorm: bool = Field(default=False, strict=True)  # conv backbone
     # every hidden width (MLP hidden, conv channels) times this, rounded; grids' match_params sets it
     width_scale: float = Field(default=1.0, gt=0, le=64, strict=True)
+    # test images reconstructed after every epoch for a learning curve (test sse_image and both SSIMs
+    # in the epoch log); 0 = none. Measuring changes nothing the cell learns.
+    curve_size: int = Field(default=0, ge=0, le=100_000, strict=True)
     text_encoder: str | None = None  # condition "text": open_clip MODEL[:TAG|:FILE], see conditions/clip_text.py
     text_normalize: bool = Field(default=True, strict=True)  # L2-normalise sentence embeddings and their mean
 

@@ -143,6 +143,8 @@ OPTIONS = [
     ("override to zero epochs", ["--override", "epochs=0"], "base.epochs = 0"),
     ("override with a boolean", ["--override", "epochs=true"], "base.epochs = True"),
     ("override with broken YAML", ["--override", "lr=[1"], "--override 'lr=[1': value is not valid YAML"),
+    ("override of an unknown section", ["--override", "train.epochs=2"], "expected a cell field"),
+    ("override of an unknown eval setting", ["--override", "eval.windows=2"], "eval.windows = 2: unknown key"),
     ("override given twice", ["--override", "epochs=2", "--override", "epochs=3"], "epochs is given twice"),
     (
         "explicit data folder that does not exist",

@@ -157,3 +157,18 @@ def test_override_sets_a_base_field_of_every_cell(tmp_path):
     assert {c.config.epochs for c in g.cells} == {3}
     with pytest.raises(BenchError, match="conditioning is an axis of"):
         load_grid(article, ["conditioning=concat"])
+
+
+def test_override_sets_an_eval_setting_of_every_cell():
+    from pathlib import Path
+
+    article = Path(__file__).parents[1] / "ablations" / "article.yaml"
+    plain = load_grid(article)
+    g = load_grid(article, ["eval.recon_size=1000", "eval.inception=false"])
+    assert {(c.eval.recon_size, c.eval.inception) for c in g.cells} == {(1000, False)}
+    assert {c.config for c in g.cells} == {c.config for c in plain.cells}
+    assert not {c.id for c in g.cells} & {c.id for c in plain.cells}  # the protocol is part of the id
+    with pytest.raises(BenchError, match="eval.recon_size = 0"):
+        load_grid(article, ["eval.recon_size=0"])
+    with pytest.raises(BenchError, match="expected a cell field"):
+        load_grid(article, ["train.epochs=3"])

@@ -73,3 +73,20 @@ def test_bf16_precision_trains_under_autocast_close_to_fp32(synthetic):
     for a, b in zip(fp32.log, bf16.log):
         assert b["loss"] == pytest.approx(a["loss"], rel=0.02)
     assert all(p.dtype == torch.float32 for p in bf16.model.parameters())  # autocast keeps fp32 weights
+
+
+def test_learning_curve_is_the_evaluation_stage_after_each_epoch_and_changes_nothing(synthetic):
+    from benchmark.metrics.evaluate import evaluate_cell
+    from benchmark.metrics.protocol import EvalConfig
+
+    plain = _train(synthetic, batchnorm=True)
+    curved = _train(synthetic, batchnorm=True, curve_size=len(synthetic.test))
+    assert [r["loss"] for r in curved.log] == [r["loss"] for r in plain.log]  # eval mode leaves BatchNorm alone
+    for p, q in zip(plain.model.state_dict().values(), curved.model.state_dict().values()):
+        assert torch.equal(p, q)
+    assert all({"test_sse_image", "test_ssim", "test_ssim_gaussian"} <= set(r) for r in curved.log)
+    assert "test_sse_image" not in plain.log[0]
+    assert curved.log[0]["test_sse_image"] != curved.log[1]["test_sse_image"]
+    final = evaluate_cell(curved, EvalConfig(recon_size=None, inception=False), groups=["reconstruction"])
+    for name in ("sse_image", "ssim", "ssim_gaussian"):
+        assert curved.log[-1][f"test_{name}"] == pytest.approx(final.metrics[name], rel=1e-12)

@@ -154,7 +154,8 @@ def read_grid_text(path: Path) -> str:
 
 
 def load_grid(path: str | Path, overrides: list[str] | None = None) -> Grid:
-    """Read a grid file; `overrides` (KEY=VALUE) replace base fields of every cell."""
+    """Read a grid file; `overrides` (KEY=VALUE) replace base fields of every cell, and eval.KEY=VALUE a
+    setting of its evaluation protocol."""
     path = Path(path)
     text = read_grid_text(path)
     if "\x00" in text:
@@ -166,9 +167,13 @@ def load_grid(path: str | Path, overrides: list[str] | None = None) -> Grid:
     if not isinstance(raw, dict):
         raise BenchError(f"{path}: a grid must be a mapping with keys name, base, axes, seeds, ...")
     for key, value in parse_assignments("--override", overrides or []).items():
+        section, _, name = key.rpartition(".")
+        if section not in ("", "eval"):
+            raise BenchError(f"--override {key}={value}: expected a cell field (epochs=3) or eval.SETTING")
         if key in (raw.get("axes") or {}):
             raise BenchError(f"--override {key}={value}: {key} is an axis of {path}; use --only to pick values")
-        raw["base"] = {**(raw.get("base") or {}), key: value}
+        target = section or "base"
+        raw[target] = {**(raw.get(target) or {}), name: value}
     return build_grid(raw, str(path))
 
 

@@ -36,10 +36,15 @@ PACK_VARYING = ("seed", "beta", "lr")  # what may differ between the cells of on
 
 def pack_key(config: CellConfig) -> str | None:
     """Cells with equal keys can be packed; None for cells that cannot (BatchNorm keeps per-call state,
-    dynamic binarisation draws per cell in the trainer)."""
+    dynamic binarisation draws per cell in the trainer, a learning curve is measured by the trainer)."""
     from benchmark.models.backbones import BACKBONES
 
-    if config.batchnorm or BACKBONES[config.backbone].builtin_batchnorm or config.binarize == "dynamic":
+    if (
+        config.batchnorm
+        or BACKBONES[config.backbone].builtin_batchnorm
+        or config.binarize == "dynamic"
+        or config.curve_size
+    ):
         return None
     fields = config.model_dump(mode="json", exclude=set(PACK_VARYING))
     return str(sorted(fields.items()))

@@ -100,6 +100,8 @@ def train_cell(
     log = []
     for epoch in range(config.epochs):
         record = _train_epoch(step_loss, model, optimizer, images, conditions, config, epoch, gens)
+        if config.curve_size:
+            record |= curve_point(model, bundle, conditions, config.curve_size, device)
         log.append(record)
         if on_epoch:
             on_epoch(record)
@@ -140,6 +142,30 @@ def _train_epoch(step_loss, model, optimizer, images, conditions, config, epoch,
         sums += terms.detach().double() * len(batch)
     seconds = time.perf_counter() - start
     return epoch_record(epoch, (sums / len(images)).tolist(), beta, seconds, len(images) / seconds)
+
+
+CURVE_BATCH = 500
+
+
+@torch.no_grad()
+def curve_point(model: CVAE, bundle: DatasetBundle, conditions: PreparedConditions, size: int, device) -> dict:
+    """A learning-curve point: the reconstruction metrics of the evaluation stage (decoder mean at
+    z = mu(x, c)) on the first `size` test images, measured in eval mode after an epoch."""
+    from benchmark.metrics.reconstruction import squared_errors, ssim_per_image
+
+    model.eval()
+    sse, uniform, gaussian = [], [], []
+    for part in torch.arange(min(size, len(bundle.test))).split(CURVE_BATCH):
+        x = bundle.test.images[part].to(device).float().div_(255)
+        x_hat = model.reconstruct(x, conditions.test[part].to(device))
+        sse.append(squared_errors(x, x_hat).cpu())
+        uniform.append(torch.from_numpy(ssim_per_image(x, x_hat)))
+        gaussian.append(torch.from_numpy(ssim_per_image(x, x_hat, window="gaussian")))
+    return {
+        "test_sse_image": torch.cat(sse).mean().item(),
+        "test_ssim": torch.cat(uniform).mean().item(),
+        "test_ssim_gaussian": torch.cat(gaussian).mean().item(),
+    }
 
 
 def epoch_record(epoch: int, terms: list[float], beta: float, seconds: float, images_per_second: float) -> dict:
