@@ -307,6 +307,34 @@ def test_lost_worker_fails_its_cells_and_the_next_run_redoes_only_them(tmp_path)
     assert all((results / i / "metrics.json").stat().st_mtime_ns == t for i, t in kept.items())
 
 
+def test_workers_end_when_their_run_is_killed(tmp_path):
+    grid_file = write_grid(tmp_path / "long.yaml", "long", {"latent_dim": [2, 3]}, {**TINY, "epochs": 1000})
+    command = ["run", "--grid", grid_file, "--results", tmp_path / "r", "--device", "cpu", "--workers", "2"]
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from benchmark.cli import main; main()", *map(str, command)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while len(workers := _spawned_workers(process.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(workers) == 2, "the run never started its workers"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 60
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = [pid for pid in workers if Path(f"/proc/{pid}/status").exists() and "Z" not in _state(pid)]
+    assert not alive, f"workers {alive} outlived their run"
+
+
+def _state(pid: int) -> str:
+    try:
+        return next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("State"))
+    except OSError:
+        return "Z"
+
+
 def test_workers_with_ray_is_a_one_line_user_error(tmp_path, cli):
     result = cli("run", "--workers", 2, "--executor", "ray", "--dry-run", "--results", tmp_path / "r")
     assert result.returncode == 2

@@ -7,8 +7,11 @@ spawn (no fork of a threaded parent), return results and write nothing; this pro
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import replace
 
@@ -22,7 +25,12 @@ def usable_cpus() -> int:
 
 def run_in_processes(units, store, options, progress, summary) -> None:
     worker_options = replace(options, threads=options.threads or max(1, usable_cpus() // options.workers))
-    pool = ProcessPoolExecutor(min(options.workers, len(units)) or 1, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        min(options.workers, len(units)) or 1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    )
     pending: dict = {}
     try:
         run_concurrently(
@@ -40,6 +48,18 @@ def run_in_processes(units, store, options, progress, summary) -> None:
         raise
     finally:
         pool.shutdown(wait=not pending, cancel_futures=True)  # pending is left only when interrupted
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int) -> None:
+    """Worker start: end this process when the run that started it ends, however it ends (kill -9
+    included); otherwise a killed run leaves its workers training cells nobody will store."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the run ended before the line above took effect
+        os._exit(1)
 
 
 def _next_done(pending: dict):
