@@ -217,6 +217,7 @@ def sample(
     cell: str = typer.Option(..., "--cell", help="Cell id (see bench status)."),
     text: str = typer.Option(None, "--text", help="A short text naming a class, or a caption for text cells."),
     label: int = typer.Option(None, "--label", help="A class index."),
+    image: str = typer.Option(None, "--image", help="Image-task cells: the test image to complete, test:INDEX."),
     n: int = typer.Option(16, "-n", min=1, help="Number of samples."),
     seed: int = typer.Option(0, "--seed", help="Noise seed."),
     out: Path = typer.Option(Path("samples.png"), "--out", help="PNG to write."),
@@ -226,11 +227,11 @@ def sample(
     results: Path = typer.Option(Path("results"), "--results", help="Cell store folder."),
     data_dir: Path = DataDirOption,
 ) -> None:
-    """Draw a grid of samples from a trained cell for a text or a label."""
+    """Draw a grid of samples from a trained cell for a text or a label, or completions of a test image."""
     from benchmark.sampling import sample_grid
     from benchmark.store import CellStore
 
-    console.print(sample_grid(CellStore(results), cell, text, label, n, seed, out, data_dir, scale))
+    console.print(sample_grid(CellStore(results), cell, text, label, n, seed, out, data_dir, scale, image))
 
 
 @app.command()

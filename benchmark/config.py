@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 MAX_WIDTH = 16_384  # latent_dim, embed_dim, hidden widths: a 16k x 16k Linear is already 1 GiB of fp32 weights
 MAX_BATCH = 65_536
 
-ID_OPTIONAL = ("prior", "width_scale", "curve_size")  # see CellConfig.identity
+ID_OPTIONAL = ("prior", "width_scale", "curve_size", "task", "model")  # see CellConfig.identity
 
 Count = Annotated[int, Field(strict=True, gt=0)]
 Width = Annotated[int, Field(strict=True, gt=0, le=MAX_WIDTH)]
@@ -43,6 +43,10 @@ def _registry_of(field: str):
         from benchmark.models.prior import PRIORS
 
         return PRIORS, "prior"
+    if field == "model":
+        from benchmark.models.cvae import MODELS
+
+        return MODELS, "model"
     from benchmark.models.conditioning import CONDITIONINGS
 
     return CONDITIONINGS, "conditioning"
@@ -55,6 +59,8 @@ class CellConfig(BaseModel):
     train_size: Count | None = None
     image_size: int = Field(default=28, strict=True)
     condition: str = "label"
+    task: str | None = None  # condition "image": NAME:ARGUMENT, e.g. quadrants:1 (conditions/image_tasks.py)
+    model: str = "cvae"  # or "deterministic": the same networks without a latent (models/cvae.py)
     backbone: str = "conv"
     conditioning: str = "concat"
     prior: str = "standard"  # over z: N(0, I) or a learned p(z|c) (models/prior.py)
@@ -80,7 +86,7 @@ class CellConfig(BaseModel):
     text_encoder: str | None = None  # condition "text": open_clip MODEL[:TAG|:FILE], see conditions/clip_text.py
     text_normalize: bool = Field(default=True, strict=True)  # L2-normalise sentence embeddings and their mean
 
-    @field_validator("dataset", "condition", "backbone", "conditioning", "prior")
+    @field_validator("dataset", "condition", "backbone", "conditioning", "prior", "model")
     @classmethod
     def _registered(cls, value: str, info: ValidationInfo) -> str:
         registry, kind = _registry_of(info.field_name)
@@ -119,6 +125,15 @@ class CellConfig(BaseModel):
                 f"binarize {self.binarize!r} is for grey data sets with the Bernoulli decoder (recon_loss bce); "
                 f"this cell has {self.dataset} and recon_loss {self.recon_loss!r}"
             )
+        if (self.condition == "image") != (self.task is not None):
+            raise ValueError(
+                "condition 'image' needs task (e.g. 'quadrants:1', 'inpaint:14', 'superres:2'), and task is only "
+                f"for condition 'image' (this cell: condition {self.condition!r}, task {self.task!r})"
+            )
+        if self.task is not None:
+            from benchmark.conditions.image_tasks import parse_task
+
+            parse_task(self.task, self.image_size)
         if self.condition == "text" and not self.text_encoder:
             raise ValueError(
                 "condition 'text' needs text_encoder, e.g. 'ViT-B-32:openai', 'ViT-B-32:/path/to/file.pt', "
@@ -132,9 +147,11 @@ class CellConfig(BaseModel):
         from benchmark.conditions import CONDITIONS
         from benchmark.models.backbones import BACKBONES
         from benchmark.models.conditioning import CONDITIONINGS
+        from benchmark.models.cvae import MODELS
 
         ignored = {
             *BACKBONES[self.backbone].ignores,
+            *getattr(MODELS[self.model], "ignores", ()),
             *getattr(CONDITIONINGS[self.conditioning], "ignores", ()),
             *getattr(CONDITIONS[self.condition], "ignores", ()),
         }

@@ -13,6 +13,16 @@ from benchmark.store import CellStatus, CellStore
 from benchmark.store.cells import display_scale, png_bytes, upscaled_png
 
 
+def image_condition_for(cell: dict, conditions, image: str | None) -> tuple[torch.Tensor, int]:
+    """An image-task cell's condition for --image test:INDEX, and the index."""
+    if image is None:
+        raise BenchError(f"cell completes images ({cell['task']}): give --image test:INDEX")
+    split, _, index = image.partition(":")
+    if split != "test" or not index.isdigit() or int(index) >= len(conditions.test):
+        raise BenchError(f"--image {image!r}: expected test:INDEX with INDEX from 0 to {len(conditions.test) - 1}")
+    return conditions.test[int(index)], int(index)
+
+
 def condition_for(config: dict, bundle, text: str | None, label: int | None) -> tuple[torch.Tensor, str]:
     """The raw condition the cell's model takes, and a description of it."""
     if (text is None) == (label is None):
@@ -44,18 +54,32 @@ def sample_grid(
     out: Path,
     data_dir=None,
     scale: int | None = None,
+    image: str | None = None,
 ) -> str:
-    """`scale`: enlarge the grid by this integer factor (None: as reports do, to at least 112 px per image)."""
+    """`scale`: enlarge the grid by this integer factor (None: as reports do, to at least 112 px per image).
+    `image` (test:INDEX), for image-task cells: the visible input, n completions and the truth, in a row."""
     if store.status(cell_id) != CellStatus.DONE or not (store.cell_dir(cell_id) / "model.pt").exists():
         known = sorted(p.parent.name for p in store.root.glob("*/model.pt"))
         raise BenchError(f"no trained cell {cell_id!r} in {store.root}; trained cells: {', '.join(known) or 'none'}")
     from torchvision.utils import make_grid
 
-    model, bundle, _ = load_cell(store, cell_id, data_dir)
-    condition, described = condition_for(store.read(cell_id, "config.json"), bundle, text, label)
-    conditions = condition.unsqueeze(0).expand(n, *condition.shape)
-    images = model.sample(conditions, torch.Generator().manual_seed(seed))
-    nrow = max(1, int(n**0.5))
+    model, bundle, conditions = load_cell(store, cell_id, data_dir)
+    config = store.read(cell_id, "config.json")
+    if config["cell"]["condition"] == "image":
+        from benchmark.metrics.evaluate import completion_grid
+
+        condition, index = image_condition_for(config["cell"], conditions, image)
+        truth = bundle.test.images[index : index + 1].float() / 255
+        images = completion_grid(model, truth, condition[None], torch.Generator().manual_seed(seed), n)
+        nrow, described = len(images), f"test image {index}: its visible input, {n} completions and the truth"
+    else:
+        if image is not None:
+            raise BenchError(
+                f"--image is for image-task cells; cell {cell_id} conditions on {config['cell']['condition']}"
+            )
+        condition, described = condition_for(config, bundle, text, label)
+        images = model.sample(condition.unsqueeze(0).expand(n, *condition.shape), torch.Generator().manual_seed(seed))
+        nrow = max(1, int(n**0.5))
     scale = scale or display_scale(images.shape[-1])
     png = upscaled_png(png_bytes(make_grid(images, nrow=nrow, padding=1, pad_value=1.0)), scale)
     atomic_write(out, lambda tmp: tmp.write_bytes(png))

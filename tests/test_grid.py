@@ -73,7 +73,7 @@ BAD_GRIDS = [
     ),
     (
         {"axes": {"condition": ["text"]}},
-        "g.yaml: cell condition=text: data set mnist supports condition 'label' or 'keyword', not 'text'",
+        "g.yaml: cell condition=text: data set mnist supports condition 'label' or 'keyword' or 'image', not 'text'",
     ),
     ({"axes": {"latent_dim": []}}, "g.yaml: axes.latent_dim = []: empty axis"),
     ({"axes": {"latent_dim": [8, 8]}}, "g.yaml: axes.latent_dim = [8, 8]: duplicate values"),

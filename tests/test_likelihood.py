@@ -83,6 +83,9 @@ class Toy(torch.nn.Module):
         chosen = self.patterns[c] if self.uses_label else self.patterns[torch.zeros_like(c)]
         return (chosen * 2 - 1) * 30.0 + 0.01 * z.sum(1, keepdim=True).view(-1, 1, 1, 1)
 
+    def target_mask(self, c):
+        return None  # every pixel counts (a label condition)
+
 
 @pytest.fixture
 def toy_data():
@@ -173,6 +176,9 @@ class Collapsed(torch.nn.Module):
 
     def decode_logits(self, z, c):
         return torch.zeros(len(z), 1, 2, 2)
+
+    def target_mask(self, c):
+        return None
 
 
 def test_importance_weights_stay_finite_where_the_variances_underflow_float32():

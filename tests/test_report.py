@@ -156,6 +156,39 @@ def test_published_figures_are_compared_in_words(store_and_grid, tmp_path):
     assert "- ssim: every variant here is higher than the published 0.5" in text
 
 
+def test_learning_curve_against_a_published_figure(store_and_grid, tmp_path):
+    store, grid_file = store_and_grid
+    spec = yaml.safe_load(grid_file.read_text())
+    spec["published"] = {"source": "A paper.", "metrics": {"sse_image": 22.0, "ssim": 0.99}}
+    grid_file.write_text(yaml.safe_dump(spec))
+    grid = from_grid_file(store, grid_file)
+    for entry in grid.cells:
+        if store.status(entry["id"]).value != "done":
+            continue
+        concat = entry["axes"]["conditioning"] == "concat"
+        config = store.read(entry["id"], "config.json")
+        config["cell"]["curve_size"] = 100
+        write_json(store.cell_dir(entry["id"]) / "config.json", config)
+        log = [  # concat: 28, 20, 12; none: 32, 24, 16
+            {
+                "epoch": e,
+                "loss": 1.0,
+                "recon": 1.0,
+                "kl": 0.0,
+                "test_sse_image": 40.0 - 8 * e - 4 * concat,
+                "test_ssim": 0.5,
+            }
+            for e in (1, 2, 3)
+        ]
+        write_json(store.cell_dir(entry["id"]) / "log.json", log)
+    text = render_report(store, grid, tmp_path / "reports").read_text()
+    assert "measured sse_image, ssim on the first 100 test images" in text
+    assert "- sse_image, conditioning=concat: reaches 22 at epoch 2 (12 after epoch 3)" in text
+    assert "- sse_image, conditioning=none: reaches 22 at epoch 3 (16 after epoch 3)" in text
+    assert "- ssim, conditioning=none: not reached (0.5 after epoch 3)" in text
+    assert (tmp_path / "reports" / "toy" / "learning_curves.png").exists()
+
+
 def test_published_figures_compared_only_with_the_cells_they_describe(store_and_grid, tmp_path):
     store, grid_file = store_and_grid
     spec = yaml.safe_load(grid_file.read_text())

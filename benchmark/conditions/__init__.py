@@ -1,7 +1,8 @@
 """Condition kinds: what a cell conditions on, turned into tensors the model consumes.
 
 `label` and `keyword` train on class indices (keyword adds text -> class for
-sampling); `text` trains on CLIP embeddings of captions (see clip_text.py).
+sampling); `text` trains on CLIP embeddings of captions (see clip_text.py);
+`image` on the visible part of each image under an image task (image_tasks.py).
 """
 
 from __future__ import annotations
@@ -70,6 +71,31 @@ def _text_conditions(config: CellConfig, bundle: DatasetBundle) -> PreparedCondi
         test=test_embeddings,
         notes=notes,
     )
+
+
+TASK_STREAM = 7  # offset of the cell's seed stream that places the training images' inpainting boxes
+
+
+@CONDITIONS.register("image")
+def _image_conditions(config: CellConfig, bundle: DatasetBundle) -> PreparedConditions:
+    """Each image's visible input and target mask under the cell's task, fixed per image: training boxes
+    drawn from the cell's seed, test boxes from seed 0 (the same test task for every cell)."""
+    from benchmark.conditions.image_tasks import task_condition
+    from benchmark.models.backbones import BACKBONES
+    from benchmark.training.trainer import stream_seed
+
+    train_gen = torch.Generator().manual_seed(stream_seed(config.seed, TASK_STREAM))
+    train = task_condition(config.task, bundle.train.images, train_gen)
+    test = task_condition(config.task, bundle.test.images, torch.Generator().manual_seed(0))
+    return PreparedConditions(
+        source=ConditionSource(image_shape=tuple(test.shape[1:]), flat=BACKBONES[config.backbone].flat_input),
+        train=lambda generator: train,
+        test=test,
+        notes={"task": config.task},
+    )
+
+
+_image_conditions.ignores = ("text_encoder", "text_normalize")
 
 
 def prepare_conditions(config: CellConfig, bundle: DatasetBundle) -> PreparedConditions:

@@ -90,7 +90,7 @@ class DatasetEntry:
 
 
 DATASETS: Registry[DatasetEntry] = Registry("data set")
-CLASS_CONDITIONS = ("label", "keyword")
+LABELLED = ("label", "keyword", "image")  # what a labelled image data set supports
 
 
 def load_dataset(name: str, image_size: int, data_dir: str | Path | None = None) -> DatasetBundle:
@@ -138,9 +138,9 @@ def _idx_loader(name: str, source: idx.IdxSource) -> DatasetLoader:
 
 
 DATASETS.register("fashion_mnist")(
-    DatasetEntry(_idx_loader("fashion_mnist", idx.FASHION_MNIST), 1, CLASS_CONDITIONS, train_images=60_000)
+    DatasetEntry(_idx_loader("fashion_mnist", idx.FASHION_MNIST), 1, LABELLED, train_images=60_000)
 )
-DATASETS.register("mnist")(DatasetEntry(_idx_loader("mnist", idx.MNIST), 1, CLASS_CONDITIONS, train_images=60_000))
+DATASETS.register("mnist")(DatasetEntry(_idx_loader("mnist", idx.MNIST), 1, LABELLED, train_images=60_000))
 
 
 def load_synthetic(root: Path, image_size: int) -> DatasetBundle:
@@ -158,7 +158,7 @@ def load_synthetic(root: Path, image_size: int) -> DatasetBundle:
     )
 
 
-DATASETS.register("synthetic")(DatasetEntry(load_synthetic, 1, CLASS_CONDITIONS, train_images=synthetic.TRAIN_IMAGES))
+DATASETS.register("synthetic")(DatasetEntry(load_synthetic, 1, LABELLED, train_images=synthetic.TRAIN_IMAGES))
 
 
 def load_coco(root: Path, image_size: int) -> DatasetBundle:

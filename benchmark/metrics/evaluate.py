@@ -16,7 +16,7 @@ import torch
 
 from benchmark import paths
 from benchmark.fileio import atomic_write
-from benchmark.metrics import likelihood, reconstruction
+from benchmark.metrics import completion, likelihood, reconstruction
 from benchmark.metrics.classifier import conditional_accuracy, domain_classifier
 from benchmark.metrics.frechet import GaussianStats, frechet_distance, kernel_distance
 from benchmark.metrics.inception import InceptionExtractor, Unavailable
@@ -26,7 +26,8 @@ from benchmark.models.cost import parameter_count, training_flops_per_image
 from benchmark.store.cells import png_bytes
 from benchmark.training.trainer import TrainedCell, stream_seed
 
-SAMPLE_STREAM, LIKELIHOOD_STREAM, SUBSET_STREAM = 3, 4, 5
+SAMPLE_STREAM, LIKELIHOOD_STREAM, SUBSET_STREAM, COMPLETION_STREAM = 3, 4, 5, 8
+COMPLETIONS = 10  # sampled completions of each test input (image tasks)
 
 
 @dataclass
@@ -64,6 +65,12 @@ class EvalContext:
         conds = self.trained.conditions.test
         reps = math.ceil(self.eval.n_samples / len(conds))
         return conds.repeat(reps, *[1] * (conds.dim() - 1))[: self.eval.n_samples]
+
+    @functools.cached_property
+    def sample_labels(self) -> torch.Tensor:
+        """The class of the test image behind each sample's condition (the condition itself for labels)."""
+        labels = self.trained.bundle.test.labels
+        return labels.repeat(math.ceil(self.eval.n_samples / len(labels)))[: self.eval.n_samples]
 
     @functools.cached_property
     def samples(self) -> torch.Tensor:
@@ -181,7 +188,7 @@ def domain_metrics(ctx: EvalContext) -> dict:
     ctx.notes["domain_classifier"] = {"key": classifier.key, "test_accuracy": classifier.test_accuracy}
     real = _real_features(bundle, bundle.image_size, classifier.key, lambda: classifier.run(bundle.test.images)[0])
     fake, predicted = classifier.run(ctx.samples)
-    accuracy, per_class = conditional_accuracy(predicted, ctx.sample_conditions.cpu(), bundle.class_names)
+    accuracy, per_class = conditional_accuracy(predicted, ctx.sample_labels, bundle.class_names)
     return {
         "fid_domain": frechet_distance(GaussianStats.of(real), GaussianStats.of(fake.numpy())),
         "kid_domain": kernel_distance(real, fake.numpy()),
@@ -335,7 +342,7 @@ def likelihood_metrics(ctx: EvalContext) -> dict:
 )
 def label_metrics(ctx: EvalContext) -> dict:
     names = list(METRIC_GROUPS["label"].names)
-    config, classes = ctx.trained.config, ctx.trained.bundle.num_classes
+    config, classes = ctx.trained.config, ctx.trained.conditions.source.num_classes
     if classes is None:
         return ctx.unavailable(names, "not applicable: the condition is not a class label")
     density, case = likelihood_case(config)
@@ -363,6 +370,78 @@ def label_metrics(ctx: EvalContext) -> dict:
         ctx.eval.batch_size,
     )
     return likelihood.label_information(per_class, c.cpu())
+
+
+@metric_group(
+    "completion",
+    1,
+    MetricSpec(
+        "target_xent_iw",
+        "image tasks, Bernoulli decoder: importance-weighted estimate (nll_k samples from q, the cell's prior, "
+        "nll_size test images) of -log p(target pixels | visible pixels) in nats per image. On grey pixels "
+        "this is a cross-entropy, not a normalised likelihood (Loaiza-Ganem & Cunningham 2019), the quantity "
+        "Pyro's CVAE tutorial tables as -CLL; on binarised data it is the negative conditional log-likelihood",
+        "lower",
+        headline=True,
+        unit="nats",
+    ),
+    MetricSpec(
+        "target_xent_elbo",
+        "the negative ELBO from the same samples: the bound Pyro's tutorial estimates for its CVAE row "
+        "(Trace_ELBO); exact for the deterministic baseline, whose weights are all equal",
+        "lower",
+        unit="nats",
+    ),
+    MetricSpec(
+        "target_mse_mean",
+        f"image tasks: mean squared error over target pixels of the mean of {COMPLETIONS} sampled completions, "
+        "mean over recon_size test images",
+        "lower",
+        headline=True,
+    ),
+    MetricSpec(
+        "target_mse_best",
+        f"the same error for the best (lowest-error) of the {COMPLETIONS} completions of each image",
+        "lower",
+    ),
+    MetricSpec(
+        "ssim_mean",
+        "SSIM (skimage default window) of the completed image from the mean completion, visible pixels as given",
+        "higher",
+    ),
+    MetricSpec("ssim_best", f"SSIM of the best (highest-SSIM) of the {COMPLETIONS} completions", "higher"),
+    MetricSpec(
+        "diversity",
+        f"mean over test images and pairs of their {COMPLETIONS} completions of the mean squared difference on "
+        "target pixels: how different the sampled completions are (0 for a deterministic model)",
+        "higher",
+        headline=True,
+    ),
+)
+def completion_metrics(ctx: EvalContext) -> dict:
+    names = list(METRIC_GROUPS["completion"].names)
+    if not ctx.model.image_condition:
+        return ctx.unavailable(names, "not applicable: the condition is not an image task")
+    generator = ctx.generator(COMPLETION_STREAM)
+    scores: dict[str, list] = {}
+    for x, c in ctx.batches(ctx.recon_index):
+        completions = torch.stack([ctx.model.sample(c, generator) for _ in range(COMPLETIONS)])
+        for name, values in completion.completion_scores(completions, x, ctx.model.target_mask(c)).items():
+            scores.setdefault(name, []).append(values)
+    metrics = {name: float(np.concatenate(parts).mean()) for name, parts in scores.items()}
+    if ctx.trained.config.recon_loss != "bce":
+        return {**metrics, **ctx.unavailable(["target_xent_iw", "target_xent_elbo"], "the decoder is not a Bernoulli")}
+    x, c = ctx.likelihood_images()
+    generator = ctx.generator(LIKELIHOOD_STREAM)
+    estimates = [
+        likelihood.importance_estimate(ctx.model, xb, cb, ctx.eval.nll_k, generator, "bce")
+        for xb, cb in zip(x.split(ctx.eval.batch_size), c.split(ctx.eval.batch_size))
+    ]
+    return {
+        **metrics,
+        "target_xent_iw": -torch.cat([e.log_px for e in estimates]).mean().item(),
+        "target_xent_elbo": -torch.cat([e.mean_weight for e in estimates]).mean().item(),
+    }
 
 
 @metric_group(
@@ -433,19 +512,37 @@ def evaluate_cell(
 
 
 def image_grids(ctx: EvalContext, per_row: int = 10) -> dict[str, bytes]:
-    """Reconstructions (originals above, reconstructions below) and samples, one row per class."""
+    """Reconstructions (originals above, reconstructions below) and samples: one row per class, or for an
+    image task the visible inputs, five completions of each and the truth."""
     from torchvision.utils import make_grid
 
     x, c = next(ctx.batches(ctx.recon_index[:per_row]))
     recon = torch.cat([x, ctx.model.reconstruct(x, c)]).cpu()
-    bundle = ctx.trained.bundle
     gen = ctx.generator(SAMPLE_STREAM)
-    if bundle.num_classes:
-        conds = torch.arange(bundle.num_classes).repeat_interleave(per_row).to(ctx.device)
+    classes = ctx.trained.conditions.source.num_classes
+    if ctx.model.image_condition:
+        samples = completion_grid(ctx.model, x, c, gen, 5).cpu()
     else:
-        conds = ctx.trained.conditions.test[: per_row * 2].to(ctx.device)
-    samples = ctx.model.sample(conds, gen).cpu()
+        conds = (
+            torch.arange(classes).repeat_interleave(per_row).to(ctx.device)
+            if classes
+            else ctx.trained.conditions.test[: per_row * 2].to(ctx.device)
+        )
+        samples = ctx.model.sample(conds, gen).cpu()
     return {
         "reconstructions": png_bytes(make_grid(recon, nrow=per_row, padding=1, pad_value=1.0)),
         "samples": png_bytes(make_grid(samples, nrow=per_row, padding=1, pad_value=1.0)),
     }
+
+
+HIDDEN_SHADE = 0.5  # how hidden pixels of a visible input are drawn
+
+
+def completion_grid(model, x: torch.Tensor, c: torch.Tensor, generator, completions: int) -> torch.Tensor:
+    """Rows for an image task: the visible inputs (hidden pixels grey), `completions` sampled completions of
+    each, and the truth; (rows * B, C, H, W)."""
+    from benchmark.conditions.image_tasks import target_of, visible_of
+
+    mask = target_of(c)
+    shown = visible_of(c) * (1 - mask) + HIDDEN_SHADE * mask
+    return torch.cat([shown, *(model.sample(c, generator) for _ in range(completions)), x])

@@ -38,12 +38,15 @@ def log_weights(model, x, c, k: int, generator: torch.Generator, recon_loss: str
 def _weight_chunks(model, x, c, k, generator, recon_loss, chunk):
     mu, logvar = model.encode(x, c)
     prior_mu, prior_logvar = model.prior(c)
+    mask = model.target_mask(c)  # image tasks: log p(target pixels | visible ones)
     for start in range(0, k, chunk):
         n = min(chunk, k - start)
         eps = torch.randn((n, *mu.shape), generator=generator, device=mu.device)
         z = mu + (0.5 * logvar).exp() * eps  # (n, B, D)
-        logits = model.decode_logits(z.flatten(0, 1), c.repeat(n, *[1] * (c.dim() - 1)))
-        log_px = -reconstruction_per_image(logits, x.repeat(n, 1, 1, 1), recon_loss).view(n, -1)
+        repeated_c = c.repeat(n, *[1] * (c.dim() - 1))
+        logits = model.decode_logits(z.flatten(0, 1), repeated_c)
+        masks = None if mask is None else mask.repeat(n, 1, 1, 1)
+        log_px = -reconstruction_per_image(logits, x.repeat(n, 1, 1, 1), recon_loss, masks).view(n, -1)
         yield log_px.double() + _log_normal(z, prior_mu, prior_logvar) - _log_proposal(eps, logvar)
 
 

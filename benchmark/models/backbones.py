@@ -115,6 +115,7 @@ class BackbonePreset:
     conditioning_options: dict = field(default_factory=dict)
     ignores: tuple[str, ...] = ()  # cell fields that do not change this backbone (reset, so one model has one id)
     builtin_batchnorm: bool = False  # BatchNorm whatever `batchnorm` says (keeps per-call state: cannot be packed)
+    flat_input: bool = False  # an MLP (image flattened) rather than convolutions; image conditions follow it
 
     def check(self, config) -> None:
         """Raise ValueError (pydantic turns it into a validation error) for an unsupported cell."""
@@ -156,7 +157,7 @@ def _mlp_decoder(arch: Architecture) -> Decoder:
     )
 
 
-BACKBONES.register("mlp")(BackbonePreset(_mlp_encoder, _mlp_decoder, ignores=("base_channels",)))
+BACKBONES.register("mlp")(BackbonePreset(_mlp_encoder, _mlp_decoder, ignores=("base_channels",), flat_input=True))
 
 
 # --- generic conv: stride-2 blocks down to 4x4, depth follows the image size ----------------------
@@ -283,5 +284,6 @@ BACKBONES.register("tutorial-mlp")(
         # one-hot label concatenated to the flattened pixels and to z
         conditioning_options={"at_input": True, "encoder_embed": None},
         ignores=("hidden", "base_channels", "batchnorm", "embed_dim", "width_scale"),
+        flat_input=True,
     )
 )

@@ -10,12 +10,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from benchmark.conditions.image_tasks import target_of, visible_of
 from benchmark.config import CellConfig
 from benchmark.models.backbones import BACKBONES, Architecture
 from benchmark.models.condition_source import ConditionSource
 from benchmark.models.conditioning import CONDITIONINGS, ConditioningContext
 from benchmark.models.loss import decoder_mean
 from benchmark.models.prior import PRIORS, kl_diagonal_gaussians
+from benchmark.registry import Registry
 
 
 class CVAE(nn.Module):
@@ -54,6 +56,7 @@ class CVAE(nn.Module):
         self.decoder_input = nn.Linear(config.latent_dim + self.conditioning.latent_extra, self.decoder.input_width)
         self.prior = PRIORS[config.prior](config.latent_dim, source)
         self.uses_condition = config.conditioning != "none" or self.prior.conditional
+        self.image_condition = source.image_shape is not None
 
     @staticmethod
     def _input_extra(config: CellConfig, source: ConditionSource, options: dict) -> int:
@@ -102,20 +105,59 @@ class CVAE(nn.Module):
         z = mu + torch.exp(0.5 * logvar) * eps
         return self.decode_logits(z, c), self.kl(mu, logvar, c)
 
+    def target_mask(self, c: torch.Tensor) -> torch.Tensor | None:
+        """Image conditions: 1 at the pixels the task asks for, the only ones the loss and the likelihood
+        count; None for other conditions (every pixel)."""
+        return target_of(c) if self.image_condition else None
+
+    def completed(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """Image conditions: the visible pixels exactly as given, the model's only where the task hides them."""
+        if not self.image_condition:
+            return x
+        mask = target_of(c)
+        return visible_of(c) * (1 - mask) + x * mask
+
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Decode the posterior mean: the deterministic reconstruction used by the metrics."""
         mu, _ = self.encode(x, c)
-        return decoder_mean(self.decode_logits(mu, c), self.recon_loss)
+        return self.completed(decoder_mean(self.decode_logits(mu, c), self.recon_loss), c)
 
     @torch.no_grad()
     def sample(self, c: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """One image per condition in c: z from the prior (of that condition), x = the decoder's mean at (z, c)."""
+        """One image per condition in c: z from the prior (of that condition), x = the decoder's mean at (z, c)
+        (for an image condition, a completion of its visible pixels)."""
         prior_mu, prior_logvar = self.prior(c)
         eps = torch.randn(prior_mu.shape, generator=generator, device=prior_mu.device)
         z = prior_mu + torch.exp(0.5 * prior_logvar) * eps
-        return decoder_mean(self.decode_logits(z, c), self.recon_loss)
+        return self.completed(decoder_mean(self.decode_logits(z, c), self.recon_loss), c)
+
+
+class DeterministicNet(CVAE):
+    """The deterministic baseline of Sohn, Lee & Yan 2015: the same networks without a latent. The decoder
+    always gets z = 0 and the posterior is the standard prior, so the KL is 0, every sample of a condition
+    is the same image, and the importance-weighted likelihood is exact (every weight is log p(x|c)). There
+    is no recognition network, so the parameter count is what the baseline uses (its decoder input still
+    has latent_dim inputs that only ever see zeros)."""
+
+    ignores = ("prior", "beta", "kl_warmup_epochs")  # cell fields a model without a latent does not use
+
+    def __init__(self, config: CellConfig, source: ConditionSource):
+        super().__init__(config, source)
+        del self.encoder, self.mu_head, self.logvar_head
+
+    def encode(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        zeros = torch.zeros(len(x), self.latent_dim, device=x.device)
+        return zeros, zeros
+
+    def decode_logits(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return super().decode_logits(torch.zeros_like(z), c)
+
+
+MODELS: Registry[type[CVAE]] = Registry("model")
+MODELS.register("cvae")(CVAE)
+MODELS.register("deterministic")(DeterministicNet)
 
 
 def build_model(config: CellConfig, source: ConditionSource) -> CVAE:
-    return CVAE(config, source)
+    return MODELS[config.model](config, source)

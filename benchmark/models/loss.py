@@ -24,16 +24,18 @@ def cbernoulli_log_normalizer(logits: torch.Tensor) -> torch.Tensor:
     return torch.where(small, series, exact)
 
 
-def reconstruction_per_image(logits: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
-    """-log p(x|z) per image, summed over pixels. bce: Bernoulli decoder (a density of binary x only);
-    cbernoulli: continuous Bernoulli, a normalised density of x in [0, 1]; mse: the sum of squared errors
-    of the sigmoid mean (not a log density)."""
+def reconstruction_per_image(logits: torch.Tensor, x: torch.Tensor, kind: str, mask=None) -> torch.Tensor:
+    """-log p(x|z) per image, summed over pixels (those where `mask` is 1, when given: an image task's
+    target). bce: Bernoulli decoder (a density of binary x only); cbernoulli: continuous Bernoulli, a
+    normalised density of x in [0, 1]; mse: the sum of squared errors of the sigmoid mean (not a log density)."""
     if kind in ("bce", "cbernoulli"):
         per_pixel = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
         if kind == "cbernoulli":
             per_pixel = per_pixel - cbernoulli_log_normalizer(logits)
     else:
         per_pixel = (torch.sigmoid(logits) - x) ** 2
+    if mask is not None:
+        per_pixel = per_pixel * mask
     return per_pixel.flatten(1).sum(1)
 
 
@@ -56,9 +58,10 @@ class LossTerms:
     kl: torch.Tensor  # mean per image
 
 
-def cvae_loss(logits, x, kl_per_dim, kind: str, beta: float) -> LossTerms:
-    """kl_per_dim: KL(q(z|x,c) || the cell's prior) of each image and latent dimension, (B, D)."""
-    recon = reconstruction_per_image(logits, x, kind).mean()
+def cvae_loss(logits, x, kl_per_dim, kind: str, beta: float, mask=None) -> LossTerms:
+    """kl_per_dim: KL(q(z|x,c) || the cell's prior) of each image and latent dimension, (B, D); mask: the
+    pixels the reconstruction term counts (an image task's target), None for all."""
+    recon = reconstruction_per_image(logits, x, kind, mask).mean()
     kl = kl_per_dim.sum(1).mean()
     return LossTerms(total=recon + beta * kl, recon=recon, kl=kl)
 

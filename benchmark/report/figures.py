@@ -76,6 +76,22 @@ def training_curves(logs: pd.DataFrame, hue: str | None, path: Path) -> None:
     save(fig, path)
 
 
+def learning_curves(logs: pd.DataFrame, hue: str | None, metrics: list[str], published: dict, path: Path) -> None:
+    """Test metrics recorded after every epoch (columns test_<metric>), with a published figure as a
+    dashed line where there is one."""
+    fig, axes = _panels(metrics)
+    for ax, metric in zip(axes, metrics):
+        sns.lineplot(data=logs, x="epoch", y=f"test_{metric}", hue=hue, errorbar=t_errorbar, ax=ax, marker=".")
+        if metric in published:
+            ax.axhline(published[metric], color="black", linestyle="--", linewidth=1, label="published")
+        ax.set_title(f"test {metric} after each epoch")
+        ax.set_ylabel(metric)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.legend()
+    _one_legend_outside(axes)
+    save(fig, path)
+
+
 def scatter_panels(panels: dict[str, tuple[np.ndarray, np.ndarray]], class_names, path: Path) -> None:
     """Side-by-side 2-D embeddings (t-SNE), points coloured by class."""
     fig, axes = _panels(list(panels), width=5.0)

@@ -80,6 +80,7 @@ def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:
         row["trained_epochs"] = cell.get("epochs")
         row["train_images"] = cell.get("train_size")  # None: the whole train split
         row["image_px"] = cell.get("image_size")
+        row["curve_images"] = cell.get("curve_size") or None  # test images of its learning curve
         log = store.read(cell_id, "log.json") or []
         row["train_seconds"] = sum(e.get("seconds", 0.0) for e in log) if log else None
         row["eval_seconds"] = sum((metrics.get("eval_seconds") or {}).values()) if metrics else None

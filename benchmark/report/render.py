@@ -33,6 +33,7 @@ def render_report(
     long_frame(frame, axes).to_csv(assets / "metrics.csv", index=False, float_format="%.10g")
     ranked = [m for m in metrics if metric_specs()[m].better]
     found = comparisons(frame, axes, ranked)  # every paired comparison, Holm-corrected once for the report
+    logs = epoch_logs(store, frame, axes)
     sections = [
         f"# Report: {grid.name}\n\n{grid.description.strip()}\n",
         _scale_line(frame),
@@ -46,10 +47,10 @@ def render_report(
     if metrics:
         sections += [
             _table_section(frame, axes, metrics),
-            _published_section(frame, grid.published, axes) if grid.published else "",
+            _published_section(frame, logs, grid.published, axes) if grid.published else "",
             _comparison_section(frame, found, axes),
             *(_scale_section(frame, other, grid, ranked) for other in scale_checks),
-            _figure_section(store, frame, axes, metrics, assets, grid.name, data_dir),
+            _figure_section(store, frame, logs, axes, metrics, grid, assets, data_dir),
         ]
     sections.append(f"Every cell's metrics in long format: [{grid.name}/metrics.csv]({grid.name}/metrics.csv)\n")
     path = out / f"{grid.name}.md"
@@ -229,13 +230,14 @@ def _table_section(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> 
     )
 
 
-def _published_section(frame: pd.DataFrame, published: dict, axes: list[str]) -> str:
+def _published_section(frame: pd.DataFrame, logs: pd.DataFrame, published: dict, axes: list[str]) -> str:
     """The published figures beside ours, one column per value of the grid's first varying axis."""
     done = frame[frame["status"] == "done"]
     lines = ["## Against the published figures\n", published.get("source", "").strip() + "\n"]
     where = published.get("where", {})  # the cells the published figures describe, e.g. {conditioning: none}
     for field, value in where.items():
         done = done[done[field] == value]
+        logs = logs[logs[field] == value] if field in logs else logs
     if where:
         lines.append("Compared: the cells with " + ", ".join(f"{k}={v}" for k, v in where.items()) + ".\n")
     epochs = sorted(done["trained_epochs"].dropna().astype(int).unique())
@@ -253,7 +255,33 @@ def _published_section(frame: pd.DataFrame, published: dict, axes: list[str]) ->
         lines.append(f"| {metric} | {fmt(value)} | {cells} |")
     lines.append("\nIn brackets: difference from the published figure. Means over seeds.\n")
     lines += [_published_sentence(metric, value, groups, varying) for metric, value in published["metrics"].items()]
+    lines += _curve_lines(done, logs, published["metrics"], varying)
     return "\n".join(lines) + "\n"
+
+
+def _curve_lines(done: pd.DataFrame, logs: pd.DataFrame, published: dict, varying: list[str]) -> list[str]:
+    """Where the cells recorded a learning curve: the first epoch at which each variant's mean over seeds
+    reaches each published figure."""
+    names = [m for m in published if f"test_{m}" in logs]
+    if not names or done["curve_images"].isna().all():
+        return []
+    images = int(done["curve_images"].dropna().iloc[0])
+    lines = [
+        f"\nLearning curve: after every epoch each cell measured {', '.join(names)} on the first {images:,} test "
+        "images (the figure *Test metrics after each epoch* below). Where the mean over seeds first reaches the "
+        "published figure:\n"
+    ]
+    parts = list(logs.groupby(varying[0], sort=False)) if varying else [("all cells", logs)]
+    for metric in names:
+        value, lower = published[metric], metric_specs()[metric].better == "lower"
+        for key, part in parts:
+            curve = part.groupby("epoch")[f"test_{metric}"].mean()
+            reached = curve[curve <= value] if lower else curve[curve >= value]
+            name = f"{varying[0]}={key}" if varying else key
+            last = f"{fmt(curve.iloc[-1])} after epoch {curve.index[-1]}"
+            verdict = f"reaches {fmt(value)} at epoch {reached.index[0]}" if len(reached) else "not reached"
+            lines.append(f"- {metric}, {name}: {verdict} ({last})")
+    return lines
 
 
 def _published_sentence(metric: str, value: float, groups, varying: list[str]) -> str:
@@ -312,14 +340,14 @@ def _scale_section(frame: pd.DataFrame, other_store: CellStore, grid: GridCells,
     )
 
 
-def _figure_section(store, frame, axes, metrics, assets: Path, name: str, data_dir) -> str:
+def _figure_section(store, frame, logs, axes, metrics, grid: GridCells, assets: Path, data_dir) -> str:
     shown = [m for m in metrics if metric_specs()[m].better]
     varying = [a for a in axes if a != "seed" and frame[a].nunique() > 1]
     hue = "conditioning" if "conditioning" in varying else None
     lines = ["## Figures\n"]
 
     def add(filename: str, caption: str) -> None:
-        lines.append(f"![{caption}]({name}/{filename})\n\n*{caption}*\n")
+        lines.append(f"![{caption}]({grid.name}/{filename})\n\n*{caption}*\n")
 
     for axis in varying:
         if axis == hue and len(varying) > 1:
@@ -334,13 +362,21 @@ def _figure_section(store, frame, axes, metrics, assets: Path, name: str, data_d
         filename = f"heatmap_{shown[0]}.png"
         figures.heatmap(frame, varying[0], varying[1], shown[0], assets / filename)
         add(filename, f"{shown[0]} over {varying[0]} x {varying[1]}")
-    logs = epoch_logs(store, frame, axes)
+    curve_hue = hue or (varying[0] if varying else None)
     if len(logs):
-        curve_hue = hue or (varying[0] if varying else None)
         figures.training_curves(logs, curve_hue, assets / "training_curves.png")
         add("training_curves.png", "Training loss terms per epoch (mean and 95% t-interval over seeds)")
-    lines += _cell_images(store, frame, axes, assets, name)
-    lines += _latent_figures(store, frame, axes, assets, name, data_dir)
+    tested = [c.removeprefix("test_") for c in logs.columns if c.startswith("test_")]
+    if tested:
+        published = (grid.published or {}).get("metrics", {})
+        figures.learning_curves(logs, curve_hue, tested, published, assets / "learning_curves.png")
+        add(
+            "learning_curves.png",
+            "Test metrics after each epoch (mean and 95% t-interval over seeds)"
+            + ("; dashed: the published figure" if set(published) & set(tested) else ""),
+        )
+    lines += _cell_images(store, frame, axes, assets, grid.name)
+    lines += _latent_figures(store, frame, axes, assets, grid.name, data_dir)
     return "\n".join(lines)
 
 

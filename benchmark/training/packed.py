@@ -36,7 +36,8 @@ PACK_VARYING = ("seed", "beta", "lr")  # what may differ between the cells of on
 
 def pack_key(config: CellConfig) -> str | None:
     """Cells with equal keys can be packed; None for cells that cannot (BatchNorm keeps per-call state,
-    dynamic binarisation draws per cell in the trainer, a learning curve is measured by the trainer)."""
+    dynamic binarisation draws per cell in the trainer, a learning curve is measured by the trainer, an
+    image task's loss counts its target pixels only, which the trainer's loss does)."""
     from benchmark.models.backbones import BACKBONES
 
     if (
@@ -44,6 +45,7 @@ def pack_key(config: CellConfig) -> str | None:
         or BACKBONES[config.backbone].builtin_batchnorm
         or config.binarize == "dynamic"
         or config.curve_size
+        or config.condition == "image"
     ):
         return None
     fields = config.model_dump(mode="json", exclude=set(PACK_VARYING))

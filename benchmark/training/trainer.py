@@ -19,6 +19,7 @@ from benchmark.conditions import PreparedConditions, prepare_conditions
 from benchmark.config import CellConfig
 from benchmark.data import DatasetBundle, load_dataset
 from benchmark.data.binarize import binarized, draw
+from benchmark.models.backbones import BACKBONES
 from benchmark.models.cvae import CVAE, build_model
 from benchmark.models.loss import cvae_loss, kl_weight
 from benchmark.training.cpu import configure_cpu
@@ -87,7 +88,7 @@ def train_cell(
     bundle = bundle or cell_data(config, data_dir)
     conditions = prepare_conditions(config, bundle)
     model = build_seeded_model(config, conditions, device)
-    if device.type == "cuda" and not model.encoder.flat_input:
+    if device.type == "cuda" and not BACKBONES[config.backbone].flat_input:
         model = model.to(memory_format=torch.channels_last)  # the layout cuDNN convolutions prefer
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)  # one kernel for all parameters
     step_loss = _step_loss(model, config, device, compile)
@@ -116,7 +117,7 @@ def _step_loss(model: CVAE, config: CellConfig, device: torch.device, compile: b
     def step(x, c, eps, beta):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             logits, kl = model(x, c, eps=eps)
-        terms = cvae_loss(logits.float(), x, kl.float(), config.recon_loss, beta)
+        terms = cvae_loss(logits.float(), x, kl.float(), config.recon_loss, beta, model.target_mask(c))
         return terms.total, torch.stack([terms.total, terms.recon, terms.kl])
 
     return torch.compile(step) if compile else step
