@@ -58,6 +58,18 @@ BAD_GRIDS = [
     ({"base": {"latnet_dim": 4}}, "g.yaml: base.latnet_dim = 4: unknown cell field; valid: dataset"),
     ({"axes": {"latent_dim": ["big"]}}, "g.yaml: axes.latent_dim = 'big': Input should be a valid integer"),
     ({"axes": {"latent_dim": [8, 0]}}, "g.yaml: axes.latent_dim = 0: Input should be greater than 0"),
+    (
+        {"axes": {"latent_dim": [8]}, "published": {"metrics": {"sse": 11}}},
+        "g.yaml: published.metrics.sse = 11: unknown metric; known: mse_pixel, sse_image",
+    ),
+    (
+        {"axes": {"latent_dim": [8]}, "published": {"rows": [{"where": {"latent_dim": 4}, "metrics": {"ssim": 1}}]}},
+        "g.yaml: published.rows[0].where.latent_dim = 4: not a value of an axis",
+    ),
+    (
+        {"axes": {"latent_dim": [8]}, "published": {"metrics": {"ssim": True}}},
+        "g.yaml: published.metrics.ssim = True: expected a number",
+    ),
     ({"axes": {"beta": [-1.0]}}, "g.yaml: axes.beta = -1.0: Input should be greater than or equal to 0"),
     (
         {"axes": {"conditioning": ["sum"]}},

@@ -189,6 +189,27 @@ def test_learning_curve_against_a_published_figure(store_and_grid, tmp_path):
     assert (tmp_path / "reports" / "toy" / "learning_curves.png").exists()
 
 
+def test_a_published_table_is_compared_row_by_row_with_its_cells(store_and_grid, tmp_path):
+    store, grid_file = store_and_grid
+    spec = yaml.safe_load(grid_file.read_text())
+    spec["published"] = {
+        "source": "A table.",
+        "rows": [
+            {"where": {"conditioning": "concat", "latent_dim": 2}, "metrics": {"sse_image": 20.0}},
+            {"where": {"conditioning": "concat", "latent_dim": 4}, "metrics": {"sse_image": 20.0}},
+        ],
+    }
+    grid_file.write_text(yaml.safe_dump(spec))
+    text = render_report(store, from_grid_file(store, grid_file), tmp_path / "reports").read_text()
+    values = [sse_of("concat", 2, s) for s in (0, 1, 2)]  # 26, 26.5, 28
+    mean, half, _ = t_interval(values)
+    expected = f"| conditioning=concat, latent_dim=2 | sse_image | 20 | {interval_text(mean, half)} (n = 3) | 6.833 |"
+    assert expected in text
+    assert (
+        "| conditioning=concat, latent_dim=4 | sse_image | 20 | 24.2 ± 3.2 (n = 2) | 4.25 |" in text
+    )  # seed 2 pending
+
+
 def test_published_figures_compared_only_with_the_cells_they_describe(store_and_grid, tmp_path):
     store, grid_file = store_and_grid
     spec = yaml.safe_load(grid_file.read_text())

@@ -58,7 +58,8 @@ class GridSpec(BaseModel):
     exclude: list[dict[str, Any]] = []
     zip: list[list[str]] = []
     eval: EvalConfig = EvalConfig()
-    published: dict[str, Any] | None = None  # {"source": text, "metrics": {name: value}} for reports
+    # for reports: {source, metrics: {name: value}, where?, epochs?}, or {source, rows: [{where, metrics}]}
+    published: dict[str, Any] | None = None
     match_params: bool = Field(default=False, strict=True)  # widen mechanisms to equal size (grid/matching.py)
     claims: list[Claim] = []
     findings_by: list[str] = []  # axes whose levels get findings of their own in reports (e.g. backbone)
@@ -263,6 +264,29 @@ def _check_report_settings(spec: GridSpec, source: str) -> None:
                 valid = ", ".join(map(str, spec.axes[claim.axis]))
                 raise _fail(source, f"claims[{i}].{key}", value, f"not a value of axis {claim.axis}; valid: {valid}")
         _check_ranked(claim.metrics, f"claims[{i}].metrics", source)
+    if spec.published is not None:
+        _check_published(spec.published, spec, source)
+
+
+def _check_published(published: dict, spec: GridSpec, source: str) -> None:
+    """Published figures name known metrics, and the cells they describe by axes of this grid."""
+    from benchmark.metrics.registry import metric_specs
+
+    rows = published.get("rows")
+    entries = [("published", published)] if rows is None else [(f"published.rows[{i}]", r) for i, r in enumerate(rows)]
+    for where, entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("metrics"), dict):
+            raise _fail(source, where, entry, "expected a mapping with metrics: {METRIC: VALUE}")
+        for metric, value in entry["metrics"].items():
+            if metric not in metric_specs():
+                raise _fail(
+                    source, f"{where}.metrics.{metric}", value, f"unknown metric; known: {', '.join(metric_specs())}"
+                )
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise _fail(source, f"{where}.metrics.{metric}", value, "expected a number")
+        for axis, value in (entry.get("where") or {}).items():
+            if axis not in spec.axes or value not in spec.axes[axis]:
+                raise _fail(source, f"{where}.where.{axis}", value, f"not a value of an axis; axes: {spec.axes}")
 
 
 def _matched(spec: GridSpec, cells: list[Cell], source: str) -> list[Cell]:

@@ -12,7 +12,17 @@ from benchmark.metrics.registry import metric_specs
 from benchmark.report import figures, latents
 from benchmark.report.frame import GridCells, cells_frame, epoch_logs, long_frame, present_metrics
 from benchmark.report.index import scale_text, write_question
-from benchmark.report.stats import ALPHA, claim_verdict, comparisons, findings, fmt, sentence, summary_table
+from benchmark.report.stats import (
+    ALPHA,
+    claim_verdict,
+    comparisons,
+    findings,
+    fmt,
+    interval_text,
+    sentence,
+    summary_table,
+    t_interval,
+)
 from benchmark.store import CellStore
 from benchmark.store.cells import display_scale, upscaled_png
 
@@ -231,7 +241,10 @@ def _table_section(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> 
 
 
 def _published_section(frame: pd.DataFrame, logs: pd.DataFrame, published: dict, axes: list[str]) -> str:
-    """The published figures beside ours, one column per value of the grid's first varying axis."""
+    """The published figures beside ours, one column per value of the grid's first varying axis; a
+    published table (`rows`: figures for groups of cells, e.g. one per task and model) row by row."""
+    if "rows" in published:
+        return _published_rows_section(frame, published)
     done = frame[frame["status"] == "done"]
     lines = ["## Against the published figures\n", published.get("source", "").strip() + "\n"]
     where = published.get("where", {})  # the cells the published figures describe, e.g. {conditioning: none}
@@ -256,6 +269,26 @@ def _published_section(frame: pd.DataFrame, logs: pd.DataFrame, published: dict,
     lines.append("\nIn brackets: difference from the published figure. Means over seeds.\n")
     lines += [_published_sentence(metric, value, groups, varying) for metric, value in published["metrics"].items()]
     lines += _curve_lines(done, logs, published["metrics"], varying)
+    return "\n".join(lines) + "\n"
+
+
+def _published_rows_section(frame: pd.DataFrame, published: dict) -> str:
+    done = frame[frame["status"] == "done"]
+    lines = [
+        "## Against the published figures\n",
+        published.get("source", "").strip() + "\n",
+        "| cells | metric | published | here (mean ± 95% t-interval over seeds) | difference |",
+        "|---|---|---|---|---|",
+    ]
+    for row in published["rows"]:
+        part = done
+        for field, value in row["where"].items():
+            part = part[part[field] == value]
+        cells = ", ".join(f"{field}={value}" for field, value in row["where"].items())
+        for metric, value in row["metrics"].items():
+            mean, half, n = t_interval(part[metric]) if metric in part else (float("nan"), float("nan"), 0)
+            here = f"{interval_text(mean, half)} (n = {n})" if n else "not measured"
+            lines.append(f"| {cells} | {metric} | {fmt(value)} | {here} | {fmt(mean - value)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -368,7 +401,7 @@ def _figure_section(store, frame, logs, axes, metrics, grid: GridCells, assets: 
         add("training_curves.png", "Training loss terms per epoch (mean and 95% t-interval over seeds)")
     tested = [c.removeprefix("test_") for c in logs.columns if c.startswith("test_")]
     if tested:
-        published = (grid.published or {}).get("metrics", {})
+        published = (grid.published or {}).get("metrics", {})  # a published table (rows) has no curve
         figures.learning_curves(logs, curve_hue, tested, published, assets / "learning_curves.png")
         add(
             "learning_curves.png",
