@@ -199,10 +199,14 @@ def _protocol_section(store: CellStore, frame: pd.DataFrame) -> str:
             lines.append(f"{key.capitalize()}: {protocol[key]}.\n")
     for note in protocol.get("conditions", {}).get("warnings", []):
         lines.append(f"**Note:** {note}\n")
-    lines += [f"- `{name}`: {spec.definition}" for name, spec in metric_specs().items()]
     unavailable = protocol.get("unavailable", {})
+    measured = [name for name in metric_specs() if metrics.get(name) is not None]  # in the registry's order
+    lines += [f"- `{name}`: {metric_specs()[name].definition}" for name in measured]
     if unavailable:
-        lines += ["", "Unavailable here:"] + [f"- `{k}`: {v}" for k, v in unavailable.items()]
+        by_reason: dict[str, list[str]] = {}
+        for name, reason in unavailable.items():
+            by_reason.setdefault(reason, []).append(f"`{name}`")
+        lines += ["", "Not measured here:"] + [f"- {', '.join(names)}: {why}" for why, names in by_reason.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -257,7 +261,7 @@ def _published_section(frame: pd.DataFrame, logs: pd.DataFrame, published: dict,
     if published.get("epochs") and epochs and epochs != [published["epochs"]]:
         lines.append(
             f"**These cells trained for {', '.join(map(str, epochs))} epochs, the published ones for "
-            f"{published['epochs']}**: expect the gap below to shrink with training.\n"
+            f"{published['epochs']}.**\n"
         )
     varying = [a for a in axes if a != "seed" and done[a].nunique() > 1]
     groups = list(done.groupby(varying[0], sort=False)) if varying else [("all cells", done)]
