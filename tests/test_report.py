@@ -85,6 +85,9 @@ def test_report_table_values_and_intervals(store_and_grid, tmp_path):
     # concat, latent 4 has the lowest sse (two seeds done): marked best
     assert [sse_of("concat", 4, s) for s in (0, 1)] == [24.0, 24.5]  # t(0.975, 1) * 0.354 / sqrt 2 = 3.18
     assert "**24.2 ± 3.2**" in text
+    protocol = text.split("## Evaluation protocol")[1].split("## Provenance")[0]
+    assert "- `sse_image`: mean over test images" in protocol and "`nll_iw`:" not in protocol  # measured only
+    assert "Not measured here:\n- `fid_inception`: no weights" in protocol
     assert "## Cells\n\n10 done, 1 failed, 1 pending." in text
     assert "non-finite loss at epoch 1" in text
     assert "`fid_inception`: no weights" in text
