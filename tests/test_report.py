@@ -96,6 +96,20 @@ def test_report_table_values_and_intervals(store_and_grid, tmp_path):
     assert set(csv.columns) >= {"cell", "conditioning", "latent_dim", "seed", "metric", "value"}
 
 
+def test_a_protocol_caveat_comes_before_any_number(store_and_grid, tmp_path):
+    import json
+
+    store, grid_file = store_and_grid
+    warning = "The text encoder (cvae-tiny-clip) is untrained: its weights are random."
+    for path in store.root.glob("*/metrics.json"):
+        metrics = json.loads(path.read_text())
+        metrics["protocol"]["conditions"] = {"warnings": [warning]}
+        write_json(path, metrics)
+    text = render_report(store, from_grid_file(store, grid_file), tmp_path / "reports").read_text()
+    assert text.startswith(f"# Report: toy\n\n**Caveat:** {warning}\n\nA store written by hand.")
+    assert text.count(warning) == 1
+
+
 def test_every_referenced_figure_exists_and_is_a_png(store_and_grid, tmp_path):
     import re
 
@@ -281,6 +295,22 @@ def test_findings_name_the_winner_the_comparisons_found():
         flipped, comparisons(flipped, ["conditioning", "seed"], ["sse_image"]), ["conditioning", "seed"], ["sse_image"]
     )
     assert line.startswith("**sse_image**: conditioning=additive has the best mean")
+
+
+def test_zipped_axes_are_compared_as_one_with_a_note():
+    """coco_mini zips backbone with image_size: no pair differs in one of them alone, so the pairs are the
+    cells that differ in both, compared once, and every sentence says the other changes too."""
+    frame = _hand_frame({"conv": 0.0, "article-coco": 3.0}, [0.0, 1.5, -1.0, 0.7, 2.0])
+    frame = frame.rename(columns={"conditioning": "backbone"})
+    frame["image_size"] = frame["backbone"].map({"conv": 64, "article-coco": 128})
+    axes = ["backbone", "image_size", "seed"]
+    (found,) = comparisons(frame, axes, ["sse_image"])
+    assert (found.axis, found.along, found.n) == ("backbone", ("image_size",), 5)
+    assert found.mean == pytest.approx(3.0, abs=0.2) and found.significant
+    (line,) = findings(frame, [found], axes, ["sse_image"], only_axis="image_size")
+    assert line.startswith("**sse_image**: backbone=conv (image_size changes with it) has the best mean")
+    crossed = pd.concat([frame, frame.assign(image_size=frame["image_size"].map({64: 128, 128: 64}))])
+    assert {c.along for c in comparisons(crossed, axes, ["sse_image"])} == {()}  # a full cross: no zip
 
 
 def test_a_published_claim_is_checked_against_the_comparisons():

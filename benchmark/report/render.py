@@ -14,7 +14,9 @@ from benchmark.report.frame import GridCells, cells_frame, epoch_logs, long_fram
 from benchmark.report.index import scale_text, write_question
 from benchmark.report.stats import (
     ALPHA,
+    along_text,
     claim_verdict,
+    compared_axes,
     comparisons,
     findings,
     fmt,
@@ -45,7 +47,9 @@ def render_report(
     found = comparisons(frame, axes, ranked)  # every paired comparison, Holm-corrected once for the report
     logs = epoch_logs(store, frame, axes)
     sections = [
-        f"# Report: {grid.name}\n\n{grid.description.strip()}\n",
+        f"# Report: {grid.name}\n",
+        _caveats(store, frame),
+        f"{grid.description.strip()}\n",
         _scale_line(frame),
         _findings_section(frame, found, axes, ranked, grid.findings_by, grid.question) if ranked else "",
         _claims_section(found, grid.claims) if grid.claims else "",
@@ -170,6 +174,13 @@ def _first_done(store: CellStore, frame: pd.DataFrame, name: str) -> dict | None
     return store.read(done["cell"].iloc[0], name) if len(done) else None
 
 
+def _caveats(store: CellStore, frame: pd.DataFrame) -> str:
+    """What the cells' protocol warns about (an untrained text encoder), first, before any number is read."""
+    metrics = _first_done(store, frame, "metrics.json")
+    notes = metrics["protocol"].get("conditions", {}).get("warnings", []) if metrics else []
+    return "".join(f"**Caveat:** {note}\n" for note in notes)
+
+
 def _protocol_section(store: CellStore, frame: pd.DataFrame) -> str:
     metrics = _first_done(store, frame, "metrics.json")
     if not metrics:
@@ -197,8 +208,6 @@ def _protocol_section(store: CellStore, frame: pd.DataFrame) -> str:
     for key in ("likelihood", "label"):
         if key in protocol:
             lines.append(f"{key.capitalize()}: {protocol[key]}.\n")
-    for note in protocol.get("conditions", {}).get("warnings", []):
-        lines.append(f"**Note:** {note}\n")
     unavailable = protocol.get("unavailable", {})
     measured = [name for name in metric_specs() if metrics.get(name) is not None]  # in the registry's order
     lines += [f"- `{name}`: {metric_specs()[name].definition}" for name in measured]
@@ -343,10 +352,8 @@ def _comparison_section(frame: pd.DataFrame, found, axes: list[str]) -> str:
         f"(mean / standard deviation), Holm's correction within each metric over all the comparisons below "
         f"(family-wise error {ALPHA}).\n",
     ]
-    for axis in axes:
-        if axis == "seed" or frame[axis].nunique() < 2:
-            continue
-        lines.append(f"### {axis}\n")
+    for axis, along in compared_axes(frame, axes).items():
+        lines.append(f"### {axis}{along_text(along)}\n")
         lines += [f"- {sentence(c)}" for c in found if c.axis == axis]
         lines.append("")
     return "\n".join(lines)
@@ -434,10 +441,11 @@ def _representatives(frame: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
 
 
 def _cell_images(store, frame, axes, assets: Path, name: str) -> list[str]:
+    config = (_first_done(store, frame, "config.json") or {}).get("cell", {})
     lines = [
         "### Samples and reconstructions (first seed)\n",
-        "Samples: one row per class. Reconstructions: test images above, reconstructions below. Enlarged "
-        "(nearest neighbour) so that every image is at least 112 px wide.\n",
+        f"Samples: {_samples_layout(config)}. Reconstructions: test images above, reconstructions below. "
+        "Enlarged (nearest neighbour) so that every image is at least 112 px wide.\n",
     ]
     (assets / "cells").mkdir(exist_ok=True)
     for row in _representatives(frame, axes).itertuples():
@@ -450,6 +458,15 @@ def _cell_images(store, frame, axes, assets: Path, name: str) -> list[str]:
         images = " ".join(f"![{kind}]({name}/cells/{row.cell}-{kind}.png)" for kind in ("samples", "reconstructions"))
         lines.append(f"**{label or row.cell}** (`{row.cell}`)\n\n{images}\n")
     return lines
+
+
+def _samples_layout(config: dict) -> str:
+    """How evaluate.image_grids lays out a cell's samples.png."""
+    if config.get("task"):
+        return "one row per test image: its visible input (hidden pixels grey), five completions, the truth"
+    if config.get("condition") == "text":
+        return "one sample for each of the first 20 test captions, 10 per row"
+    return "one row per class"
 
 
 def _latent_figures(store, frame, axes, assets: Path, name: str, data_dir) -> list[str]:

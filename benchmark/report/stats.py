@@ -134,6 +134,7 @@ class Comparison:
     p: float  # paired t-test, uncorrected
     effect: float  # Cohen's d_z: mean difference / standard deviation of the differences
     p_holm: float = math.nan  # Holm-adjusted over every comparison of this metric in the grid
+    along: tuple[str, ...] = ()  # axes zipped with this one: they change with it in every pair
 
     @property
     def significant(self) -> bool:
@@ -144,15 +145,29 @@ class Comparison:
         return (self.mean < 0) == (metric_specs()[self.metric].better == "lower")
 
 
+def compared_axes(frame: pd.DataFrame, axes: list[str]) -> dict[str, list[str]]:
+    """The axes whose levels are compared, each with the axes that vary in lockstep with it (zipped in the
+    grid): those change with it in every pair, so they cannot be held fixed and are not compared again."""
+    varying = [a for a in axes if a != "seed" and frame[a].nunique() > 1]
+    result, taken = {}, set()
+    for axis in varying:
+        if axis not in taken:
+            result[axis] = [o for o in varying if o not in taken and o != axis and _lockstep(frame, axis, o)]
+            taken.update(result[axis])
+    return result
+
+
+def _lockstep(frame: pd.DataFrame, a: str, b: str) -> bool:
+    return all(frame.groupby(x, dropna=False)[y].nunique(dropna=False).max() == 1 for x, y in ((a, b), (b, a)))
+
+
 def comparisons(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> list[Comparison]:
     """Every pair of levels of every axis, on every metric, with Holm's correction applied within each metric
     over all the grid's comparisons of it (every axis, every pair of levels)."""
     done = frame[frame["status"] == "done"]
     found = []
-    for axis in axes:
-        if axis == "seed" or frame[axis].nunique() < 2:
-            continue
-        others = [a for a in axes if a != axis]
+    for axis, along in compared_axes(frame, axes).items():
+        others = [a for a in axes if a != axis and a not in along]
         values = list(dict.fromkeys(frame[axis]))
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
         for a, b in _pairs(values, numeric):
@@ -161,12 +176,17 @@ def comparisons(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> lis
                 right = done[done[axis] == b].set_index(others)[metric]
                 diff = (right - left).dropna().to_numpy(dtype=float)
                 if len(diff):
-                    found.append(_compare(axis, a, b, metric, diff))
+                    found.append(replace(_compare(axis, a, b, metric, diff), along=tuple(along)))
     for metric in metrics:
         mine = [i for i, c in enumerate(found) if c.metric == metric]
         for i, adjusted in zip(mine, holm([found[i].p for i in mine])):
             found[i] = replace(found[i], p_holm=adjusted)
     return found
+
+
+def along_text(along) -> str:
+    """' (image_size changes with it)' for a comparison of zipped axes; '' otherwise."""
+    return f" ({' and '.join(along)} {'change' if len(along) > 1 else 'changes'} with it)" if along else ""
 
 
 def _compare(axis: str, a, b, metric: str, diff: np.ndarray) -> Comparison:
@@ -182,7 +202,7 @@ def _compare(axis: str, a, b, metric: str, diff: np.ndarray) -> Comparison:
 def sentence(c: Comparison) -> str:
     verb = "lowers" if c.mean < 0 else "raises"
     judgement = "" if c.mean == 0 else (" (better)" if c.b_better else " (worse)")
-    head = f"{c.axis}={c.b} {verb} {c.metric} by"
+    head = f"{c.axis}={c.b}{along_text(c.along)} {verb} {c.metric} by"
     if c.n < 2:
         return f"{head} {fmt(abs(c.mean))} relative to {c.axis}={c.a}{judgement} (1 pair, one seed: no interval)"
     by = f"{head} {interval_text(abs(c.mean), c.half)} relative to {c.axis}={c.a}{judgement}"
@@ -205,8 +225,8 @@ def findings(
     `only_axis`: the sentences of that axis only."""
     done = frame[frame["status"] == "done"]
     lines = []
-    for axis in axes:
-        if axis == "seed" or done[axis].nunique() < 2 or only_axis not in (None, axis):
+    for axis, along in compared_axes(frame, axes).items():
+        if only_axis not in (None, axis, *along):
             continue
         for metric in metrics:
             means = done.groupby(axis, sort=False)[metric].mean().dropna()
@@ -214,11 +234,11 @@ def findings(
                 continue
             best = means.idxmin() if metric_specs()[metric].better == "lower" else means.idxmax()
             against = [c for c in found if c.axis == axis and c.metric == metric and best in (c.a, c.b)]
-            lines.append(_finding(axis, metric, best, means[best], against))
+            lines.append(_finding(axis, metric, best, means[best], against, along))
     return lines
 
 
-def _finding(axis: str, metric: str, best, mean: float, against: list[Comparison]) -> str:
+def _finding(axis: str, metric: str, best, mean: float, against: list[Comparison], along=()) -> str:
     beaten, level = [], []
     for c in against:
         other = c.a if c.b == best else c.b
@@ -227,7 +247,7 @@ def _finding(axis: str, metric: str, best, mean: float, against: list[Comparison
             beaten.append(f"{other} (by {interval_text(gap, c.half)}, d = {abs(c.effect):.1f}, Holm p {_eq(c.p_holm)})")
         else:
             level.append(f"{other} (by {interval_text(gap, c.half)}, Holm p {_eq(c.p_holm)})")
-    text = f"**{metric}**: {axis}={best} has the best mean ({fmt(mean)})"
+    text = f"**{metric}**: {axis}={best}{along_text(along)} has the best mean ({fmt(mean)})"
     if beaten:
         text += "; it is significantly better than " + ", ".join(beaten)
     if level:
