@@ -366,3 +366,10 @@ def test_the_findings_index_carries_each_question_with_the_answer_its_report_fou
     assert "- **sse_image**: conditioning=concat has the best mean" in index
     assert "Scale: all training images, 5 epochs, 3 seeds, 28 px. Report: [toy.md](toy.md)" in index
     assert "## Other reports\n\n- [older.md](older.md)" in index
+    assert "Within" not in index
+    spec["findings_by"] = ["latent_dim"]  # then the question is answered at each latent size too
+    grid_file.write_text(yaml.safe_dump(spec))
+    render_report(store, from_grid_file(store, grid_file), out)
+    index = write_index(out).read_text()
+    for latent in (2, 4):
+        assert f"- Within latent_dim={latent}: **sse_image**: conditioning=concat has the best mean" in index

@@ -70,7 +70,10 @@ def render_report(
     path = out / f"{grid.name}.md"
     question = grid.question
     if question and ranked:
-        answers = findings(frame, found, axes, [m for m in question.metrics if m in ranked], question.axis)
+        asked = [m for m in question.metrics if m in ranked]
+        answers = findings(frame, found, axes, asked, question.axis)
+        for axis, level, inner in _findings_within(frame, axes, asked, grid.findings_by, question.axis):
+            answers += [f"Within {axis}={level}: {line}" for line in inner]
         write_question(assets, question, answers, scale_text(frame), path.name)
     write_text(path, "\n".join(s for s in sections if s))
     return path
@@ -110,14 +113,20 @@ def _findings_section(frame: pd.DataFrame, found, axes: list[str], ranked: list[
         *[f"- {line}" for line in lines],
         "",
     ]
+    for axis, level, inner in _findings_within(frame, axes, ranked, by, question.axis if question else None):
+        parts += [f"### Within {axis}={level}\n", "Holm's correction within these cells' comparisons.\n"]
+        parts += [f"- {line}" for line in inner] + [""]
+    return "\n".join(parts)
+
+
+def _findings_within(frame: pd.DataFrame, axes: list[str], ranked: list[str], by, only_axis: str | None):
+    """(by-axis, level, findings) for each level of each `by` axis, each level its own Holm family."""
     for axis in by:
         for level in dict.fromkeys(frame[axis]):
             part, rest = frame[frame[axis] == level], [a for a in axes if a != axis]
-            inner = findings(part, comparisons(part, rest, ranked), rest, ranked, question.axis if question else None)
+            inner = findings(part, comparisons(part, rest, ranked), rest, ranked, only_axis)
             if inner:
-                parts += [f"### Within {axis}={level}\n", "Holm's correction within these cells' comparisons.\n"]
-                parts += [f"- {line}" for line in inner] + [""]
-    return "\n".join(parts)
+                yield axis, level, inner
 
 
 def _claims_section(found, claims) -> str:

@@ -192,7 +192,7 @@ def along_text(along) -> str:
 def _compare(axis: str, a, b, metric: str, diff: np.ndarray) -> Comparison:
     mean, half, n = t_interval(diff)
     spread = diff.std(ddof=1) if n > 1 else math.nan
-    if n > 1 and spread > 0:
+    if n > 1 and spread > 1e-9 * abs(mean):  # below: equal differences but for float rounding
         p, effect = stats.ttest_rel(diff, np.zeros_like(diff)).pvalue, mean / spread
     else:  # one pair, or every pair differs by the same amount: no test
         p, effect = math.nan, math.nan
