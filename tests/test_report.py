@@ -110,6 +110,17 @@ def test_a_protocol_caveat_comes_before_any_number(store_and_grid, tmp_path):
     assert text.count(warning) == 1
 
 
+def test_the_protocol_defines_a_metric_that_only_some_cells_measured(store_and_grid, tmp_path):
+    import json
+
+    store, grid_file = store_and_grid
+    first = load_grid(grid_file).cells[0].id  # done: the cell whose protocol the report quotes
+    other = next(p for p in store.root.glob("*/metrics.json") if p.parent.name != first)
+    write_json(other, {**json.loads(other.read_text()), "nll_marginal": 90.0})
+    text = render_report(store, from_grid_file(store, grid_file), tmp_path / "reports").read_text()
+    assert "- `nll_marginal`: -log p(x)" in text.split("## Evaluation protocol")[1]
+
+
 def test_every_referenced_figure_exists_and_is_a_png(store_and_grid, tmp_path):
     import re
 

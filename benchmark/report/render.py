@@ -217,8 +217,7 @@ def _protocol_section(store: CellStore, frame: pd.DataFrame) -> str:
     for key in ("likelihood", "label"):
         if key in protocol:
             lines.append(f"{key.capitalize()}: {protocol[key]}.\n")
-    unavailable = protocol.get("unavailable", {})
-    measured = [name for name in metric_specs() if metrics.get(name) is not None]  # in the registry's order
+    measured, unavailable = _measured_metrics(store, frame)
     lines += [f"- `{name}`: {metric_specs()[name].definition}" for name in measured]
     if unavailable:
         by_reason: dict[str, list[str]] = {}
@@ -226,6 +225,19 @@ def _protocol_section(store: CellStore, frame: pd.DataFrame) -> str:
             by_reason.setdefault(reason, []).append(f"`{name}`")
         lines += ["", "Not measured here:"] + [f"- {', '.join(names)}: {why}" for why, names in by_reason.items()]
     return "\n".join(lines) + "\n"
+
+
+def _measured_metrics(store: CellStore, frame: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
+    """The metrics some done cell measured (in the registry's order), and why each of the others was
+    measured by none (the first reason a cell gives)."""
+    found, reasons = set(), {}
+    for cell in frame.loc[frame["status"] == "done", "cell"]:
+        metrics = store.read(cell, "metrics.json") or {}
+        found.update(name for name, value in metrics.items() if value is not None)
+        for name, reason in metrics.get("protocol", {}).get("unavailable", {}).items():
+            reasons.setdefault(name, reason)
+    measured = [name for name in metric_specs() if name in found]
+    return measured, {name: why for name, why in reasons.items() if name not in found}
 
 
 def _used(store: CellStore, frame: pd.DataFrame, key_of) -> dict[str, list[str]]:
