@@ -12,9 +12,10 @@ def _uv_sync(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The test suite (pytest)."""
+    """The test suite (pytest), one worker per core (at most 4)."""
     _uv_sync(session)
-    session.run("uv", "run", "--frozen", "pytest", "--durations=20", *session.posargs, external=True)
+    workers = ("-n", "auto", "--maxprocesses", "4")
+    session.run("uv", "run", "--frozen", "pytest", *workers, "--durations=20", *session.posargs, external=True)
 
 
 @nox.session

@@ -1,4 +1,6 @@
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -7,8 +9,16 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("BENCH_DATA_DIR") or REPO.parent / "shared" / "data")
 
-# Derived tensors, classifiers and statistics are cached once for the whole session.
-os.environ.setdefault("BENCH_CACHE_DIR", tempfile.mkdtemp(prefix="bench-cache-"))
+# Derived tensors, classifiers and statistics are cached once for the whole session (and removed after
+# it, unless BENCH_CACHE_DIR names a cache to keep).
+if "BENCH_CACHE_DIR" not in os.environ:
+    os.environ["BENCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-cache-")
+    atexit.register(shutil.rmtree, os.environ["BENCH_CACHE_DIR"], ignore_errors=True)
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `pytest -n N`: share the cores, not N x all of them
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 
 
 @pytest.fixture(scope="session")
