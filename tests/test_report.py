@@ -1,4 +1,5 @@
 import hashlib
+import json
 import math
 
 import pandas as pd
@@ -97,8 +98,6 @@ def test_report_table_values_and_intervals(store_and_grid, tmp_path):
 
 
 def test_a_protocol_caveat_comes_before_any_number(store_and_grid, tmp_path):
-    import json
-
     store, grid_file = store_and_grid
     warning = "The text encoder (cvae-tiny-clip) is untrained: its weights are random."
     for path in store.root.glob("*/metrics.json"):
@@ -111,8 +110,6 @@ def test_a_protocol_caveat_comes_before_any_number(store_and_grid, tmp_path):
 
 
 def test_the_protocol_defines_a_metric_that_only_some_cells_measured(store_and_grid, tmp_path):
-    import json
-
     store, grid_file = store_and_grid
     first = load_grid(grid_file).cells[0].id  # done: the cell whose protocol the report quotes
     other = next(p for p in store.root.glob("*/metrics.json") if p.parent.name != first)
@@ -225,10 +222,16 @@ def test_a_published_table_is_compared_row_by_row_with_its_cells(store_and_grid,
         "rows": [
             {"where": {"conditioning": "concat", "latent_dim": 2}, "metrics": {"sse_image": 20.0}},
             {"where": {"conditioning": "concat", "latent_dim": 4}, "metrics": {"sse_image": 20.0}},
+            {"where": {"conditioning": "none", "latent_dim": 2}, "metrics": {"target_xent_elbo": 50.0}},
         ],
     }
     grid_file.write_text(yaml.safe_dump(spec))
+    for cell in load_grid(grid_file).cells:  # a metric no table or figure shows: only the published table
+        if dict(cell.axis_values) in ({"conditioning": "none", "latent_dim": 2, "seed": s} for s in (0, 1, 2)):
+            path = store.cell_dir(cell.id) / "metrics.json"
+            write_json(path, {**json.loads(path.read_text()), "target_xent_elbo": 49.0})
     text = render_report(store, from_grid_file(store, grid_file), tmp_path / "reports").read_text()
+    assert "| conditioning=none, latent_dim=2 | target_xent_elbo | 50 | 49 (n = 3) | -1 |" in text
     values = [sse_of("concat", 2, s) for s in (0, 1, 2)]  # 26, 26.5, 28
     mean, half, _ = t_interval(values)
     expected = f"| conditioning=concat, latent_dim=2 | sse_image | 20 | {interval_text(mean, half)} (n = 3) | 6.833 |"

@@ -9,7 +9,7 @@ import pandas as pd
 
 from benchmark.errors import BenchError
 from benchmark.grid import Grid, load_grid
-from benchmark.metrics.registry import headline_metrics
+from benchmark.metrics.registry import headline_metrics, metric_specs
 from benchmark.runner.grid_run import grid_record
 from benchmark.store import CellStore
 
@@ -84,12 +84,22 @@ def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:
         log = store.read(cell_id, "log.json") or []
         row["train_seconds"] = sum(e.get("seconds", 0.0) for e in log) if log else None
         row["eval_seconds"] = sum((metrics.get("eval_seconds") or {}).values()) if metrics else None
-        row.update({m: metrics.get(m) for m in headline_metrics()})
+        row.update({m: _number(metrics.get(m)) for m in _scalar_metrics(row)})
         rows.append(row)
     frame = pd.DataFrame(rows)
     for metric in headline_metrics():
         frame[metric] = pd.to_numeric(frame[metric], errors="coerce")
     return frame
+
+
+def _scalar_metrics(row: dict) -> list[str]:
+    """Every registered metric (headline or not, e.g. target_xent_elbo for a published table) that is not
+    already a column of the row."""
+    return [name for name in metric_specs() if name not in row]
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def long_frame(frame: pd.DataFrame, axes: list[str]) -> pd.DataFrame:

@@ -321,7 +321,7 @@ def _published_rows_section(frame: pd.DataFrame, published: dict) -> str:
         cells = ", ".join(f"{field}={value}" for field, value in row["where"].items())
         for metric, value in row["metrics"].items():
             mean, half, n = t_interval(part[metric]) if metric in part else (float("nan"), float("nan"), 0)
-            here = f"{interval_text(mean, half)} (n = {n})" if n else "not measured"
+            here = f"{interval_text(mean, half)} (n = {n})" if n else "no cell done"
             lines.append(f"| {cells} | {metric} | {fmt(value)} | {here} | {fmt(mean - value)} |")
     return "\n".join(lines) + "\n"
 
