@@ -11,7 +11,7 @@ from benchmark.fileio import write_json
 from benchmark.grid import load_grid
 from benchmark.report.frame import from_grid_file
 from benchmark.report.render import render_report
-from benchmark.report.stats import comparisons, findings, holm, interval_text, sentence, t_interval
+from benchmark.report.stats import at_place_of, comparisons, findings, holm, interval_text, sentence, t_interval
 from benchmark.store import CellStore
 from benchmark.store.cells import png_bytes
 
@@ -234,11 +234,9 @@ def test_a_published_table_is_compared_row_by_row_with_its_cells(store_and_grid,
     assert "| conditioning=none, latent_dim=2 | target_xent_elbo | 50 | 49 (n = 3) | -1 |" in text
     values = [sse_of("concat", 2, s) for s in (0, 1, 2)]  # 26, 26.5, 28
     mean, half, _ = t_interval(values)
-    expected = f"| conditioning=concat, latent_dim=2 | sse_image | 20 | {interval_text(mean, half)} (n = 3) | 6.833 |"
+    expected = f"| conditioning=concat, latent_dim=2 | sse_image | 20 | {interval_text(mean, half)} (n = 3) | 6.8 |"  # to the interval's place
     assert expected in text
-    assert (
-        "| conditioning=concat, latent_dim=4 | sse_image | 20 | 24.2 ± 3.2 (n = 2) | 4.25 |" in text
-    )  # seed 2 pending
+    assert "| conditioning=concat, latent_dim=4 | sse_image | 20 | 24.2 ± 3.2 (n = 2) | 4.2 |" in text  # seed 2 pending
 
 
 def test_published_figures_compared_only_with_the_cells_they_describe(store_and_grid, tmp_path):
@@ -348,6 +346,9 @@ def test_intervals_are_printed_to_the_precision_they_support():
     assert interval_text(1104868.0, 0.0) == "1,104,868"  # a count equal in every seed
     assert interval_text(3.0, float("nan")) == "3"  # one seed: no interval
     assert interval_text(0.1, 4.2e-17) == "0.1"  # equal by definition but for float rounding
+    assert at_place_of(-2.94, 1.7) == "-2.9"  # a difference beside 68.9 ± 1.7
+    assert at_place_of(-123.4, 47.0) == "-123"
+    assert at_place_of(-0.02455, 0.11) == "-0.02"
 
 
 def test_ranking_agreement_between_two_scales():

@@ -15,6 +15,7 @@ from benchmark.report.index import scale_text, write_question
 from benchmark.report.stats import (
     ALPHA,
     along_text,
+    at_place_of,
     claim_verdict,
     compared_axes,
     comparisons,
@@ -322,7 +323,8 @@ def _published_rows_section(frame: pd.DataFrame, published: dict) -> str:
         for metric, value in row["metrics"].items():
             mean, half, n = t_interval(part[metric]) if metric in part else (float("nan"), float("nan"), 0)
             here = f"{interval_text(mean, half)} (n = {n})" if n else "no cell done"
-            lines.append(f"| {cells} | {metric} | {fmt(value)} | {here} | {fmt(mean - value)} |")
+            difference = at_place_of(mean - value, half) if n else "-"
+            lines.append(f"| {cells} | {metric} | {fmt(value)} | {here} | {difference} |")
     return "\n".join(lines) + "\n"
 
 

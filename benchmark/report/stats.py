@@ -58,10 +58,18 @@ def interval_text(mean: float, half: float) -> str:
     if half != half or half <= 0 or not math.isfinite(half):
         return fmt(mean)
     rounded = float(f"{half:.2g}")  # 0.0996 -> 0.1: the place follows the rounded half-width
-    decimals = 1 - math.floor(math.log10(rounded))
-    if decimals <= 0:  # a half-width of 10 or more: round both to its tens, hundreds, ...
-        return f"{round(mean, decimals):.0f} ± {round(rounded, decimals):.0f}"
-    return f"{mean:.{decimals}f} ± {rounded:.{decimals}f}"
+    return f"{at_place_of(mean, rounded)} ± {at_place_of(rounded, rounded)}"
+
+
+def at_place_of(value: float, half: float) -> str:
+    """`value` rounded to the decimal place that two significant digits of the half-width `half` reach
+    (a difference printed beside an interval); without a usable half-width, fmt."""
+    if value != value or half != half or half <= 0 or not math.isfinite(half):
+        return fmt(value)
+    decimals = 1 - math.floor(math.log10(float(f"{half:.2g}")))
+    if decimals <= 0:  # a half-width of 10 or more: round to its tens, hundreds, ...
+        return f"{round(value, decimals):.0f}"
+    return f"{value:.{decimals}f}"
 
 
 def header(metric: str) -> str:
