@@ -239,6 +239,19 @@ def test_a_published_table_is_compared_row_by_row_with_its_cells(store_and_grid,
     assert "| conditioning=concat, latent_dim=4 | sse_image | 20 | 24.2 ± 3.2 (n = 2) | 4.2 |" in text  # seed 2 pending
 
 
+def test_a_report_says_which_overrides_its_cells_were_run_with(store_and_grid, tmp_path):
+    from benchmark.runner.grid_run import RunOptions, run_grid
+
+    store, grid_file = store_and_grid
+    overridden = load_grid(grid_file, ["epochs=2", "eval.recon_size=10"])
+    assert overridden.overrides == ("epochs=2", "eval.recon_size=10")
+    run_grid(overridden, [], store, RunOptions(device="cpu"))  # records the grid's cells, trains nothing
+    text = render_report(store, from_grid_file(store, grid_file), tmp_path / "reports").read_text()
+    assert "**Run with** `--override epochs=2 --override eval.recon_size=10`: these settings" in text
+    run_grid(load_grid(grid_file), [], store, RunOptions(device="cpu"))  # the file as it is
+    assert "Run with" not in render_report(store, from_grid_file(store, grid_file), tmp_path / "reports").read_text()
+
+
 def test_published_figures_compared_only_with_the_cells_they_describe(store_and_grid, tmp_path):
     store, grid_file = store_and_grid
     spec = yaml.safe_load(grid_file.read_text())

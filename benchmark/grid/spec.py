@@ -95,6 +95,7 @@ class Grid:
     claims: tuple[Claim, ...] = ()  # published claims the report checks
     findings_by: tuple[str, ...] = ()  # axes whose levels get findings of their own in reports
     question: Question | None = None  # a line of the findings index
+    overrides: tuple[str, ...] = ()  # --override KEY=VALUE applied on top of the file, as given
 
 
 def _fail(source: str, where: str, value: Any, message: str) -> BenchError:
@@ -175,7 +176,7 @@ def load_grid(path: str | Path, overrides: list[str] | None = None) -> Grid:
             raise BenchError(f"--override {key}={value}: {key} is an axis of {path}; use --only to pick values")
         target = section or "base"
         raw[target] = {**(raw.get(target) or {}), name: value}
-    return build_grid(raw, str(path))
+    return replace(build_grid(raw, str(path)), overrides=tuple(overrides or ()))
 
 
 def _check_cell_fields(spec: GridSpec, source: str) -> None:

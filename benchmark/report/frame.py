@@ -22,6 +22,7 @@ class GridCells:
     axes: list[str]  # varying fields, seed last
     cells: list[dict]  # {"id", "axes"}
     spec: Grid | None = None
+    overrides: tuple[str, ...] = ()  # --override of the run that recorded the cells
 
     @property
     def description(self) -> str:
@@ -52,8 +53,9 @@ def from_grid_file(store: CellStore, path: Path) -> GridCells:
     """The grid's cells as last run (the store's record), else as its file expands them."""
     grid = load_grid(path)
     record = store.grid_record(grid.name)
-    cells = record["cells"] if record else grid_record(grid)
-    return GridCells(grid.name, list(grid.axes), cells, grid)
+    if record is None:
+        return GridCells(grid.name, list(grid.axes), grid_record(grid), grid)
+    return GridCells(grid.name, list(grid.axes), record["cells"], grid, tuple(record.get("overrides", ())))
 
 
 def from_store_record(store: CellStore, name: str) -> GridCells:
@@ -62,7 +64,7 @@ def from_store_record(store: CellStore, name: str) -> GridCells:
         raise BenchError(f"{store.root}: no grid named {name!r} has been run")
     axes = list(record["cells"][0]["axes"]) if record["cells"] else ["seed"]
     spec = load_grid(record["source"]) if Path(record["source"]).exists() else None
-    return GridCells(name, axes, record["cells"], spec)
+    return GridCells(name, axes, record["cells"], spec, tuple(record.get("overrides", ())))
 
 
 def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:

@@ -51,6 +51,7 @@ def render_report(
         f"# Report: {grid.name}\n",
         _caveats(store, frame),
         f"{grid.description.strip()}\n",
+        _overrides_line(grid),
         _scale_line(frame),
         _findings_section(frame, found, axes, ranked, grid.findings_by, grid.question) if ranked else "",
         _claims_section(found, grid.claims) if grid.claims else "",
@@ -75,7 +76,7 @@ def render_report(
         answers = findings(frame, found, axes, asked, question.axis)
         for axis, level, inner in _findings_within(frame, axes, asked, grid.findings_by, question.axis):
             answers += [f"Within {axis}={level}: {line}" for line in inner]
-        write_question(assets, question, answers, scale_text(frame), path.name)
+        write_question(assets, question, answers, scale_text(frame) + _overridden(grid), path.name)
     write_text(path, "\n".join(s for s in sections if s))
     return path
 
@@ -85,6 +86,25 @@ def _markdown(table: pd.DataFrame) -> str:
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
     rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join([header, rule, *rows]) + "\n"
+
+
+def _overridden(grid: GridCells) -> str:
+    return f"; run with {_override_options(grid)}" if grid.overrides else ""
+
+
+def _override_options(grid: GridCells) -> str:
+    return "`" + " ".join(f"--override {assignment}" for assignment in grid.overrides) + "`"
+
+
+def _overrides_line(grid: GridCells) -> str:
+    """A run that changed every cell on top of the file (`bench run --override`): the description above is the
+    file's, the cells are not exactly what it says."""
+    if not grid.overrides:
+        return ""
+    return (
+        f"**Run with** {_override_options(grid)}: these settings of every cell differ from the grid file's "
+        "(the description above is the file's).\n"
+    )
 
 
 def _scale_line(frame: pd.DataFrame) -> str:

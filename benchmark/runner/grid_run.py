@@ -51,7 +51,7 @@ def run_grid(
 ) -> RunSummary:
     progress = progress or Progress()
     pin_git_commit()
-    store.record_grid(grid.name, grid.source, grid_record(grid))
+    store.record_grid(grid.name, grid.source, grid_record(grid), grid.overrides)
     summary = RunSummary()
     todo = [c for c in cells if options.force or store.status(c.id) != CellStatus.DONE]
     summary.skipped = [c.id for c in cells if c not in todo]

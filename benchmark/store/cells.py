@@ -53,8 +53,9 @@ class CellStore:
         path = self.cell_dir(cell_id) / name
         return read_json(path) if path.exists() else None
 
-    def record_grid(self, name: str, source: str, cells: list[dict]) -> None:
-        write_json(self.root / "grids" / f"{name}.json", {"name": name, "source": source, "cells": cells})
+    def record_grid(self, name: str, source: str, cells: list[dict], overrides: tuple[str, ...] = ()) -> None:
+        record = {"name": name, "source": source, "overrides": list(overrides), "cells": cells}
+        write_json(self.root / "grids" / f"{name}.json", record)
 
     def grid_record(self, name: str) -> dict | None:
         path = self.root / "grids" / f"{name}.json"
