@@ -261,6 +261,9 @@ def test_published_figures_compared_only_with_the_cells_they_describe(store_and_
     assert "Compared: the cells with conditioning=none." in text
     section = text.split("## Against the published figures")[1].split("##")[0]
     assert "latent_dim=2" in section and "conditioning=concat" not in section
+    # latent_dim=2, conditioning=none: sse 28, 28.5, 30 -> mean 28.83, t-interval half-width 2.59 -> 2.6,
+    # so the mean and its difference from 20 are printed to one decimal
+    assert "| sse_image | 20 | 28.8 ± 2.6 (n = 3) (8.8) |" in section
 
 
 def test_a_report_says_when_its_cells_used_two_domain_classifiers(store_and_grid, tmp_path):

@@ -319,9 +319,12 @@ def _published_section(frame: pd.DataFrame, logs: pd.DataFrame, published: dict,
     header = " | ".join(f"here, {varying[0]}={key}" if varying else str(key) for key, _ in groups)
     lines += [f"| metric | published | {header} |", "|---|---|" + "---|" * len(groups)]
     for metric, value in published.get("metrics", {}).items():
-        cells = " | ".join(f"{fmt(part[metric].mean())} ({fmt(part[metric].mean() - value)})" for _, part in groups)
+        cells = " | ".join("{} ({})".format(*_against(part, metric, value)) for _, part in groups)
         lines.append(f"| {metric} | {fmt(value)} | {cells} |")
-    lines.append("\nIn brackets: difference from the published figure. Means over seeds.\n")
+    lines.append(
+        "\nMean ± 95% t-interval over seeds; in brackets, the difference from the published figure, to the "
+        "same decimal place.\n"
+    )
     lines += [_published_sentence(metric, value, groups, varying) for metric, value in published["metrics"].items()]
     lines += _curve_lines(done, logs, published["metrics"], varying)
     return "\n".join(lines) + "\n"
@@ -341,11 +344,18 @@ def _published_rows_section(frame: pd.DataFrame, published: dict) -> str:
             part = part[part[field] == value]
         cells = ", ".join(f"{field}={value}" for field, value in row["where"].items())
         for metric, value in row["metrics"].items():
-            mean, half, n = t_interval(part[metric]) if metric in part else (float("nan"), float("nan"), 0)
-            here = f"{interval_text(mean, half)} (n = {n})" if n else "no cell done"
-            difference = at_place_of(mean - value, half) if n else "-"
+            here, difference = _against(part, metric, value)
             lines.append(f"| {cells} | {metric} | {fmt(value)} | {here} | {difference} |")
     return "\n".join(lines) + "\n"
+
+
+def _against(cells: pd.DataFrame, metric: str, published: float) -> tuple[str, str]:
+    """The cells' mean ± 95% t-interval (with n) of a metric, and its difference from a published figure at
+    the interval's decimal place."""
+    mean, half, n = t_interval(cells[metric]) if metric in cells else (float("nan"), float("nan"), 0)
+    if not n:
+        return "no cell done", "-"
+    return f"{interval_text(mean, half)} (n = {n})", at_place_of(mean - published, half)
 
 
 def _curve_lines(done: pd.DataFrame, logs: pd.DataFrame, published: dict, varying: list[str]) -> list[str]:
