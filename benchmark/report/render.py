@@ -385,14 +385,15 @@ def _curve_lines(done: pd.DataFrame, logs: pd.DataFrame, published: dict, varyin
 
 def _published_sentence(metric: str, value: float, groups, varying: list[str]) -> str:
     """Where we differ from a published figure, in words."""
-    here = {key: part[metric].mean() for key, part in groups}
+    intervals = {key: t_interval(part[metric]) for key, part in groups}
+    here = {key: mean for key, (mean, _, _) in intervals.items()}
     if all(v > value for v in here.values()) or all(v < value for v in here.values()):
         side = "higher" if next(iter(here.values())) > value else "lower"
         closest = min(here, key=lambda k: abs(here[k] - value))
         name = f"{varying[0]}={closest}" if varying else closest
         return (
             f"- {metric}: every variant here is {side} than the published {fmt(value)}; the closest is "
-            f"{name} at {fmt(here[closest])}."
+            f"{name} at {interval_text(*intervals[closest][:2])}."
         )
     return f"- {metric}: the published {fmt(value)} lies within the range of the variants here."
 
