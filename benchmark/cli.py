@@ -27,6 +27,7 @@ app.add_typer(data_app, name="data")
 # Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns; give them room.
 console = Console() if Console().is_terminal else Console(width=200)
 
+MAX_SAMPLES = 1024  # one PNG grid; 1024 RGB 256 px samples are about 0.8 GB of floats
 DataDirOption = typer.Option(None, "--data-dir", help="Data directory (default: $BENCH_DATA_DIR, else the user cache).")
 
 
@@ -149,7 +150,9 @@ def evaluate(
     from benchmark.cli_run import evaluate_command, resolve_grid
 
     spec = resolve_grid(grid, [], override)
-    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    names = None if metrics is None else [m.strip() for m in metrics.split(",") if m.strip()]
+    if names == []:
+        raise BenchError(f"--metrics {metrics!r}: names no metric; give metric or group names, or leave it out for all")
     raise typer.Exit(evaluate_command(console, spec, results, only, names, stale, device, data_dir))
 
 
@@ -167,12 +170,21 @@ def status(
     store = CellStore(results)
     from benchmark.runner.evaluate_stage import is_stale
 
+    if results.exists() and not results.is_dir():
+        raise BenchError(f"--results {results}: is a file, not a cell store")
     states = [store.status(c.id) for c in spec.cells]
     counts = ", ".join(f"{sum(s == k for s in states)} {k.value}" for k in CellStatus)
+    if not results.exists():
+        counts += f" (no store at {results} yet)"
     stale = sum(is_stale(store, c) for c in spec.cells)
     if stale:
         counts += f" ({stale} done under an older protocol: bench evaluate --stale)"
     console.print(cell_table(spec, list(spec.cells), store, f"{spec.name}: {counts}"))
+    for cell, state in zip(spec.cells, states):
+        if state == CellStatus.DAMAGED:
+            console.print(f"[red]damaged {cell.id}: {store.damage(cell.id)}", soft_wrap=True)
+    if CellStatus.DAMAGED in states:
+        console.print("bench run redoes damaged cells (their files are moved to damaged/ first, not deleted)")
 
 
 @app.command()
@@ -187,25 +199,37 @@ def report(
         help="Another store with some of the same cells at another scale (e.g. fewer epochs): the report compares "
         "the rankings (repeatable).",
     ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace a published report even if it would drop cells the published one has."
+    ),
     data_dir: Path = DataDirOption,
 ) -> None:
-    """Render markdown reports (tables, comparisons, figures) from the store; trains nothing."""
-    from benchmark.report.frame import from_grid_file, from_store_record
+    """Render markdown reports (tables, comparisons, figures) from the store; trains nothing.
+
+    A report is written whole or not at all, and is not replaced by one made from fewer cells unless --force."""
+    from benchmark.report.frame import done_cells, from_grid_file, from_store_record
     from benchmark.report.index import write_index
+    from benchmark.report.publish import check_publishable
     from benchmark.report.render import render_report
+    from benchmark.runner.preflight import check_data_dir, check_results_folder, check_store
     from benchmark.store import CellStore
 
     for path in scale_check:
         if not (path / "grids").is_dir():
             raise BenchError(f"--scale-check {path}: not a cell store (no grids/ folder in it)")
-    store = CellStore(results)
+    store = check_store(results)
+    check_results_folder(out, "--out")
+    check_data_dir(data_dir)
+    if all_ and grid:
+        raise BenchError("give either --all or --grid, not both")
     if all_:
-        names = sorted(p.stem for p in (results / "grids").glob("*.json"))
-        grids = [from_store_record(store, n) for n in names]
+        grids = [from_store_record(store, n) for n in store.grid_names()]
     else:
         grids = [from_grid_file(store, g) for g in grid or [Path("ablations/smoke.yaml")]]
     if not grids:
-        raise BenchError(f"{results}: no grid has been run yet")
+        raise BenchError(f"--results {results}: no grid has been run there yet")
+    for spec in grids:  # every report checked before any is written
+        check_publishable(spec.name, done_cells(store, spec), results, out, force)
     others = tuple(CellStore(path) for path in scale_check)
     for spec in grids:
         console.print(f"wrote {render_report(store, spec, out, data_dir, others)}")
@@ -218,8 +242,8 @@ def sample(
     text: str = typer.Option(None, "--text", help="A short text naming a class, or a caption for text cells."),
     label: int = typer.Option(None, "--label", help="A class index."),
     image: str = typer.Option(None, "--image", help="Image-task cells: the test image to complete, test:INDEX."),
-    n: int = typer.Option(16, "-n", min=1, help="Number of samples."),
-    seed: int = typer.Option(0, "--seed", help="Noise seed."),
+    n: int = typer.Option(16, "-n", min=1, max=MAX_SAMPLES, help=f"Number of samples (at most {MAX_SAMPLES})."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Noise seed."),
     out: Path = typer.Option(Path("samples.png"), "--out", help="PNG to write."),
     scale: int = typer.Option(
         None, "--scale", min=1, max=16, help="Enlarge by this factor (default: to at least 112 px per image)."
@@ -228,10 +252,12 @@ def sample(
     data_dir: Path = DataDirOption,
 ) -> None:
     """Draw a grid of samples from a trained cell for a text or a label, or completions of a test image."""
+    from benchmark.runner.preflight import check_data_dir, check_output_file, check_store
     from benchmark.sampling import sample_grid
-    from benchmark.store import CellStore
 
-    console.print(sample_grid(CellStore(results), cell, text, label, n, seed, out, data_dir, scale, image))
+    check_output_file(out, "--out", ".png")
+    check_data_dir(data_dir)
+    console.print(sample_grid(check_store(results), cell, text, label, n, seed, out, data_dir, scale, image))
 
 
 @app.command()
@@ -243,13 +269,14 @@ def reproduce(
 ) -> None:
     """Check a grid's stored metrics against committed reference values; exit 1 on drift."""
     from benchmark.grid import load_grid
+    from benchmark.runner.preflight import check_output_file, check_store
     from benchmark.runner.reference import compare_with_reference, write_reference
-    from benchmark.store import CellStore
 
     spec = load_grid(grid)
     path = reference or grid.with_suffix(".reference.json")
-    store = CellStore(results)
+    store = check_store(results)
     if write:
+        check_output_file(path, "--reference", ".json")
         write_reference(spec, store, path)
         console.print(f"wrote {path}")
         return
@@ -259,6 +286,46 @@ def reproduce(
     if problems:
         raise typer.Exit(1)
     console.print(f"{spec.name}: all {len(spec.cells)} cells match {path} within its tolerances")
+
+
+store_app = typer.Typer(no_args_is_help=True, help="The cell store itself.")
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("check")
+def store_check(
+    results: Path = typer.Option(Path("results"), "--results", help="Cell store folder."),
+) -> None:
+    """Verify every stored file of every cell (parse, keys, checksums); exit 1 if anything is damaged."""
+    from benchmark.runner.preflight import check_store
+    from benchmark.store import CellStatus
+
+    store = check_store(results)
+    states = {cell_id: store.status(cell_id) for cell_id in store.cell_ids()}
+    damaged = [c for c, s in states.items() if s == CellStatus.DAMAGED]
+    done = [c for c, s in states.items() if s == CellStatus.DONE]
+    unverified = [c for c in done if not store.verified(c)]
+    bad_grids = []
+    for name in store.grid_names():
+        try:
+            store.grid_record(name)
+        except BenchError as err:
+            bad_grids.append(str(err))
+    counts = ", ".join(f"{sum(s == k for s in states.values())} {k.value}" for k in CellStatus)
+    grids = len(store.grid_names())
+    console.print(f"{results}: {len(states)} cells: {counts}; {grids} grid record{'s' * (grids != 1)}", soft_wrap=True)
+    if unverified:
+        console.print(
+            f"{len(unverified)} done cells were written before checksums: parsed and checked for their keys only",
+            soft_wrap=True,
+        )
+    for cell_id in damaged:
+        console.print(f"[red]damaged {cell_id}: {store.damage(cell_id)}", soft_wrap=True)
+    for line in bad_grids:
+        console.print(f"[red]damaged grid record {line}", soft_wrap=True)
+    if damaged or bad_grids:
+        console.print("bench run redoes damaged cells (their files are moved to damaged/ first, not deleted)")
+        raise typer.Exit(1)
 
 
 instrument_app = typer.Typer(no_args_is_help=True, help="The measuring instruments shipped with the package.")
@@ -273,8 +340,12 @@ def instrument_train(
     """Train a new domain classifier (fixed recipe) and make it the data set's instrument, under a new key.
 
     Metrics measured with it are not comparable with those of the previous instrument; reports say so."""
+    from benchmark.data.datasets import DATASETS
     from benchmark.metrics.classifier import train_instrument
+    from benchmark.runner.preflight import check_data_dir
 
+    DATASETS[dataset]  # an unknown name is one line naming the known ones
+    check_data_dir(data_dir)
     entry = train_instrument(dataset, data_dir)
     console.print(f"{dataset}: {entry['file']} sha256 {entry['sha256']} test accuracy {entry['test_accuracy']:.4f}")
 
@@ -295,7 +366,10 @@ def perf_eval(
     import json
 
     from benchmark.perf.eval_timing import time_evaluation
+    from benchmark.runner.preflight import check_data_dir, check_device
 
+    check_device(device)
+    check_data_dir(data_dir)
     console.print_json(json.dumps(time_evaluation(n_samples, device, data_dir, nll_k, nll_size or None)))
 
 
@@ -312,7 +386,11 @@ def perf_train(
 
     from benchmark.fileio import write_text
     from benchmark.perf.train_speed import render_markdown, run_perf
+    from benchmark.runner.preflight import check_data_dir, check_device, check_output_file
 
+    check_output_file(out, "--out", ".md")
+    check_device(device)
+    check_data_dir(data_dir)
     if data_dir:
         os.environ["BENCH_DATA_DIR"] = str(data_dir)
     text = render_markdown(run_perf(images, pack, device))

@@ -14,7 +14,7 @@ from benchmark.grid import Cell, Grid, load_grid, single_cell_grid
 from benchmark.metrics.registry import headline_metrics
 from benchmark.runner.grid_run import Progress, RunOptions, RunSummary, filter_cells, run_grid
 from benchmark.runner.preflight import check_device, check_results_folder, check_run
-from benchmark.store import CellStore
+from benchmark.store import CellStatus, CellStore
 
 DEFAULT_GRID = Path("ablations/smoke.yaml")
 PROGRESS_COLUMNS = (
@@ -82,6 +82,8 @@ def run_command(
     with RichProgress(*PROGRESS_COLUMNS, console=console) as bars:
         summary = run_grid(grid, cells, store, options, RichRunProgress(bars, todo))
     console.print(summary_line(grid, summary, results))
+    for cell_id, where in summary.moved_aside.items():
+        console.print(f"[yellow]cell {cell_id} was damaged: redone, its damaged files moved to {where}", soft_wrap=True)
     for cell_id, reason in summary.failed.items():
         console.print(f"[red]failed {cell_id}: {reason}")
     return 1 if summary.failed else 0
@@ -89,20 +91,26 @@ def run_command(
 
 def evaluate_command(console: Console, grid: Grid, results: Path, only, metric_names, stale, device, data_dir) -> int:
     from benchmark.runner.evaluate_stage import evaluate_cells, groups_for, is_stale
+    from benchmark.runner.preflight import check_data_dir, check_store
 
-    store = CellStore(results)
+    store = check_store(results)
     groups_for(metric_names)  # an unknown metric is a user error before anything runs
-    cells = [c for c in filter_cells(grid.cells, only) if not stale or is_stale(store, c)]
-    check_results_folder(results)
     device_obj = check_device(device)
+    check_data_dir(data_dir)
+    selected = filter_cells(grid.cells, only)
+    if not any(store.status(c.id) in (CellStatus.DONE, CellStatus.DAMAGED) for c in selected):
+        raise BenchError(f"--results {results}: no cell of grid {grid.name} is done there; nothing to measure")
+    cells = [c for c in selected if not stale or is_stale(store, c)]
     with RichProgress(*PROGRESS_COLUMNS, console=console) as bars:
         task = bars.add_task("evaluate", total=len(cells))
         summary = evaluate_cells(cells, store, device_obj, data_dir, metric_names, lambda cell: bars.advance(task))
     console.print(
         f"{grid.name}: {len(summary.measured)} measured, {len(summary.not_trained)} not trained yet, "
-        f"{len(summary.busy)} busy in another run (store: {results})"
+        f"{len(summary.busy)} busy in another run, {len(summary.damaged)} damaged (store: {results})"
     )
-    return 0
+    for cell_id, damage in summary.damaged.items():
+        console.print(f"[red]damaged {cell_id}: {damage} (not measured; bench run redoes it)", soft_wrap=True)
+    return 1 if summary.damaged else 0
 
 
 def summary_line(grid: Grid, summary: RunSummary, results: Path) -> str:
@@ -113,6 +121,8 @@ def summary_line(grid: Grid, summary: RunSummary, results: Path) -> str:
     ]
     if summary.busy:
         parts.append(f"{len(summary.busy)} busy in another run")
+    if summary.moved_aside:
+        parts.append(f"{len(summary.moved_aside)} of them redone because damaged")
     return f"{grid.name}: " + ", ".join(parts) + f" (store: {results})"
 
 
@@ -127,12 +137,13 @@ def cell_table(grid: Grid, cells: list[Cell], store: CellStore, title: str) -> T
     from benchmark.runner.evaluate_stage import is_stale
 
     for cell in cells:
-        status = store.status(cell.id).value
-        metrics = store.read(cell.id, "metrics.json") or {}
-        failure = store.read(cell.id, "failed.json")
+        status = store.status(cell.id)
+        metrics = store.read(cell.id, "metrics.json") if status == CellStatus.DONE else {}
         values = dict(cell.axis_values)
-        shown = status if not failure else f"failed: {failure['reason']}"
-        if is_stale(store, cell):
+        shown = status.value
+        if status == CellStatus.FAILED:
+            shown = f"failed: {store.read(cell.id, 'failed.json')['reason']}"
+        elif is_stale(store, cell):
             shown = "done, stale protocol (bench evaluate)"
         table.add_row(
             cell.id,

@@ -58,7 +58,10 @@ def sample_grid(
 ) -> str:
     """`scale`: enlarge the grid by this integer factor (None: as reports do, to at least 112 px per image).
     `image` (test:INDEX), for image-task cells: the visible input, n completions and the truth, in a row."""
-    if store.status(cell_id) != CellStatus.DONE or not (store.cell_dir(cell_id) / "model.pt").exists():
+    status = store.status(cell_id)
+    if status == CellStatus.DAMAGED:
+        raise BenchError(f"cell {cell_id} in {store.root} is damaged ({store.damage(cell_id)}); bench run redoes it")
+    if status != CellStatus.DONE or not (store.cell_dir(cell_id) / "model.pt").exists():
         known = sorted(p.parent.name for p in store.root.glob("*/model.pt"))
         raise BenchError(f"no trained cell {cell_id!r} in {store.root}; trained cells: {', '.join(known) or 'none'}")
     from torchvision.utils import make_grid

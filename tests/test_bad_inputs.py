@@ -2,6 +2,7 @@
 no traceback, nothing trained, and the store exactly as it was. None of these needs the real data."""
 
 import gzip
+import json
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,32 @@ GRID_FILES = [
     ("zero samples", grid_text(rest="eval: {n_samples: 0}\n"), [], "eval.n_samples = 0"),
     ("unknown eval key", grid_text(rest="eval: {fid: true}\n"), [], "eval.fid = True: unknown key"),
     (
+        "claim of a level over itself",
+        grid_text(
+            rest="axes: {conditioning: [none, concat]}\n"
+            "claims: [{source: a paper, axis: conditioning, better: none, worse: none, metrics: [sse_image]}]\n"
+        ),
+        [],
+        "claims[0].worse = 'none': the same level as better",
+    ),
+    (
+        "unknown key inside a claim",
+        grid_text(
+            rest="axes: {conditioning: [none, concat]}\n"
+            "claims: [{source: a, axis: conditioning, better: concat, worse: none, metrics: [sse_image], by: 2}]\n"
+        ),
+        [],
+        "claims[0].by = 2: unknown key; valid: source, axis, better, worse, metrics",
+    ),
+    (
+        "unknown key inside the question",
+        grid_text(
+            rest="axes: {conditioning: [none, concat]}\nquestion: {text: Q, axis: conditioning, metrics: [sse_image], why: x}\n"
+        ),
+        [],
+        "question.why = 'x': unknown key; valid: text, axis, metrics",
+    ),
+    (
         "missing text-encoder checkpoint",
         grid_text(
             "dataset: coco\ncondition: text\nimage_size: 64\nepochs: 1\ntext_encoder: 'cvae-tiny-clip:/no/such/clip.pt'\n"
@@ -160,8 +187,116 @@ SET_CELLS = [
     ("set of an empty hidden list", ["--set", "hidden=[]"], "base.hidden = []"),
 ]
 
+GOOD_GRID = "{grid}"  # a one-cell synthetic grid whose cell is not done in the store
 OTHER_COMMANDS = [
     ("status of a missing grid", ["status", "--grid", "/no/such.yaml"], "grid file not found"),
+    ("status of a store that is a file", ["status", "--grid", GOOD_GRID, "--results", "{file}"], "is a file"),
+    ("evaluate with an empty metric list", ["evaluate", "--grid", GOOD_GRID, "--metrics", ""], "names no metric"),
+    ("evaluate with only commas", ["evaluate", "--grid", GOOD_GRID, "--metrics", ",,"], "',,': names no metric"),
+    ("evaluate an unknown metric", ["evaluate", "--grid", GOOD_GRID, "--metrics", "fid"], "fid: unknown metric"),
+    (
+        "evaluate a store that does not exist",
+        ["evaluate", "--grid", GOOD_GRID, "--results", "{missing}"],
+        "no such folder (no cell store there)",
+    ),
+    (
+        "evaluate a store that is no store",
+        ["evaluate", "--grid", GOOD_GRID, "--results", "{empty}"],
+        "not a cell store (no grids/ folder and no cells in it)",
+    ),
+    (
+        "evaluate a grid with no done cell",
+        ["evaluate", "--grid", GOOD_GRID],
+        "no cell of grid bad is done there; nothing to measure",
+    ),
+    ("evaluate on an unknown device", ["evaluate", "--grid", GOOD_GRID, "--device", "tpu"], "--device 'tpu'"),
+    (
+        "sample into a folder",
+        ["sample", "--cell", "aaaaaaaaaaaa", "--label", "1", "--out", "{dir}"],
+        "is a folder; give a file name",
+    ),
+    (
+        "sample into a JPEG name",
+        ["sample", "--cell", "aaaaaaaaaaaa", "--label", "1", "--out", "{dir}/x.jpg"],
+        "give a name ending in .png",
+    ),
+    (
+        "sample under a file",
+        ["sample", "--cell", "aaaaaaaaaaaa", "--label", "1", "--out", "{file}/x.png"],
+        "is a file, not a folder",
+    ),
+    (
+        "a hundred million samples",
+        ["sample", "--cell", "aaaaaaaaaaaa", "--label", "1", "-n", "100000000"],
+        "Invalid value for '-n'",
+    ),
+    ("negative sample seed", ["sample", "--cell", "aaaaaaaaaaaa", "--label", "1", "--seed", "-3"], "'--seed'"),
+    (
+        "sample from a store that does not exist",
+        ["sample", "--cell", "aaaaaaaaaaaa", "--label", "1", "--results", "{missing}"],
+        "no such folder",
+    ),
+    (
+        "sample from a damaged cell",
+        ["sample", "--cell", "bbbbbbbbbbbb", "--label", "1"],
+        "cell bbbbbbbbbbbb in",
+    ),
+    (
+        "report from a store that does not exist",
+        ["report", "--grid", GOOD_GRID, "--results", "{missing}"],
+        "no such folder (no cell store there)",
+    ),
+    ("report of a grid with no done cell", ["report", "--grid", GOOD_GRID], "nothing to report"),
+    ("report into a file", ["report", "--grid", GOOD_GRID, "--out", "{file}"], "--out"),
+    ("report of all and one grid", ["report", "--all", "--grid", GOOD_GRID], "either --all or --grid"),
+    (
+        "report of all grids of a store without any",
+        ["report", "--all", "--results", "{cells_only}"],
+        "no grid has been run there yet",
+    ),
+    (
+        "report that would drop published cells",
+        ["report", "--grid", "{published_grid}"],
+        "rendering would drop them",
+    ),
+    ("report from a damaged grid record", ["report", "--grid", "{damaged_grid}"], "records the grid again"),
+    (
+        "report with a missing data folder",
+        ["report", "--grid", GOOD_GRID, "--data-dir", "/no/such/folder"],
+        "--data-dir /no/such/folder: no such folder",
+    ),
+    ("reproduce without its reference", ["reproduce", "--grid", GOOD_GRID], "reference file not found"),
+    (
+        "reproduce against a reference that is not JSON",
+        ["reproduce", "--grid", GOOD_GRID, "--reference", "{file}"],
+        "not a reference file (not JSON",
+    ),
+    (
+        "reproduce against a JSON list",
+        ["reproduce", "--grid", GOOD_GRID, "--reference", "{list_json}"],
+        "no 'cells' mapping",
+    ),
+    (
+        "reproduce from a store that does not exist",
+        ["reproduce", "--grid", GOOD_GRID, "--results", "{missing}"],
+        "no such folder",
+    ),
+    (
+        "reference written from cells not done",
+        ["reproduce", "--grid", GOOD_GRID, "--write", "--reference", "{dir}/ref.json"],
+        "pending, not done; run the grid first",
+    ),
+    ("instrument for an unknown data set", ["instrument", "train", "--dataset", "cifar"], "unknown data set 'cifar'"),
+    (
+        "instrument with a missing data folder",
+        ["instrument", "train", "--dataset", "mnist", "--data-dir", "/no/such/folder"],
+        "no such folder",
+    ),
+    ("perf report into a folder", ["perf", "train", "--out", "{dir}"], "is a folder"),
+    ("perf on an unknown device", ["perf", "train", "--device", "tpu"], "--device 'tpu'"),
+    ("perf eval on an unknown device", ["perf", "eval", "--device", "tpu"], "--device 'tpu'"),
+    ("perf eval of no samples", ["perf", "eval", "--n-samples", "0"], "Invalid value for '--n-samples'"),
+    ("store check of a store that does not exist", ["store", "check", "--results", "{missing}"], "no such folder"),
     ("report of a folder", ["report", "--grid", "{dir}"], "not a file"),
     (
         "sample of an unknown cell",
@@ -174,17 +309,27 @@ OTHER_COMMANDS = [
 
 
 @pytest.fixture
-def store(tmp_path) -> Path:
-    """A results folder holding one finished cell, which no bad input may touch."""
+def store(tmp_path, monkeypatch) -> Path:
+    """A results folder holding a finished cell and a damaged one, and a published report beside it, which
+    no bad input may touch. The working folder is tmp_path, so default paths (reports/) land there."""
+    monkeypatch.chdir(tmp_path)
     results = tmp_path / "results"
-    (results / "aaaaaaaaaaaa").mkdir(parents=True)
-    (results / "aaaaaaaaaaaa" / "metrics.json").write_text('{"sse_image": 1.0}\n')
-    (results / "aaaaaaaaaaaa" / "config.json").write_text("{}\n")
+    for cell_id, config in (("aaaaaaaaaaaa", '{"cell": {}}\n'), ("bbbbbbbbbbbb", "{not json\n")):
+        (results / cell_id).mkdir(parents=True)
+        (results / cell_id / "metrics.json").write_text('{"sse_image": 1.0, "protocol": {}}\n')
+        (results / cell_id / "config.json").write_text(config)
+    reports = tmp_path / "reports"
+    (reports / "published").mkdir(parents=True)
+    (reports / "published.md").write_text("# Report: published\n")
+    (reports / "published" / "cells.json").write_text('{"cells": ["cccccccccccc"]}\n')
+    (reports / "README.md").write_text("# Findings index\n")
     return results
 
 
 def snapshot(folder: Path) -> dict:
-    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Every file under the store's folder's parent: the store and reports/ (and the test's own inputs)."""
+    root = folder.parent
+    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def run_bench(args, capsys) -> tuple[int, list[str]]:
@@ -240,9 +385,37 @@ def test_bad_single_cell(tmp_path, store, capsys, args, expected):
 
 @pytest.mark.parametrize(("args", "expected"), [c[1:] for c in OTHER_COMMANDS], ids=[c[0] for c in OTHER_COMMANDS])
 def test_bad_input_to_other_commands(tmp_path, store, capsys, args, expected):
-    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00\x01")
-    args = [a.replace("{dir}", str(tmp_path)).replace("{binary}", str(tmp_path / "binary.yaml")) for a in args]
-    assert_refused([*args, "--results", store], expected, store, capsys)
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    (inputs / "binary.yaml").write_bytes(b"\xff\xfe\x00\x01")
+    (inputs / "file").write_text("not JSON, not a folder\n")
+    (inputs / "list.json").write_text("[1, 2]\n")
+    (inputs / "empty").mkdir()
+    (inputs / "cells-only" / "aaaaaaaaaaaa").mkdir(parents=True)
+    (inputs / "good.yaml").write_text(grid_text(rest="seeds: [0]\n"))
+    (inputs / "published.yaml").write_text(grid_text(rest="seeds: [0]\n").replace("name: bad", "name: published"))
+    (inputs / "broken.yaml").write_text(grid_text(rest="seeds: [0]\n").replace("name: bad", "name: broken"))
+    (store / "grids").mkdir(exist_ok=True)
+    (store / "grids" / "broken.json").write_text('{"name": "broken", "cel')
+    record = {"name": "published", "source": "x", "cells": [{"id": "aaaaaaaaaaaa", "axes": {"seed": 0}}]}
+    (store / "grids" / "published.json").write_text(json.dumps(record))
+    places = {
+        "{dir}": inputs,
+        "{binary}": inputs / "binary.yaml",
+        "{file}": inputs / "file",
+        "{list_json}": inputs / "list.json",
+        "{missing}": tmp_path / "no-such-store",
+        "{empty}": inputs / "empty",
+        "{cells_only}": inputs / "cells-only",
+        "{grid}": inputs / "good.yaml",
+        "{published_grid}": inputs / "published.yaml",
+        "{damaged_grid}": inputs / "broken.yaml",
+    }
+    for placeholder, path in places.items():
+        args = [a.replace(placeholder, str(path)) for a in args]
+    if "--results" not in args and args[0] not in ("instrument", "perf"):
+        args += ["--results", str(store)]
+    assert_refused(args, expected, store, capsys)
 
 
 def _mnist_folder(tmp_path: Path, write) -> Path:
@@ -289,4 +462,4 @@ def test_bad_data_is_one_error_before_any_cell(tmp_path, store, capsys, monkeypa
 
 def test_there_are_at_least_forty_distinct_bad_inputs():
     cases = GRID_FILES + OPTIONS + SET_CELLS + OTHER_COMMANDS + DATA
-    assert len({c[0] for c in cases}) == len(cases) >= 40
+    assert len({c[0] for c in cases}) == len(cases) >= 110

@@ -11,7 +11,7 @@ import hashlib
 import itertools
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -118,11 +118,27 @@ def _spec_error(source: str, err: ValidationError) -> BenchError:
     where = _loc(first["loc"]) or "(top level)"
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        parent = GridSpec if len(first["loc"]) == 1 else EvalConfig
-        message = f"unknown key; valid: {', '.join(parent.model_fields)}"
+        message = f"unknown key; valid: {', '.join(_section_model(first['loc']).model_fields)}"
     more = len(err.errors()) - 1
     value = first.get("input", _MISSING) if first["type"] != "missing" else _MISSING
     return _fail(source, where, value, message + (f" (and {more} more errors)" if more else ""))
+
+
+def _section_model(loc: tuple) -> type[BaseModel]:
+    """The model whose keys are valid where an unknown key was found, e.g. Claim for claims[0].foo."""
+    model = GridSpec
+    for part in loc[:-1]:
+        if isinstance(part, str):
+            model = next(_models_in(model.model_fields[part].annotation))
+    return model
+
+
+def _models_in(annotation):
+    """The pydantic models an annotation names, also inside list[...], X | None and the like."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for argument in get_args(annotation):
+        yield from _models_in(argument)
 
 
 def parse_assignments(option: str, assignments: list[str]) -> dict[str, Any]:
@@ -264,6 +280,8 @@ def _check_report_settings(spec: GridSpec, source: str) -> None:
             if value not in spec.axes[claim.axis]:
                 valid = ", ".join(map(str, spec.axes[claim.axis]))
                 raise _fail(source, f"claims[{i}].{key}", value, f"not a value of axis {claim.axis}; valid: {valid}")
+        if claim.better == claim.worse:
+            raise _fail(source, f"claims[{i}].worse", claim.worse, "the same level as better; a claim compares two")
         _check_ranked(claim.metrics, f"claims[{i}].metrics", source)
     if spec.published is not None:
         _check_published(spec.published, spec, source)

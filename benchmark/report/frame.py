@@ -11,7 +11,7 @@ from benchmark.errors import BenchError
 from benchmark.grid import Grid, load_grid
 from benchmark.metrics.registry import headline_metrics, metric_specs
 from benchmark.runner.grid_run import grid_record
-from benchmark.store import CellStore
+from benchmark.store import CellStatus, CellStore
 
 
 @dataclass
@@ -67,15 +67,20 @@ def from_store_record(store: CellStore, name: str) -> GridCells:
     return GridCells(name, axes, record["cells"], spec, tuple(record.get("overrides", ())))
 
 
+def done_cells(store: CellStore, grid: GridCells) -> set[str]:
+    return {entry["id"] for entry in grid.cells if store.status(entry["id"]) == CellStatus.DONE}
+
+
 def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:
     rows = []
     for entry in grid.cells:
         cell_id = entry["id"]
-        metrics = store.read(cell_id, "metrics.json") or {}
-        failure = store.read(cell_id, "failed.json")
-        config = store.read(cell_id, "config.json") or {}
-        row = {"cell": cell_id, "status": store.status(cell_id).value, **entry["axes"]}
-        row["reason"] = failure["reason"] if failure else ""
+        status = store.status(cell_id)
+        readable = status in (CellStatus.DONE, CellStatus.FAILED)  # a damaged cell's files are not read
+        metrics = store.read(cell_id, "metrics.json") or {} if status == CellStatus.DONE else {}
+        config = store.read(cell_id, "config.json") or {} if readable else {}
+        row = {"cell": cell_id, "status": status.value, **entry["axes"]}
+        row["reason"] = _reason(store, cell_id, status)
         provenance, cell = config.get("provenance", {}), config.get("cell", {})
         row["wall_seconds"] = provenance.get("wall_seconds")
         row["start"], row["end"] = provenance.get("start"), provenance.get("end")
@@ -83,7 +88,7 @@ def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:
         row["train_images"] = cell.get("train_size")  # None: the whole train split
         row["image_px"] = cell.get("image_size")
         row["curve_images"] = cell.get("curve_size") or None  # test images of its learning curve
-        log = store.read(cell_id, "log.json") or []
+        log = (store.read(cell_id, "log.json") or []) if readable else []
         row["train_seconds"] = sum(e.get("seconds", 0.0) for e in log) if log else None
         row["eval_seconds"] = sum((metrics.get("eval_seconds") or {}).values()) if metrics else None
         row.update({m: _number(metrics.get(m)) for m in _scalar_metrics(row)})
@@ -92,6 +97,14 @@ def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:
     for metric in headline_metrics():
         frame[metric] = pd.to_numeric(frame[metric], errors="coerce")
     return frame
+
+
+def _reason(store: CellStore, cell_id: str, status: CellStatus) -> str:
+    if status == CellStatus.FAILED:
+        return store.read(cell_id, "failed.json")["reason"]
+    if status == CellStatus.DAMAGED:
+        return f"damaged: {store.damage(cell_id)}"
+    return ""
 
 
 def _scalar_metrics(row: dict) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +11,7 @@ from benchmark.metrics.registry import metric_specs
 from benchmark.report import figures, latents
 from benchmark.report.frame import GridCells, cells_frame, epoch_logs, long_frame, present_metrics
 from benchmark.report.index import scale_text, write_question
+from benchmark.report.publish import publish, write_published_cells
 from benchmark.report.stats import (
     ALPHA,
     along_text,
@@ -35,13 +35,18 @@ NUMERIC_AXES = ("latent_dim", "image_size", "beta", "lr", "epochs", "train_size"
 def render_report(
     store: CellStore, grid: GridCells, out: Path, data_dir=None, scale_checks: tuple[CellStore, ...] = ()
 ) -> Path:
-    """`scale_checks`: other stores holding some of these cells at another scale (epochs, images)."""
+    """out/<grid>.md and its folder out/<grid>/, written whole or not at all: rendered into a temporary
+    folder beside them and swapped in (report/publish.py). `scale_checks`: other stores holding some of
+    these cells at another scale (epochs, images)."""
+    return publish(out, grid.name, lambda folder: _render_into(store, grid, folder, data_dir, scale_checks))
+
+
+def _render_into(store: CellStore, grid: GridCells, out: Path, data_dir, scale_checks) -> None:
     frame = cells_frame(store, grid)
     axes = grid.axes
     assets = out / grid.name
-    if assets.exists():
-        shutil.rmtree(assets)
     assets.mkdir(parents=True)
+    write_published_cells(assets, frame)
     metrics = present_metrics(frame)
     long_frame(frame, axes).to_csv(assets / "metrics.csv", index=False, float_format="%.10g")
     ranked = [m for m in metrics if metric_specs()[m].better]
@@ -49,6 +54,7 @@ def render_report(
     logs = epoch_logs(store, frame, axes)
     sections = [
         f"# Report: {grid.name}\n",
+        _left_out(frame),
         _caveats(store, frame),
         f"{grid.description.strip()}\n",
         _overrides_line(grid),
@@ -78,7 +84,18 @@ def render_report(
             answers += [f"Within {axis}={level}: {line}" for line in inner]
         write_question(assets, question, answers, scale_text(frame) + _overridden(grid), path.name)
     write_text(path, "\n".join(s for s in sections if s))
-    return path
+
+
+def _left_out(frame: pd.DataFrame) -> str:
+    """Damaged cells (a file truncated, edited or missing) are not read: said before any number."""
+    damaged = frame[frame["status"] == "damaged"]
+    if damaged.empty:
+        return ""
+    which = "; ".join(f"`{r.cell}` ({r.reason.removeprefix('damaged: ')})" for r in damaged.itertuples())
+    return (
+        f"**Left out:** {len(damaged)} damaged cell{'s' * (len(damaged) != 1)}, whose stored files failed their "
+        f"checks: {which}. `bench run` redoes them; `bench store check` lists every damaged file.\n"
+    )
 
 
 def _markdown(table: pd.DataFrame) -> str:
@@ -186,11 +203,12 @@ def _matching_section(grid: GridCells, frame: pd.DataFrame) -> str:
 
 def _status_section(frame: pd.DataFrame) -> str:
     counts = frame["status"].value_counts()
+    shown = ("done", "failed", "pending") + (("damaged",) if counts.get("damaged") else ())
     lines = [
         "## Cells\n",
-        ", ".join(f"{counts.get(s, 0)} {s}" for s in ("done", "failed", "pending")) + ".\n",
+        ", ".join(f"{counts.get(s, 0)} {s}" for s in shown) + ".\n",
     ]
-    for status in ("failed", "pending"):
+    for status in shown[1:]:
         part = frame[frame["status"] == status]
         if len(part):
             lines.append(f"**{status.capitalize()} cells** (not in the tables below):\n")

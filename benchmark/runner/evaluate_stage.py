@@ -27,10 +27,9 @@ def current_version(cell: Cell) -> str:
 
 def is_stale(store: CellStore, cell: Cell) -> bool:
     """A done cell measured under another protocol (other settings, or an older metric group)."""
-    metrics = store.read(cell.id, "metrics.json") or {}
-    return store.status(cell.id) == CellStatus.DONE and metrics.get("protocol", {}).get("version") != current_version(
-        cell
-    )
+    if store.status(cell.id) != CellStatus.DONE:
+        return False
+    return store.read(cell.id, "metrics.json")["protocol"].get("version") != current_version(cell)
 
 
 def groups_for(metric_names: list[str] | None) -> list[str] | None:
@@ -64,6 +63,7 @@ class EvaluateSummary:
     measured: list[str] = field(default_factory=list)
     not_trained: list[str] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)
+    damaged: dict[str, str] = field(default_factory=dict)  # id -> what is damaged; `bench run` redoes them
 
 
 def evaluate_cells(
@@ -72,7 +72,11 @@ def evaluate_cells(
     groups = groups_for(metric_names)
     summary = EvaluateSummary()
     for cell in cells:
-        if store.status(cell.id) != CellStatus.DONE:
+        status = store.status(cell.id)
+        if status == CellStatus.DAMAGED:
+            summary.damaged[cell.id] = str(store.damage(cell.id))
+            continue
+        if status != CellStatus.DONE:
             summary.not_trained.append(cell.id)
             continue
         with store.claim(cell.id) as mine:

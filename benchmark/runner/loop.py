@@ -40,6 +40,7 @@ class RunSummary:
     skipped: list[str] = field(default_factory=list)  # already done
     failed: dict[str, str] = field(default_factory=dict)  # id -> reason
     busy: list[str] = field(default_factory=list)  # another run holds the lock
+    moved_aside: dict[str, str] = field(default_factory=dict)  # damaged cell id -> where its files went
 
 
 class Progress:
@@ -83,7 +84,9 @@ def begin_unit(unit: list[Cell], store: CellStore, held: contextlib.ExitStack, p
     summary.busy += [c.id for c in unit if c not in mine]
     for cell in mine:
         progress.cell_started(cell)
-        store.begin(cell.id, cell.resolved())
+        moved = store.begin(cell.id, cell.resolved())
+        if moved:
+            summary.moved_aside[cell.id] = str(moved)
     return mine
 
 

@@ -14,6 +14,8 @@ from benchmark import paths
 from benchmark.errors import BenchError
 from benchmark.grid import Cell, Grid
 from benchmark.grid.matching import parameter_count_of
+from benchmark.store import CellStore
+from benchmark.store.cells import GRIDS
 
 # Training holds each parameter four times in fp32: the weight, its gradient and Adam's two moments.
 TRAINING_BYTES_PER_PARAMETER = 16
@@ -37,18 +39,42 @@ def check_device(name: str) -> torch.device:
     return device
 
 
-def check_results_folder(results: Path) -> None:
-    """The store's folder is a folder (or can become one) that this process may write."""
+def check_results_folder(results: Path, option: str = "--results") -> None:
+    """A folder this process writes (the store, a report folder) is a folder, or can become one, and writable."""
     results = Path(results)
     if results.exists() and not results.is_dir():
-        raise BenchError(f"--results {results}: is a file, not a folder")
+        raise BenchError(f"{option} {results}: is a file, not a folder")
     existing = results
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
-        raise BenchError(f"--results {results}: {existing} is a file, not a folder")
+        raise BenchError(f"{option} {results}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise BenchError(f"--results {results}: {existing} is not writable")
+        raise BenchError(f"{option} {results}: {existing} is not writable")
+
+
+def check_store(results: Path) -> CellStore:
+    """A store that a command reads (evaluate, report, reproduce, sample): it must exist; a typo is an error,
+    not an empty store."""
+    results = Path(results)
+    if not results.exists():
+        raise BenchError(f"--results {results}: no such folder (no cell store there)")
+    if not results.is_dir():
+        raise BenchError(f"--results {results}: is a file, not a cell store")
+    store = CellStore(results)
+    if not (results / GRIDS).is_dir() and not store.cell_ids():
+        raise BenchError(f"--results {results}: not a cell store (no {GRIDS}/ folder and no cells in it)")
+    return store
+
+
+def check_output_file(path: Path, option: str, suffix: str | None = None) -> None:
+    """A file a command writes: not a folder, its folder not a file, and named for what it holds."""
+    path = Path(path)
+    if path.is_dir():
+        raise BenchError(f"{option} {path}: is a folder; give a file name")
+    if suffix and path.suffix.lower() != suffix:
+        raise BenchError(f"{option} {path}: writes a {suffix[1:].upper()} file; give a name ending in {suffix}")
+    check_results_folder(path.parent, option)
 
 
 def check_data_dir(data_dir) -> None:

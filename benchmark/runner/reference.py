@@ -31,18 +31,39 @@ def label(cell) -> str:
 def write_reference(grid: Grid, store: CellStore, path: Path) -> None:
     cells = {}
     for cell in grid.cells:
+        status = store.status(cell.id)
+        if status != CellStatus.DONE:
+            raise BenchError(f"cell {cell.id} ({label(cell)}) is {status.value}, not done; run the grid first")
         metrics = store.read(cell.id, "metrics.json")
-        if metrics is None:
-            raise BenchError(f"cell {cell.id} ({label(cell)}) is not done; run the grid first")
         cells[label(cell)] = {"id": cell.id, "metrics": {m: metrics.get(m) for m in tolerances()}}
     write_json(path, {"grid": grid.name, "tolerances": tolerances(), "cells": cells})
+
+
+def _read_reference(path: Path) -> dict:
+    if not path.is_file():
+        raise BenchError(f"--reference {path}: not a file")
+    try:
+        reference = read_json(path)
+    except (UnicodeDecodeError, ValueError) as err:
+        raise BenchError(f"{path}: not a reference file (not JSON: {err})") from None
+    if not isinstance(reference, dict) or not isinstance(reference.get("cells"), dict):
+        raise BenchError(f"{path}: not a reference file (no 'cells' mapping; write one with --write)")
+    if not isinstance(reference.get("tolerances"), dict):
+        raise BenchError(f"{path}: not a reference file (no 'tolerances' mapping; write one with --write)")
+    for name, entry in reference["cells"].items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("metrics"), dict) or "id" not in entry:
+            raise BenchError(f"{path}: cells.{name}: expected a mapping with 'id' and 'metrics'")
+        for metric in entry["metrics"]:
+            if not isinstance(reference["tolerances"].get(metric), dict):
+                raise BenchError(f"{path}: cells.{name}.metrics.{metric}: no tolerance for it under 'tolerances'")
+    return reference
 
 
 def compare_with_reference(grid: Grid, store: CellStore, path: Path) -> list[str]:
     """Every difference beyond tolerance, as one line each; empty when the grid reproduces."""
     if not path.exists():
         raise BenchError(f"{path}: reference file not found; create it with --write")
-    reference = read_json(path)
+    reference = _read_reference(path)
     problems = []
     for cell in grid.cells:
         name = label(cell)

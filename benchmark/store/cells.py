@@ -1,8 +1,10 @@
 """results/<cell id>/: one folder per cell, every file written atomically.
 
-A cell is done exactly when metrics.json exists (it is written last); failed
-when failed.json exists; a folder with neither, and no live lock, is a partial
-cell left by a crash and is redone. `results/grids/<name>.json` lists a grid's cells.
+A cell is done exactly when metrics.json exists (it is written last) and the cell's files are whole
+(store/integrity.py: checksums written with them); damaged when they are not; failed when failed.json
+exists; a folder with neither, and no live lock, is a partial cell left by a crash and is redone. A
+damaged cell is redone too, its files first moved aside to `damaged/`, never deleted.
+`results/grids/<name>.json` lists a grid's cells.
 """
 
 from __future__ import annotations
@@ -14,9 +16,21 @@ import io
 import math
 import shutil
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmark.fileio import atomic_write, read_json, save_torch, write_json
+from benchmark.errors import BenchError
+from benchmark.fileio import atomic_write, save_torch, write_json
+from benchmark.store.integrity import (
+    FILES_KEY,
+    Damage,
+    DamagedFile,
+    check_listed_files,
+    file_checksum,
+    read_checked,
+    sealed,
+    without_meta,
+)
 
 CONFIG, LOG, METRICS, FAILED, CHECKPOINT, LOCK = (
     "config.json",
@@ -26,40 +40,89 @@ CONFIG, LOG, METRICS, FAILED, CHECKPOINT, LOCK = (
     "model.pt",
     ".lock",
 )
+GRIDS, DAMAGED = "grids", "damaged"  # folders of the store that are not cells
+REQUIRED_KEYS = {CONFIG: ("cell",), METRICS: ("protocol",), FAILED: ("reason",)}
+COMMITTED_FILES = (CONFIG, LOG, CHECKPOINT)  # what a done cell's metrics.json vouches for
 
 
 class CellStatus(str, enum.Enum):
     DONE = "done"
     FAILED = "failed"
     PENDING = "pending"
+    DAMAGED = "damaged"
 
 
 class CellStore:
     def __init__(self, root: str | Path):
         self.root = Path(root)
+        self._checked: dict[str, tuple[tuple, Damage | None]] = {}  # cell id -> (files' stat, result)
 
     def cell_dir(self, cell_id: str) -> Path:
         return self.root / cell_id
 
+    def cell_ids(self) -> list[str]:
+        """Every cell folder in the store (whatever its status)."""
+        if not self.root.is_dir():
+            return []
+        skip = {GRIDS, DAMAGED}
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and p.name not in skip)
+
     def status(self, cell_id: str) -> CellStatus:
         folder = self.cell_dir(cell_id)
-        if (folder / METRICS).exists():
-            return CellStatus.DONE
-        if (folder / FAILED).exists():
-            return CellStatus.FAILED
-        return CellStatus.PENDING
+        if not (folder / METRICS).exists() and not (folder / FAILED).exists():
+            return CellStatus.PENDING
+        if self.damage(cell_id):
+            return CellStatus.DAMAGED
+        return CellStatus.DONE if (folder / METRICS).exists() else CellStatus.FAILED
+
+    def damage(self, cell_id: str) -> Damage | None:
+        """What is wrong with a done or failed cell's files (None: whole, or nothing to check yet).
+        Remembered while the folder's files keep their size and modification time."""
+        folder = self.cell_dir(cell_id)
+        try:
+            signature = tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()))
+        except FileNotFoundError:
+            return None
+        cached = self._checked.get(cell_id)
+        if cached is None or cached[0] != signature:
+            cached = (signature, _damage_of(folder))
+            self._checked[cell_id] = cached
+        return cached[1]
+
+    def verified(self, cell_id: str) -> bool:
+        """Whether a checksum vouches for the done cell's files (False: written before checksums existed)."""
+        try:
+            return FILES_KEY in read_checked(self.cell_dir(cell_id) / METRICS)[0]
+        except (DamagedFile, FileNotFoundError):
+            return False
 
     def read(self, cell_id: str, name: str):
+        """A cell's JSON file, checked (None when it does not exist). A damaged file is a one-line error."""
         path = self.cell_dir(cell_id) / name
-        return read_json(path) if path.exists() else None
+        if not path.exists():
+            return None
+        try:
+            return without_meta(read_checked(path, REQUIRED_KEYS.get(name, ()), expect_list=name == LOG)[0])
+        except DamagedFile as err:
+            raise BenchError(f"{path}: damaged ({err.damage.reason}); `bench store check` lists the damage") from None
 
     def record_grid(self, name: str, source: str, cells: list[dict], overrides: tuple[str, ...] = ()) -> None:
         record = {"name": name, "source": source, "overrides": list(overrides), "cells": cells}
-        write_json(self.root / "grids" / f"{name}.json", record)
+        write_json(self.root / GRIDS / f"{name}.json", sealed(record))
 
     def grid_record(self, name: str) -> dict | None:
-        path = self.root / "grids" / f"{name}.json"
-        return read_json(path) if path.exists() else None
+        path = self.root / GRIDS / f"{name}.json"
+        if not path.exists():
+            return None
+        try:
+            return without_meta(read_checked(path, ("name", "source", "cells"))[0])
+        except DamagedFile as err:
+            raise BenchError(
+                f"{path}: damaged ({err.damage.reason}); `bench run --grid ...` records the grid again"
+            ) from None
+
+    def grid_names(self) -> list[str]:
+        return sorted(p.stem for p in (self.root / GRIDS).glob("*.json"))
 
     @contextlib.contextmanager
     def claim(self, cell_id: str) -> Iterator[bool]:
@@ -80,40 +143,77 @@ class CellStore:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def begin(self, cell_id: str, resolved: dict) -> None:
-        """Start (or restart) a claimed cell: drop whatever an earlier attempt left, write its config."""
+    def begin(self, cell_id: str, resolved: dict) -> Path | None:
+        """Start (or restart) a claimed cell: drop what a crashed, failed or forced attempt left, or move a
+        damaged cell's files aside (returned: where to); then write its config."""
         folder = self.cell_dir(cell_id)
+        moved = self._move_aside(cell_id) if self.status(cell_id) == CellStatus.DAMAGED else None
         for entry in folder.iterdir():
             if entry.name == LOCK:
                 continue
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-        write_json(folder / CONFIG, resolved)
+        write_json(folder / CONFIG, sealed(resolved))
+        return moved
+
+    def _move_aside(self, cell_id: str) -> Path:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        target = self.root / DAMAGED / f"{cell_id}-{stamp}"
+        target.mkdir(parents=True)
+        for entry in self.cell_dir(cell_id).iterdir():
+            if entry.name != LOCK:
+                entry.rename(target / entry.name)
+        return target
 
     def finish(self, cell_id: str, result) -> None:
-        """Write a finished cell's files; metrics.json goes last, which marks the cell done."""
+        """Write a finished cell's files; metrics.json goes last, which marks the cell done, with the
+        checksums of the files written before it."""
         folder = self.cell_dir(cell_id)
-        config = read_json(folder / CONFIG)
+        config = self.read(cell_id, CONFIG)
         config["provenance"] = result.provenance
-        write_json(folder / CONFIG, config)
+        write_json(folder / CONFIG, sealed(config))
         write_json(folder / LOG, result.log)
         for name, png in result.images.items():
             atomic_write(folder / f"{name}.png", lambda tmp, png=png: tmp.write_bytes(png))
         if result.state_dict is not None:
             save_torch(folder / CHECKPOINT, result.state_dict)
-        write_json(folder / METRICS, result.metrics)
+        files = {name: file_checksum(folder / name) for name in COMMITTED_FILES if (folder / name).exists()}
+        write_json(folder / METRICS, sealed({**result.metrics, FILES_KEY: files}))
 
     def remeasure(self, cell_id: str, metrics: dict, images: dict[str, bytes]) -> None:
-        """New metrics for a done cell (`bench evaluate`): the old metrics.json stays until the new one is whole."""
+        """New metrics for a done cell (`bench evaluate`): the old metrics.json stays until the new one is whole.
+        The cell's other files are unchanged, so their checksums are carried over."""
         folder = self.cell_dir(cell_id)
+        old, _ = read_checked(folder / METRICS)
         for name, png in images.items():
             atomic_write(folder / f"{name}.png", lambda tmp, png=png: tmp.write_bytes(png))
-        write_json(folder / METRICS, metrics)
+        kept = {FILES_KEY: old[FILES_KEY]} if FILES_KEY in old else {}
+        write_json(folder / METRICS, sealed({**without_meta(metrics), **kept}))
 
     def fail(self, cell_id: str, reason: str, provenance: dict, log: list | None = None) -> None:
         folder = self.cell_dir(cell_id)
         if log:
             write_json(folder / LOG, log)
-        write_json(folder / FAILED, {"reason": reason, "provenance": provenance})
+        write_json(folder / FAILED, sealed({"reason": reason, "provenance": provenance}))
+
+
+def _damage_of(folder: Path) -> Damage | None:
+    """The first problem with a done (or failed) cell's files, in the order a reader meets them."""
+    if not (folder / METRICS).exists():
+        try:
+            read_checked(folder / FAILED, REQUIRED_KEYS[FAILED])
+        except DamagedFile as err:
+            return err.damage
+        return None
+    try:
+        metrics, _ = read_checked(folder / METRICS, REQUIRED_KEYS[METRICS])
+        if not (folder / CONFIG).exists():
+            return Damage(CONFIG, "missing")
+        read_checked(folder / CONFIG, REQUIRED_KEYS[CONFIG])
+        if (folder / LOG).exists():
+            read_checked(folder / LOG, expect_list=True)
+    except DamagedFile as err:
+        return err.damage
+    return check_listed_files(folder, metrics.get(FILES_KEY, {}))
 
 
 DISPLAY_PIXELS = 112  # an image is shown at least this wide on screen: 28 px images at 4x, 64 px at 2x

@@ -1,0 +1,204 @@
+"""Nothing published is ever lost: the store finds its own damage, and reports are never replaced badly.
+
+One small grid is trained once per module; each test copies its store and damages the copy the ways a
+full disk, a partial copy or a hand edit do."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from test_runner import write_grid
+
+from benchmark.store import CellStatus, CellStore
+
+AXES = {"conditioning": ["none", "concat", "additive", "film"]}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A grid of four done cells (synthetic data, one epoch), its report published from the store."""
+    from benchmark.cli import main
+
+    root = tmp_path_factory.mktemp("trained")
+    grid = write_grid(root / "four.yaml", "four", AXES)
+    for args in (
+        ["run", "--grid", grid, "--results", root / "results", "--device", "cpu"],
+        ["report", "--grid", grid, "--results", root / "results", "--out", root / "reports"],
+    ):
+        with pytest.raises(SystemExit) as exited:
+            main([str(a) for a in args])
+        assert exited.value.code == 0
+    return root
+
+
+@pytest.fixture
+def copy(trained, tmp_path):
+    """A fresh copy of the trained grid, store and published report."""
+    for name in ("results", "reports", "four.yaml"):
+        source = trained / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
+    store = CellStore(tmp_path / "results")
+    record = store.grid_record("four")
+    ids = {entry["axes"]["conditioning"]: entry["id"] for entry in record["cells"]}
+    return tmp_path, store, ids
+
+
+def snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def damage_three(store: CellStore, ids: dict) -> dict[str, str]:
+    """Truncated metrics.json, a config.json that is not JSON, a missing model.pt: cell id -> damaged file."""
+    metrics = store.cell_dir(ids["none"]) / "metrics.json"
+    metrics.write_bytes(metrics.read_bytes()[:100])
+    (store.cell_dir(ids["concat"]) / "config.json").write_text("this is not JSON\n")
+    (store.cell_dir(ids["additive"]) / "model.pt").unlink()
+    return {ids["none"]: "metrics.json", ids["concat"]: "config.json", ids["additive"]: "model.pt"}
+
+
+def test_every_way_of_damaging_a_cell_is_found(copy):
+    _, store, ids = copy
+    assert all(store.status(i) == CellStatus.DONE and store.verified(i) for i in ids.values())
+    folder = store.cell_dir(ids["none"])
+    cases = {
+        "metrics.json truncated": ("metrics.json", lambda p: p.write_bytes(p.read_bytes()[:-40]), "not JSON"),
+        "metrics value edited": (
+            "metrics.json",
+            lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "sse_image": 1.0})),
+            "checksum mismatch",
+        ),
+        "config edited": (
+            "config.json",
+            lambda p: p.write_text(p.read_text().replace('"latent_dim": 4', '"latent_dim": 5')),
+            "checksum mismatch",
+        ),
+        "log truncated": ("log.json", lambda p: p.write_bytes(p.read_bytes()[:-3]), "not JSON"),
+        "log edited": ("log.json", lambda p: p.write_text(json.dumps(json.loads(p.read_text())[:1])), "checksum"),
+        "config not JSON": ("config.json", lambda p: p.write_text("{"), "not JSON"),
+        "metrics without protocol": ("metrics.json", lambda p: p.write_text('{"sse_image": 1.0}'), "missing key"),
+        "checkpoint truncated": ("model.pt", lambda p: p.write_bytes(p.read_bytes()[:1000]), "checksum mismatch"),
+        "checkpoint missing": ("model.pt", lambda p: p.unlink(), "missing"),
+        "config missing": ("config.json", lambda p: p.unlink(), "missing"),
+    }
+    pristine = snapshot(folder)
+    for case, (name, damage, reason) in cases.items():
+        damage(folder / name)
+        found = CellStore(store.root).damage(ids["none"])
+        assert store.status(ids["none"]) == CellStatus.DAMAGED, case
+        assert found is not None and found.file == name and reason in found.reason, (case, found)
+        for path, data in pristine.items():
+            (folder / path).write_bytes(data)
+        assert store.status(ids["none"]) == CellStatus.DONE, case
+
+
+def test_status_report_check_and_run_on_a_damaged_store(copy, cli):
+    root, store, ids = copy
+    damaged = damage_three(store, ids)
+    intact = ids["film"]
+    grid, results, reports = root / "four.yaml", root / "results", root / "reports"
+
+    status = cli("status", "--grid", grid, "--results", results)
+    assert status.returncode == 0 and "Traceback" not in status.stderr
+    assert "1 done, 0 failed, 0 pending, 3 damaged" in status.stdout
+    for cell_id, name in damaged.items():
+        line = next(li for li in status.stdout.splitlines() if li.startswith(f"damaged {cell_id}"))
+        assert f"damaged {cell_id}: {name}:" in line
+
+    check = cli("store", "check", "--results", results)
+    assert check.returncode == 1
+    assert "4 cells: 1 done, 0 failed, 0 pending, 3 damaged" in check.stdout
+    for cell_id, name in damaged.items():
+        assert f"damaged {cell_id}: {name}:" in check.stdout
+
+    published = snapshot(reports)
+    refused = cli("report", "--grid", grid, "--results", results, "--out", reports)
+    assert refused.returncode == 2 and "rendering would drop them" in refused.stderr
+    assert snapshot(reports) == published
+    forced = cli("report", "--grid", grid, "--results", results, "--out", reports, "--force")
+    assert forced.returncode == 0, forced.stderr
+    text = (reports / "four.md").read_text()
+    assert text.index("**Left out:** 3 damaged cells") < text.index("## Results")
+    assert "1 done, 0 failed, 0 pending, 3 damaged." in text
+    assert json.loads((reports / "four" / "cells.json").read_text()) == {"cells": [intact]}
+
+    before = {i: (store.cell_dir(i) / "metrics.json").stat().st_mtime_ns for i in ids.values()}
+    kept = (store.cell_dir(intact) / "metrics.json").read_bytes()
+    run = cli("run", "--grid", grid, "--results", results, "--device", "cpu")
+    assert run.returncode == 0, run.stderr
+    assert "3 trained, 1 already done, 0 failed, 3 of them redone because damaged" in run.stdout
+    assert (store.cell_dir(intact) / "metrics.json").read_bytes() == kept
+    assert (store.cell_dir(intact) / "metrics.json").stat().st_mtime_ns == before[intact]
+    assert all(store.status(i) == CellStatus.DONE for i in ids.values())
+    aside = {p.name.split("-")[0]: p for p in (results / "damaged").iterdir()}
+    assert set(aside) == set(damaged)
+    assert (aside[ids["concat"]] / "config.json").read_text() == "this is not JSON\n"  # kept, not deleted
+    assert cli("store", "check", "--results", results).returncode == 0
+
+
+def test_redone_cells_equal_the_cells_before_the_damage(copy, cli):
+    root, store, ids = copy
+    original = {i: store.read(i, "metrics.json") for i in ids.values()}
+    damage_three(store, ids)
+    assert cli("run", "--grid", root / "four.yaml", "--results", root / "results", "--device", "cpu").returncode == 0
+    for cell_id, metrics in original.items():
+        again = store.read(cell_id, "metrics.json")
+        assert {k: v for k, v in again.items() if k != "eval_seconds"} == {
+            k: v for k, v in metrics.items() if k != "eval_seconds"
+        }
+
+
+def test_a_mistyped_store_leaves_the_published_report_byte_identical(copy, cli):
+    root, _, _ = copy
+    reports = root / "reports"
+    published = snapshot(reports)
+    assert published  # the report, its figures, its CSV and the findings index
+    for results in (root / "no-such-store", root / "results" / "grids"):
+        typo = cli("report", "--grid", root / "four.yaml", "--results", results, "--out", reports)
+        assert typo.returncode == 2 and len(typo.stderr.splitlines()) == 1, typo.stderr
+        assert snapshot(reports) == published
+    empty = root / "empty-store"
+    (empty / "grids").mkdir(parents=True)
+    nothing = cli("report", "--grid", root / "four.yaml", "--results", empty, "--out", reports)
+    assert nothing.returncode == 2 and "nothing to report" in nothing.stderr
+    assert snapshot(reports) == published
+
+
+def test_a_report_that_fails_midway_leaves_the_old_one_whole(copy, cli, monkeypatch):
+    root, _, _ = copy
+    reports = root / "reports"
+    published = snapshot(reports)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full while drawing a figure")
+
+    monkeypatch.setattr("benchmark.report.figures.training_curves", broken)
+    with pytest.raises(RuntimeError):
+        from benchmark.report.frame import from_grid_file
+        from benchmark.report.render import render_report
+
+        store = CellStore(root / "results")
+        render_report(store, from_grid_file(store, root / "four.yaml"), reports)
+    assert snapshot(reports) == published
+    assert not [p for p in reports.iterdir() if p.name.startswith(".rendering")]
+
+
+def test_rendering_again_from_the_same_store_gives_the_same_files(copy, cli):
+    root, _, _ = copy
+    reports = root / "reports"
+    published = snapshot(reports)
+    again = cli("report", "--grid", root / "four.yaml", "--results", root / "results", "--out", reports)
+    assert again.returncode == 0, again.stderr
+    assert snapshot(reports) == published
+
+
+def test_evaluate_skips_a_damaged_cell_and_says_so(copy, cli):
+    root, store, ids = copy
+    damage_three(store, ids)
+    evaluated = cli(
+        "evaluate", "--grid", root / "four.yaml", "--results", root / "results", "--device", "cpu",
+        "--metrics", "reconstruction",
+    )  # fmt: skip
+    assert evaluated.returncode == 1
+    assert "1 measured" in evaluated.stdout and "3 damaged" in evaluated.stdout
+    assert store.status(ids["film"]) == CellStatus.DONE and store.verified(ids["film"])
