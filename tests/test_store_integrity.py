@@ -79,6 +79,7 @@ def test_every_way_of_damaging_a_cell_is_found(copy):
         "metrics without protocol": ("metrics.json", lambda p: p.write_text('{"sse_image": 1.0}'), "missing key"),
         "checkpoint truncated": ("model.pt", lambda p: p.write_bytes(p.read_bytes()[:1000]), "checksum mismatch"),
         "checkpoint missing": ("model.pt", lambda p: p.unlink(), "missing"),
+        "samples image truncated": ("samples.png", lambda p: p.write_bytes(p.read_bytes()[:50]), "checksum mismatch"),
         "config missing": ("config.json", lambda p: p.unlink(), "missing"),
     }
     pristine = snapshot(folder)
@@ -202,3 +203,38 @@ def test_evaluate_skips_a_damaged_cell_and_says_so(copy, cli):
     assert evaluated.returncode == 1
     assert "1 measured" in evaluated.stdout and "3 damaged" in evaluated.stdout
     assert store.status(ids["film"]) == CellStatus.DONE and store.verified(ids["film"])
+
+
+def test_a_remeasure_killed_at_any_write_leaves_a_cell_that_checks(copy, monkeypatch):
+    """`bench evaluate` rewrites metrics.json and the images; a kill between any two writes must leave a
+    done cell (old or new metrics), never a damaged one that `bench run` would retrain."""
+    import benchmark.store.cells as cells
+
+    _, store, ids = copy
+    cell_id = ids["film"]
+    metrics = store.read(cell_id, "metrics.json")
+    images = {"samples": b"new samples", "reconstructions": b"new reconstructions"}
+    real_write, real_write_json = cells.atomic_write, cells.write_json
+    for kill_at in range(1, 5):
+        writes = []
+
+        def counting(write):
+            def wrapped(*args, **kwargs):
+                writes.append(args[0])
+                if len(writes) == kill_at:
+                    raise KeyboardInterrupt
+                return write(*args, **kwargs)
+
+            return wrapped
+
+        monkeypatch.setattr(cells, "atomic_write", counting(real_write))
+        monkeypatch.setattr(cells, "write_json", counting(real_write_json))
+        with pytest.raises(KeyboardInterrupt):
+            store.remeasure(cell_id, {**metrics, "sse_image": 1.0}, images)
+        monkeypatch.setattr(cells, "atomic_write", real_write)
+        monkeypatch.setattr(cells, "write_json", real_write_json)
+        assert store.status(cell_id) == CellStatus.DONE, (kill_at, store.damage(cell_id))
+    store.remeasure(cell_id, {**metrics, "sse_image": 1.0}, images)  # uninterrupted: every file vouched for
+    assert store.status(cell_id) == CellStatus.DONE and store.read(cell_id, "metrics.json")["sse_image"] == 1.0
+    (store.cell_dir(cell_id) / "samples.png").write_bytes(b"edited")
+    assert store.status(cell_id) == CellStatus.DAMAGED

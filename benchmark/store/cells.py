@@ -42,7 +42,6 @@ CONFIG, LOG, METRICS, FAILED, CHECKPOINT, LOCK = (
 )
 GRIDS, DAMAGED = "grids", "damaged"  # folders of the store that are not cells
 REQUIRED_KEYS = {CONFIG: ("cell",), METRICS: ("protocol",), FAILED: ("reason",)}
-COMMITTED_FILES = (CONFIG, LOG, CHECKPOINT)  # what a done cell's metrics.json vouches for
 
 
 class CellStatus(str, enum.Enum):
@@ -176,24 +175,38 @@ class CellStore:
             atomic_write(folder / f"{name}.png", lambda tmp, png=png: tmp.write_bytes(png))
         if result.state_dict is not None:
             save_torch(folder / CHECKPOINT, result.state_dict)
-        files = {name: file_checksum(folder / name) for name in COMMITTED_FILES if (folder / name).exists()}
-        write_json(folder / METRICS, sealed({**result.metrics, FILES_KEY: files}))
+        write_json(folder / METRICS, sealed({**result.metrics, FILES_KEY: _checksums(folder)}))
 
     def remeasure(self, cell_id: str, metrics: dict, images: dict[str, bytes]) -> None:
         """New metrics for a done cell (`bench evaluate`): the old metrics.json stays until the new one is whole.
-        The cell's other files are unchanged, so their checksums are carried over."""
+        The checksums of the files it does not rewrite are carried over; the new metrics are committed first
+        without those of the images being redrawn, so a kill at any moment leaves a cell that checks."""
         folder = self.cell_dir(cell_id)
         old, _ = read_checked(folder / METRICS)
+        metrics = without_meta(metrics)
+        if FILES_KEY not in old:  # written before checksums: stays unverifiable
+            for name, png in images.items():
+                atomic_write(folder / f"{name}.png", lambda tmp, png=png: tmp.write_bytes(png))
+            write_json(folder / METRICS, sealed(metrics))
+            return
+        redrawn = {f"{name}.png" for name in images}
+        kept = {name: digest for name, digest in old[FILES_KEY].items() if name not in redrawn}
+        write_json(folder / METRICS, sealed({**metrics, FILES_KEY: kept}))
         for name, png in images.items():
             atomic_write(folder / f"{name}.png", lambda tmp, png=png: tmp.write_bytes(png))
-        kept = {FILES_KEY: old[FILES_KEY]} if FILES_KEY in old else {}
-        write_json(folder / METRICS, sealed({**without_meta(metrics), **kept}))
+        new = {name: file_checksum(folder / name) for name in redrawn}
+        write_json(folder / METRICS, sealed({**metrics, FILES_KEY: {**kept, **new}}))
 
     def fail(self, cell_id: str, reason: str, provenance: dict, log: list | None = None) -> None:
         folder = self.cell_dir(cell_id)
         if log:
             write_json(folder / LOG, log)
         write_json(folder / FAILED, sealed({"reason": reason, "provenance": provenance}))
+
+
+def _checksums(folder: Path) -> dict[str, str]:
+    """sha256 of every file of a cell but its lock and metrics.json (which carries them)."""
+    return {p.name: file_checksum(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name not in (LOCK, METRICS)}
 
 
 def _damage_of(folder: Path) -> Damage | None:

@@ -2,7 +2,7 @@
 
 Every JSON mapping the store writes carries the sha256 of its own content under `_sha256`; a cell's
 `metrics.json`, written last, also carries the sha256 of each file the cell had at that moment
-(`_files`: config, log, checkpoint), so a truncated, edited or missing file of a done cell is found
+(`_files`: config, log, checkpoint, images), so a truncated, edited or missing file of a done cell is found
 when the cell is read. Files written before checksums existed are checked for what can be checked
 (they parse, they have their keys) and counted as unverifiable.
 """
