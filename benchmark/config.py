@@ -19,7 +19,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 MAX_WIDTH = 16_384  # latent_dim, embed_dim, hidden widths: a 16k x 16k Linear is already 1 GiB of fp32 weights
 MAX_BATCH = 65_536
 
-ID_OPTIONAL = ("prior", "width_scale", "curve_size", "task", "model")  # see CellConfig.identity
+ID_OPTIONAL = (  # see CellConfig.identity
+    "prior",
+    "width_scale",
+    "curve_size",
+    "task",
+    "model",
+    "val_size",
+    "schedule",
+    "milestones",
+    "gamma",
+    "lr_min",
+    "plateau_patience",
+    "patience",
+    "min_delta",
+    "select",
+)
 
 Count = Annotated[int, Field(strict=True, gt=0)]
 Width = Annotated[int, Field(strict=True, gt=0, le=MAX_WIDTH)]
@@ -47,6 +62,10 @@ def _registry_of(field: str):
         from benchmark.models.cvae import MODELS
 
         return MODELS, "model"
+    if field == "schedule":
+        from benchmark.training.schedules import SCHEDULES
+
+        return SCHEDULES, "schedule"
     from benchmark.models.conditioning import CONDITIONINGS
 
     return CONDITIONINGS, "conditioning"
@@ -72,7 +91,19 @@ class CellConfig(BaseModel):
     batch_size: int = Field(default=128, gt=0, le=MAX_BATCH, strict=True)
     lr: float = Field(default=1e-3, gt=0, strict=True)
     seed: int = Field(default=0, ge=0, strict=True)
-    kl_warmup_epochs: int = Field(default=0, ge=0, strict=True)
+    kl_warmup_epochs: int = Field(default=0, ge=0, strict=True)  # the KL weight ramps up over these epochs
+    # Training protocol (training/trainer.py): a validation split held out of the train split (its last
+    # val_size images, the same for every cell), a learning-rate schedule stepped per epoch, early stopping
+    # on the validation loss, and which epoch's model is measured.
+    val_size: int = Field(default=0, ge=0, strict=True)
+    schedule: str = "constant"  # training/schedules.py: constant, multistep, cosine, plateau
+    milestones: tuple[Annotated[int, Field(strict=True, gt=0)], ...] = ()  # multistep: epochs after which lr *= gamma
+    gamma: float = Field(default=0.1, gt=0, le=1, strict=True)  # multistep and plateau: the lr factor
+    lr_min: float = Field(default=0.0, ge=0, strict=True)  # cosine: the floor
+    plateau_patience: int = Field(default=5, ge=1, strict=True)  # plateau: epochs without improvement
+    patience: int | None = Field(default=None, ge=1, strict=True)  # early stopping; None = run every epoch
+    min_delta: float = Field(default=0.0, ge=0, strict=True)  # early stopping: improvement that counts (nats)
+    select: Literal["last", "best_val"] = "last"  # the epoch whose model is measured
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast on CUDA (and on CPU when asked)
     embed_dim: Width = 32  # size of the learned label embedding
     hidden: tuple[Width, ...] = Field(default=(512, 256), min_length=1)  # MLP backbone widths
@@ -86,7 +117,7 @@ class CellConfig(BaseModel):
     text_encoder: str | None = None  # condition "text": open_clip MODEL[:TAG|:FILE], see conditions/clip_text.py
     text_normalize: bool = Field(default=True, strict=True)  # L2-normalise sentence embeddings and their mean
 
-    @field_validator("dataset", "condition", "backbone", "conditioning", "prior", "model")
+    @field_validator("dataset", "condition", "backbone", "conditioning", "prior", "model", "schedule")
     @classmethod
     def _registered(cls, value: str, info: ValidationInfo) -> str:
         registry, kind = _registry_of(info.field_name)
@@ -120,6 +151,7 @@ class CellConfig(BaseModel):
                 f"train_size {self.train_size} is larger than the {self.dataset} train split "
                 f"({data.train_images} images)"
             )
+        self._check_training_protocol(data.train_images)
         if self.binarize != "none" and (data.channels != 1 or self.recon_loss != "bce"):
             raise ValueError(
                 f"binarize {self.binarize!r} is for grey data sets with the Bernoulli decoder (recon_loss bce); "
@@ -141,6 +173,31 @@ class CellConfig(BaseModel):
             )
         return self
 
+    def _check_training_protocol(self, split_images: int | None) -> None:
+        from benchmark.training.schedules import SCHEDULES
+
+        if split_images is not None and self.val_size:
+            left = split_images - self.val_size
+            if left < (self.train_size or 1):
+                raise ValueError(
+                    f"val_size {self.val_size} leaves {max(left, 0)} of the {split_images} {self.dataset} training "
+                    f"images, fewer than train_size {self.train_size or 1}"
+                )
+        if list(self.milestones) != sorted(set(self.milestones)):
+            raise ValueError(f"milestones {list(self.milestones)} must increase strictly")
+        needs = [
+            what
+            for what, needed in (
+                (f"schedule {self.schedule!r}", SCHEDULES[self.schedule].needs_validation),
+                (f"patience {self.patience}", self.patience is not None),
+                ("select 'best_val'", self.select == "best_val"),
+            )
+            if needed
+        ]
+        if needs and not self.val_size:
+            verb = "needs" if len(needs) == 1 else "need"
+            raise ValueError(f"{' and '.join(needs)} {verb} a validation split: set val_size")
+
     def canonical(self) -> CellConfig:
         """The same cell with the fields its backbone, conditioning and condition ignore at their defaults,
         so one model has one id (hidden does not change a conv cell, embed_dim not a FiLM one)."""
@@ -148,8 +205,10 @@ class CellConfig(BaseModel):
         from benchmark.models.backbones import BACKBONES
         from benchmark.models.conditioning import CONDITIONINGS
         from benchmark.models.cvae import MODELS
+        from benchmark.training.schedules import SCHEDULES
 
         ignored = {
+            *SCHEDULES[self.schedule].ignores,
             *BACKBONES[self.backbone].ignores,
             *getattr(MODELS[self.model], "ignores", ()),
             *getattr(CONDITIONINGS[self.conditioning], "ignores", ()),

@@ -10,10 +10,9 @@ from benchmark.config import CellConfig
 from benchmark.data import load_dataset
 from benchmark.data.binarize import binarized
 from benchmark.metrics import likelihood
-from benchmark.metrics.evaluate import likelihood_case
 from benchmark.models.condition_source import ConditionSource
 from benchmark.models.cvae import build_model
-from benchmark.models.loss import cbernoulli_log_normalizer, decoder_mean, reconstruction_per_image
+from benchmark.models.loss import cbernoulli_log_normalizer, decoder_mean, likelihood_case, reconstruction_per_image
 from benchmark.models.prior import StandardPrior
 
 

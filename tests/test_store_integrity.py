@@ -218,7 +218,7 @@ def test_a_remeasure_killed_at_any_write_leaves_a_cell_that_checks(copy, monkeyp
     for kill_at in range(1, 5):
         writes = []
 
-        def counting(write):
+        def counting(write, writes=writes, kill_at=kill_at):
             def wrapped(*args, **kwargs):
                 writes.append(args[0])
                 if len(writes) == kill_at:

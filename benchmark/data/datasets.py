@@ -60,6 +60,7 @@ class DatasetBundle:
     train: Split
     test: Split
     source: dict = field(default_factory=dict)  # where it came from, for provenance
+    validation: Split | None = None  # held out of the train split (hold_out_validation)
 
     @property
     def num_classes(self) -> int | None:
@@ -71,6 +72,20 @@ class DatasetBundle:
             raise BenchError(f"validation size {size} must be between 1 and {len(self.train) - 1}")
         order = torch.randperm(len(self.train), generator=torch.Generator().manual_seed(seed))
         return self.train.subset(order[size:].sort().values), self.train.subset(order[:size].sort().values)
+
+    def hold_out_validation(self, size: int) -> DatasetBundle:
+        """The last `size` images of the train split as the validation split, the rest as train: the same
+        images for every cell of the data set, whatever its seed, and never the test split."""
+        if not size:
+            return self
+        if not 0 < size < len(self.train):
+            raise BenchError(f"val_size {size}: must leave training images ({self.name} has {len(self.train)})")
+        cut = len(self.train) - size
+        return replace(
+            self,
+            train=self.train.subset(torch.arange(cut)),
+            validation=self.train.subset(torch.arange(cut, cut + size)),
+        )
 
     def with_train(self, train: Split) -> DatasetBundle:
         return replace(self, train=train)

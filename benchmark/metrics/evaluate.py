@@ -23,6 +23,7 @@ from benchmark.metrics.inception import InceptionExtractor, Unavailable
 from benchmark.metrics.protocol import EvalConfig
 from benchmark.metrics.registry import METRIC_GROUPS, MetricSpec, metric_group, protocol_version
 from benchmark.models.cost import parameter_count, training_flops_per_image
+from benchmark.models.loss import likelihood_case
 from benchmark.store.cells import png_bytes
 from benchmark.training.trainer import TrainedCell, stream_seed
 
@@ -224,23 +225,6 @@ def inception_metrics(ctx: EvalContext) -> dict:
         "fid_inception": frechet_distance(GaussianStats.of(real), GaussianStats.of(fake)),
         "kid_inception": kernel_distance(real, fake),
     }
-
-
-def likelihood_case(config) -> tuple[bool, str]:
-    """Whether the decoder is a normalised density of the data as stored, and the sentence that says so."""
-    if config.recon_loss == "bce" and config.binarize != "none":
-        return True, (
-            f"binarised data ({config.binarize}, fixed test draw seed 0), Bernoulli decoder: a normalised "
-            "likelihood; reconstruction metrics and samples are measured against the binarised test images"
-        )
-    if config.recon_loss == "cbernoulli":
-        return True, "grey data in [0, 1], continuous Bernoulli decoder: a normalised density"
-    if config.recon_loss == "bce":
-        return False, (
-            "grey pixels with a Bernoulli decoder: not a normalised density of the data (Loaiza-Ganem & "
-            "Cunningham 2019), so no likelihood is reported; use binarize or recon_loss cbernoulli"
-        )
-    return False, "recon_loss mse: the squared error is not a log density, so no likelihood is reported"
 
 
 @metric_group(

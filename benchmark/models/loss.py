@@ -71,3 +71,20 @@ def kl_weight(beta: float, epoch: int, warmup_epochs: int) -> float:
     if warmup_epochs <= 0:
         return beta
     return beta * min(1.0, (epoch + 1) / warmup_epochs)
+
+
+def likelihood_case(config) -> tuple[bool, str]:
+    """Whether the decoder is a normalised density of the data as stored, and the sentence that says so."""
+    if config.recon_loss == "bce" and config.binarize != "none":
+        return True, (
+            f"binarised data ({config.binarize}, fixed test draw seed 0), Bernoulli decoder: a normalised "
+            "likelihood; reconstruction metrics and samples are measured against the binarised test images"
+        )
+    if config.recon_loss == "cbernoulli":
+        return True, "grey data in [0, 1], continuous Bernoulli decoder: a normalised density"
+    if config.recon_loss == "bce":
+        return False, (
+            "grey pixels with a Bernoulli decoder: not a normalised density of the data (Loaiza-Ganem & "
+            "Cunningham 2019), so no likelihood is reported; use binarize or recon_loss cbernoulli"
+        )
+    return False, "recon_loss mse: the squared error is not a log density, so no likelihood is reported"

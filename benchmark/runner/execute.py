@@ -28,6 +28,7 @@ class CellResult:
     state_dict: dict | None = None
     provenance: dict = field(default_factory=dict)
     failure: str | None = None  # reason, when the cell failed
+    training: dict = field(default_factory=dict)  # training_summary: epochs run, epoch selected, convergence
 
 
 def failed_results(cells: list[Cell], reason: str) -> list[CellResult]:
@@ -36,9 +37,11 @@ def failed_results(cells: list[Cell], reason: str) -> list[CellResult]:
 
 
 @functools.lru_cache(maxsize=2)
-def _cell_data(dataset: str, image_size: int, train_size: int | None, seed: int, data_dir, binarize: str = "none"):
+def _cell_data(
+    dataset: str, image_size: int, train_size: int | None, seed: int, data_dir, binarize: str = "none", val_size=0
+):
     """Cells of one grid mostly share their data: keep the last two bundles in memory."""
-    return load_cell_data(dataset, image_size, train_size, seed, data_dir, binarize)
+    return load_cell_data(dataset, image_size, train_size, seed, data_dir, binarize, val_size)
 
 
 def _now() -> str:
@@ -54,7 +57,13 @@ def execute_cell(cell: Cell, device: str = "auto", data_dir=None, on_epoch=None,
         config = cell.config
         subset_seed = config.seed if config.train_size else 0  # the whole train split does not depend on it
         bundle = _cell_data(
-            config.dataset, config.image_size, config.train_size, subset_seed, data_dir, config.binarize
+            config.dataset,
+            config.image_size,
+            config.train_size,
+            subset_seed,
+            data_dir,
+            config.binarize,
+            config.val_size,
         )
 
         def record(entry: dict) -> None:
@@ -102,7 +111,9 @@ def _evaluated(cell: Cell, trained: TrainedCell, info: dict, start: float, data_
     evaluation = evaluate_cell(trained, cell.eval, data_dir)
     info.update(end=_now(), wall_seconds=round(time.perf_counter() - start, 3))
     state = {k: v.cpu() for k, v in trained.model.state_dict().items()}
-    return CellResult(cell.id, trained.log, evaluation.metrics, evaluation.images, state, info)
+    return CellResult(
+        cell.id, trained.log, evaluation.metrics, evaluation.images, state, info, training=trained.summary
+    )
 
 
 def _failed(cell: Cell, log, info, start, reason: str) -> CellResult:

@@ -92,7 +92,18 @@ def check_data(cells: list[Cell], data_dir) -> None:
 
     check_data_dir(data_dir)
     for dataset, size in sorted({(c.config.dataset, c.config.image_size) for c in cells}):
-        load_dataset(dataset, size, data_dir)
+        bundle = load_dataset(dataset, size, data_dir)
+        sizes = {
+            (c.config.val_size, c.config.train_size or 0)
+            for c in cells
+            if (c.config.dataset, c.config.image_size) == (dataset, size)
+        }
+        for val_size, train_size in sorted(sizes):
+            left = len(bundle.hold_out_validation(val_size).train)
+            if train_size > left:
+                raise BenchError(
+                    f"val_size {val_size} leaves {left} {dataset} training images, fewer than train_size {train_size}"
+                )
 
 
 def check_text_encoders(cells: list[Cell]) -> None:

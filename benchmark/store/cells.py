@@ -169,6 +169,8 @@ class CellStore:
         folder = self.cell_dir(cell_id)
         config = self.read(cell_id, CONFIG)
         config["provenance"] = result.provenance
+        if result.training:
+            config["training"] = result.training
         write_json(folder / CONFIG, sealed(config))
         write_json(folder / LOG, result.log)
         for name, png in result.images.items():

@@ -20,6 +20,7 @@ from benchmark.data import DatasetBundle, load_dataset
 from benchmark.data.binarize import binarized
 from benchmark.models.loss import cvae_loss, kl_weight
 from benchmark.training.cpu import configure_cpu
+from benchmark.training.selection import training_summary
 from benchmark.training.trainer import (
     NOISE_STREAM,
     ORDER_STREAM,
@@ -37,7 +38,8 @@ PACK_VARYING = ("seed", "beta", "lr")  # what may differ between the cells of on
 def pack_key(config: CellConfig) -> str | None:
     """Cells with equal keys can be packed; None for cells that cannot (BatchNorm keeps per-call state,
     dynamic binarisation draws per cell in the trainer, a learning curve is measured by the trainer, an
-    image task's loss counts its target pixels only, which the trainer's loss does)."""
+    image task's loss counts its target pixels only, which the trainer's loss does; the trainer alone holds
+    out a validation split and runs schedules, early stopping and best-epoch selection, so far)."""
     from benchmark.models.backbones import BACKBONES
 
     if (
@@ -46,6 +48,10 @@ def pack_key(config: CellConfig) -> str | None:
         or config.binarize == "dynamic"
         or config.curve_size
         or config.condition == "image"
+        or config.val_size
+        or config.schedule != "constant"
+        or config.patience is not None
+        or config.select != "last"
     ):
         return None
     fields = config.model_dump(mode="json", exclude=set(PACK_VARYING))
@@ -151,4 +157,4 @@ def _unstacked(config, model, params, buffers, k, log, bundle, conditions, devic
         for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
             tensor.copy_((params | buffers)[name][k])
     model.eval()
-    return TrainedCell(config, model, log, bundle, conditions, device)
+    return TrainedCell(config, model, log, bundle, conditions, device, training_summary(log, config))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -21,11 +21,14 @@ from benchmark.data import DatasetBundle, load_dataset
 from benchmark.data.binarize import binarized, draw
 from benchmark.models.backbones import BACKBONES
 from benchmark.models.cvae import CVAE, build_model
-from benchmark.models.loss import cvae_loss, kl_weight
+from benchmark.models.loss import cvae_loss, kl_weight, likelihood_case
 from benchmark.training.cpu import configure_cpu
+from benchmark.training.schedules import LearningRate
+from benchmark.training.selection import ModelSelection, training_summary
 
 # Offsets that give each random stream of a cell its own seed.
-INIT_STREAM, ORDER_STREAM, NOISE_STREAM, BINARIZE_STREAM = 0, 1, 2, 6
+INIT_STREAM, ORDER_STREAM, NOISE_STREAM, BINARIZE_STREAM, VALIDATION_STREAM = 0, 1, 2, 6, 8
+VALIDATION_BATCH = 1000
 
 
 class CellFailed(Exception):
@@ -40,6 +43,7 @@ class TrainedCell:
     bundle: DatasetBundle  # train split already reduced to the cell's train_size
     conditions: PreparedConditions
     device: torch.device
+    summary: dict = field(default_factory=dict)  # training_summary: epochs run, epoch selected, convergence
 
 
 def resolve_device(name: str | None = "auto") -> torch.device:
@@ -60,16 +64,25 @@ def build_seeded_model(config: CellConfig, conditions: PreparedConditions, devic
 
 
 def load_cell_data(
-    dataset: str, image_size: int, train_size: int | None, seed: int, data_dir=None, binarize: str = "none"
+    dataset: str,
+    image_size: int,
+    train_size: int | None,
+    seed: int,
+    data_dir=None,
+    binarize: str = "none",
+    val_size: int = 0,
 ) -> DatasetBundle:
-    """The cell's data: binarised if asked (the whole split, the same for every cell), then the train
-    split reduced to a seeded subset of train_size images."""
-    bundle = binarized(load_dataset(dataset, image_size, data_dir), binarize)
+    """The cell's data: binarised if asked (the whole split, the same for every cell), the validation split
+    held out (the train split's last val_size images), then the rest reduced to a seeded subset of
+    train_size images."""
+    bundle = binarized(load_dataset(dataset, image_size, data_dir), binarize).hold_out_validation(val_size)
     return bundle.with_train(bundle.train.seeded_subset(train_size, seed))
 
 
 def cell_data(config: CellConfig, data_dir=None) -> DatasetBundle:
-    return load_cell_data(config.dataset, config.image_size, config.train_size, config.seed, data_dir, config.binarize)
+    return load_cell_data(
+        config.dataset, config.image_size, config.train_size, config.seed, data_dir, config.binarize, config.val_size
+    )
 
 
 def train_cell(
@@ -98,16 +111,60 @@ def train_cell(
     noise_gen = torch.Generator(device=device).manual_seed(stream_seed(config.seed, NOISE_STREAM))
     binarize_gen = torch.Generator(device=device).manual_seed(stream_seed(config.seed, BINARIZE_STREAM))
     gens = (order_gen, noise_gen, binarize_gen if config.binarize == "dynamic" else None)
+    validation = validation_data(config, bundle, device)
+    schedule, selection = LearningRate(optimizer, config), ModelSelection(config)
     log = []
     for epoch in range(config.epochs):
-        record = _train_epoch(step_loss, model, optimizer, images, conditions, config, epoch, gens)
+        lr = schedule.current
+        record = _train_epoch(step_loss, model, optimizer, images, conditions, config, epoch, gens) | {"lr": lr}
+        if validation:
+            record |= validation_terms(model, *validation, config)
+            selection.update(epoch + 1, record["val_loss"], model)
         if config.curve_size:
             record |= curve_point(model, bundle, conditions, config.curve_size, device)
         log.append(record)
         if on_epoch:
             on_epoch(record)
+        schedule.step(record.get("val_loss"))
+        if selection.should_stop:
+            break
+    selection.restore_best(model)
     model.eval()
-    return TrainedCell(config, model, log, bundle, conditions, device)
+    best = selection.best_epoch if validation else None
+    summary = training_summary(log, config, selection.should_stop, best)
+    return TrainedCell(config, model, log, bundle, conditions, device, summary)
+
+
+def validation_data(config: CellConfig, bundle: DatasetBundle, device) -> tuple | None:
+    """The validation split's images (a fixed binary draw for dynamically binarised cells) and conditions,
+    on the device; None without a validation split."""
+    if bundle.validation is None:
+        return None
+    images = bundle.validation.images.to(device)
+    if config.binarize == "dynamic":
+        images = draw(images, torch.Generator(device=device).manual_seed(stream_seed(0, VALIDATION_STREAM)))
+    conditions = prepare_conditions(config, replace(bundle, test=bundle.validation)).test.to(device)
+    return images, conditions
+
+
+@torch.no_grad()
+def validation_terms(model: CVAE, images: torch.Tensor, conditions: torch.Tensor, config: CellConfig) -> dict:
+    """The cell's loss at its full beta on the validation split, with the same noise every epoch; the
+    negative ELBO (beta = 1) in nats where the decoder is a normalised density of the data."""
+    model.eval()
+    noise = torch.Generator(device=images.device).manual_seed(stream_seed(config.seed, VALIDATION_STREAM))
+    sums = torch.zeros(3, dtype=torch.float64, device=images.device)
+    for part in torch.arange(len(images), device=images.device).split(VALIDATION_BATCH):
+        x, c = images.index_select(0, part).float().div_(255), conditions[part]
+        eps = torch.randn(len(part), config.latent_dim, generator=noise, device=x.device)
+        logits, kl = model(x, c, eps=eps)
+        terms = cvae_loss(logits.float(), x, kl.float(), config.recon_loss, config.beta, model.target_mask(c))
+        sums += torch.stack([terms.total, terms.recon, terms.kl]).double() * len(part)
+    loss, recon, kl = (sums / len(images)).tolist()
+    record = {"val_loss": loss, "val_recon": recon, "val_kl": kl}
+    if likelihood_case(config)[0]:
+        record["val_neg_elbo"] = recon + kl
+    return record
 
 
 def _step_loss(model: CVAE, config: CellConfig, device: torch.device, compile: bool):
