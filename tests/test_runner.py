@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from benchmark.fileio import write_json
@@ -132,8 +133,13 @@ def test_nan_cell_is_recorded_failed_and_the_grid_goes_on(tmp_path, cli):
     assert "failed" in result.stdout and "Traceback" not in result.stderr
 
 
-def test_sigkill_mid_cell_then_resume_matches_an_uninterrupted_run(tmp_path, cli):
-    grid_file = write_grid(tmp_path / "kill.yaml", "kill", {"latent_dim": [2, 3, 4]}, {**TINY, "epochs": 4})
+# a cell trained the way the literature trains: validation split, step schedule, early stopping, best epoch
+PROTOCOL = {"val_size": 300, "schedule": "multistep", "milestones": [2], "patience": 2, "select": "best_val"}
+
+
+@pytest.mark.parametrize("base", [{**TINY, "epochs": 4}, {**TINY, **PROTOCOL, "epochs": 6}], ids=["plain", "protocol"])
+def test_sigkill_mid_cell_then_resume_matches_an_uninterrupted_run(tmp_path, cli, base):
+    grid_file = write_grid(tmp_path / "kill.yaml", "kill", {"latent_dim": [2, 3, 4]}, base)
     results = tmp_path / "interrupted"
     cmd = [
         sys.executable,
