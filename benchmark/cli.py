@@ -75,6 +75,28 @@ def data_check(data_dir: Path = DataDirOption) -> None:
         raise typer.Exit(1)
 
 
+@data_app.command("export-amat")
+def data_export_amat(
+    out: Path = typer.Option(..., "--out", help="Folder for binarized_<data set>_{train,valid,test}.amat."),
+    dataset: str = typer.Option("mnist", "--dataset", help="A grey 28 px data set (mnist, fashion_mnist)."),
+    val_size: int = typer.Option(10_000, "--val-size", min=0, help="The validation split, as cells hold it out."),
+    data_dir: Path = DataDirOption,
+) -> None:
+    """Write the suite's fixed binarisation in Larochelle's .amat format, for another project's own code."""
+    from benchmark.data.datasets import DATASETS
+    from benchmark.data.export import export_binarized
+    from benchmark.runner.preflight import check_data_dir, check_results_folder
+
+    if DATASETS[dataset].channels != 1:
+        raise BenchError(
+            f"--dataset {dataset}: has {DATASETS[dataset].channels} channels; binarisation is for grey data"
+        )
+    check_results_folder(out, "--out")
+    check_data_dir(data_dir)
+    for path in export_binarized(dataset, val_size, out, data_dir):
+        console.print(f"wrote {path}")
+
+
 @app.command()
 def run(
     grid: Path = typer.Option(None, "--grid", help="Grid YAML (default: ablations/smoke.yaml)."),

@@ -134,6 +134,13 @@ class CellConfig(BaseModel):
             raise ValueError(f"image size not supported; valid: {', '.join(map(str, IMAGE_SIZES))}")
         return value
 
+    @field_validator("milestones")
+    @classmethod
+    def _increasing(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if list(value) != sorted(set(value)):
+            raise ValueError("milestones must increase strictly")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> CellConfig:
         from benchmark.data import DATASETS
@@ -183,8 +190,6 @@ class CellConfig(BaseModel):
                     f"val_size {self.val_size} leaves {max(left, 0)} of the {split_images} {self.dataset} training "
                     f"images, fewer than train_size {self.train_size or 1}"
                 )
-        if list(self.milestones) != sorted(set(self.milestones)):
-            raise ValueError(f"milestones {list(self.milestones)} must increase strictly")
         needs = [
             what
             for what, needed in (

@@ -142,3 +142,23 @@ def test_schedules_are_one_registry_and_ids_ignore_what_a_schedule_does_not_read
     b = CellConfig(**TINY, schedule="cosine", lr_min=1e-5)
     assert a.canonical() == b.canonical()
     assert "val_size" not in CellConfig(**TINY).identity()  # cells trained before keep their ids
+
+
+def test_a_report_says_whether_its_cells_converged(tmp_path, cli):
+    grid = tmp_path / "conv.yaml"
+    grid.write_text(
+        "name: conv\nbase: {dataset: synthetic, backbone: mlp, hidden: [32], latent_dim: 4, train_size: 400,\n"
+        "  epochs: 3, val_size: 100}\naxes: {conditioning: [none, concat]}\nseeds: [0, 1]\n"
+        "eval: {recon_size: 100, n_samples: 200, nll_size: 20, nll_k: 2}\n"
+    )
+    assert cli("run", "--grid", grid, "--results", tmp_path / "r", "--device", "cpu").returncode == 0
+    assert cli("report", "--grid", grid, "--results", tmp_path / "r", "--out", tmp_path / "out").returncode == 0
+    text = (tmp_path / "out" / "conv.md").read_text()
+    # three epochs are too few to tell (the window is three epochs): not converged, and every finding says so
+    assert "**Training**: 0 of 4 cells converged" in text
+    results = text.split("## Results")[1].split("\n## ")[0]
+    assert "| n | converged | epoch measured |" in results and results.count("| 2 | 0/2 | 3 |") == 2
+    findings = text.split("## Findings")[1].split("\n## ")[0]
+    lines = [line for line in findings.splitlines() if line.startswith("- ")]
+    assert lines and all("Not converged: 4 of 4 cells were still improving" in line for line in lines)
+    assert "the validation split's loss" in text

@@ -66,11 +66,13 @@ def heatmap(frame: pd.DataFrame, rows: str, columns: str, metric: str, path: Pat
 
 
 def training_curves(logs: pd.DataFrame, hue: str | None, path: Path) -> None:
-    terms = [t for t in ("loss", "recon", "kl") if t in logs]
+    """Training loss terms per epoch and, where the cells hold out a validation split, its loss."""
+    terms = [t for t in ("loss", "recon", "kl", "val_loss") if t in logs]
     fig, axes = _panels(terms)
+    marker = "o" if logs["epoch"].max() <= 40 else None  # hundreds of epochs: a line, not a row of dots
     for ax, term in zip(axes, terms):
-        sns.lineplot(data=logs, x="epoch", y=term, hue=hue, errorbar=t_errorbar, ax=ax, marker="o")
-        ax.set_title(f"training {term} per image")
+        sns.lineplot(data=logs, x="epoch", y=term, hue=hue, errorbar=t_errorbar, ax=ax, marker=marker)
+        ax.set_title("validation loss per image" if term == "val_loss" else f"training {term} per image")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     _one_legend_outside(axes)
     save(fig, path)

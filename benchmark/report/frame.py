@@ -88,6 +88,10 @@ def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:
         row["train_images"] = cell.get("train_size")  # None: the whole train split
         row["image_px"] = cell.get("image_size")
         row["curve_images"] = cell.get("curve_size") or None  # test images of its learning curve
+        training = config.get("training", {})  # training_summary; absent for cells trained before it existed
+        row["converged"] = training.get("converged")
+        row["epochs_run"] = training.get("epochs_run")
+        row["selected_epoch"] = training.get("selected_epoch")
         log = (store.read(cell_id, "log.json") or []) if readable else []
         row["train_seconds"] = sum(e.get("seconds", 0.0) for e in log) if log else None
         row["eval_seconds"] = sum((metrics.get("eval_seconds") or {}).values()) if metrics else None

@@ -23,11 +23,13 @@ from benchmark.report.stats import (
     fmt,
     interval_text,
     sentence,
+    span_text,
     summary_table,
     t_interval,
 )
 from benchmark.store import CellStore
 from benchmark.store.cells import display_scale, upscaled_png
+from benchmark.training.selection import CONVERGENCE_TOLERANCE
 
 NUMERIC_AXES = ("latent_dim", "image_size", "beta", "lr", "epochs", "train_size")
 
@@ -59,6 +61,7 @@ def _render_into(store: CellStore, grid: GridCells, out: Path, data_dir, scale_c
         f"{grid.description.strip()}\n",
         _overrides_line(grid),
         _scale_line(frame),
+        _training_line(frame),
         _findings_section(frame, found, axes, ranked, grid.findings_by, grid.question) if ranked else "",
         _claims_section(found, grid.claims) if grid.claims else "",
         _matching_section(grid, frame) if grid.match_params else "",
@@ -134,6 +137,19 @@ def _scale_line(frame: pd.DataFrame) -> str:
         wall = (pd.Timestamp(done["end"].max()) - pd.Timestamp(done["start"].min())).total_seconds() / 60
         cost += f", first start to last end {wall:,.0f} min"
     return f"**Scale**: {scale_text(frame)}. **Cost**: {cost}.\n"
+
+
+def _training_line(frame: pd.DataFrame) -> str:
+    """How the cells were trained and whether they converged (cells that record a training summary)."""
+    done = frame[(frame["status"] == "done") & frame["converged"].notna()]
+    if done.empty:
+        return ""
+    converged = int(done["converged"].astype(bool).sum())
+    return (
+        f"**Training**: {converged} of {len(done)} cells converged (their loss improved by at most "
+        f"{CONVERGENCE_TOLERANCE:.1%} over their last epochs, or early stopping ended them); epochs run "
+        f"{span_text(done['epochs_run'])}, epoch measured {span_text(done['selected_epoch'])}.\n"
+    )
 
 
 def _findings_section(frame: pd.DataFrame, found, axes: list[str], ranked: list[str], by: tuple[str, ...], question):
@@ -481,7 +497,11 @@ def _figure_section(store, frame, logs, axes, metrics, grid: GridCells, assets: 
     curve_hue = hue or (varying[0] if varying else None)
     if len(logs):
         figures.training_curves(logs, curve_hue, assets / "training_curves.png")
-        add("training_curves.png", "Training loss terms per epoch (mean and 95% t-interval over seeds)")
+        validated = "; the last panel: the validation split's loss" if "val_loss" in logs else ""
+        add(
+            "training_curves.png",
+            f"Training loss terms per epoch (mean and 95% t-interval over seeds){validated}",
+        )
     tested = [c.removeprefix("test_") for c in logs.columns if c.startswith("test_")]
     if tested:
         published = (grid.published or {}).get("metrics", {})  # a published table (rows) has no curve

@@ -93,6 +93,9 @@ def summary_table(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> p
             mean_row[metric] = mean
             row[header(metric)] = "-" if n == 0 else interval_text(mean, half)
         row["n"] = len(part)
+        if "converged" in part and part["converged"].notna().any():
+            row["converged"] = f"{int(part['converged'].fillna(False).sum())}/{len(part)}"
+            row["epoch measured"] = span_text(part["selected_epoch"])
         for column, title in (("train_seconds", "train (s)"), ("eval_seconds", "eval (s)")):
             if column in part and part[column].notna().any():
                 row[title] = f"{part[column].mean():.0f}"
@@ -107,6 +110,22 @@ def summary_table(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> p
                 best = column.idxmin() if better == "lower" else column.idxmax()
                 table.loc[best, header(metric)] = f"**{table.loc[best, header(metric)]}**"
     return table
+
+
+def span_text(values: pd.Series) -> str:
+    """'12' or '12-30': the range of whole numbers (epochs) over cells."""
+    low, high = int(values.min()), int(values.max())
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def convergence_note(done: pd.DataFrame) -> str:
+    """What a finding must say when some of its cells were still improving when training stopped."""
+    if "converged" not in done or done["converged"].isna().all():
+        return ""
+    still = int((done["converged"] == False).sum())  # noqa: E712 - None (not recorded) is neither
+    if not still:
+        return ""
+    return f" Not converged: {still} of {len(done)} cells were still improving when their training stopped."
 
 
 def _pairs(values: list, numeric: bool) -> list[tuple]:
@@ -242,7 +261,7 @@ def findings(
                 continue
             best = means.idxmin() if metric_specs()[metric].better == "lower" else means.idxmax()
             against = [c for c in found if c.axis == axis and c.metric == metric and best in (c.a, c.b)]
-            lines.append(_finding(axis, metric, best, means[best], against, along))
+            lines.append(_finding(axis, metric, best, means[best], against, along) + convergence_note(done))
     return lines
 
 
