@@ -338,6 +338,17 @@ OTHER_COMMANDS = [
     ("perf on an unknown device", ["perf", "train", "--device", "tpu"], "--device 'tpu'"),
     ("perf eval on an unknown device", ["perf", "eval", "--device", "tpu"], "--device 'tpu'"),
     ("perf eval of no samples", ["perf", "eval", "--n-samples", "0"], "Invalid value for '--n-samples'"),
+    (
+        "binarised export of a colour data set",
+        ["data", "export-amat", "--dataset", "coco", "--out", "{dir}/amat"],
+        "--dataset coco: has 3 channels",
+    ),
+    ("binarised export into a file", ["data", "export-amat", "--out", "{file}"], "--out"),
+    (
+        "binarised export of an unknown data set",
+        ["data", "export-amat", "--dataset", "cifar", "--out", "{dir}"],
+        "cifar",
+    ),
     ("store check of a store that does not exist", ["store", "check", "--results", "{missing}"], "no such folder"),
     ("report of a folder", ["report", "--grid", "{dir}"], "not a file"),
     (
@@ -455,7 +466,7 @@ def test_bad_input_to_other_commands(tmp_path, store, capsys, args, expected):
     }
     for placeholder, path in places.items():
         args = [a.replace(placeholder, str(path)) for a in args]
-    if "--results" not in args and args[0] not in ("instrument", "perf"):
+    if "--results" not in args and args[0] not in ("instrument", "perf", "data"):
         args += ["--results", str(store)]
     assert_refused(args, expected, store, capsys)
 

@@ -162,3 +162,15 @@ def test_a_report_says_whether_its_cells_converged(tmp_path, cli):
     lines = [line for line in findings.splitlines() if line.startswith("- ")]
     assert lines and all("Not converged: 4 of 4 cells were still improving" in line for line in lines)
     assert "the validation split's loss" in text
+
+
+def test_the_exported_binarisation_is_the_cells_own_images(tmp_path, cli):
+    import numpy as np
+
+    result = cli("data", "export-amat", "--dataset", "synthetic", "--val-size", "1000", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    bundle = load_cell_data("synthetic", 28, None, 0, binarize="fixed", val_size=1000)
+    for name, split in (("train", bundle.train), ("valid", bundle.validation), ("test", bundle.test)):
+        pixels = np.loadtxt(tmp_path / f"binarized_synthetic_{name}.amat", dtype=np.uint8)
+        assert pixels.shape == (len(split), 784)
+        assert np.array_equal(pixels * 255, split.images.flatten(1).numpy()), name
