@@ -7,7 +7,6 @@ Files keep their original names under `<data dir>/<folder>/`, the layout of
 from __future__ import annotations
 
 import gzip
-import hashlib
 import shutil
 import struct
 import tempfile
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.errors import BenchError
+from benchmark.fileio import sha256_of
 
 IMAGE_MAGIC = 0x00000803
 LABEL_MAGIC = 0x00000801
@@ -35,14 +35,6 @@ class IdxSource:
     def files(self, split: str) -> tuple[str, str]:
         prefix = "train" if split == "train" else "t10k"
         return f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-labels-idx1-ubyte.gz"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def checksum_ok(source: IdxSource, path: Path) -> bool:

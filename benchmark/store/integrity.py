@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmark.fileio import sha256_of as file_checksum
+
 CHECKSUM_KEY = "_sha256"  # sha256 of the file's content without this key, in every JSON mapping written
 FILES_KEY = "_files"  # in metrics.json: sha256 of the cell's other files when the cell was done
 META_KEYS = (CHECKSUM_KEY, FILES_KEY)
@@ -47,14 +49,6 @@ def sealed(data: Any) -> Any:
     if not isinstance(data, dict):
         return data
     return {**data, CHECKSUM_KEY: content_checksum(data)}
-
-
-def file_checksum(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_checked(path: Path, required: tuple[str, ...] = (), expect_list: bool = False) -> tuple[Any, bool]:
