@@ -224,6 +224,11 @@ def report(
     force: bool = typer.Option(
         False, "--force", help="Replace a published report even if it would drop cells the published one has."
     ),
+    from_published: bool = typer.Option(
+        False,
+        "--from-published",
+        help="Render from the data published beside each report (reports/<grid>/cells.jsonl), not from a store.",
+    ),
     data_dir: Path = DataDirOption,
 ) -> None:
     """Render markdown reports (tables, comparisons, figures) from the store; trains nothing.
@@ -232,10 +237,20 @@ def report(
     from benchmark.report.frame import done_cells, from_grid_file, from_store_record
     from benchmark.report.index import write_index
     from benchmark.report.publish import check_publishable
-    from benchmark.report.render import render_report
+    from benchmark.report.render import render_from_published, render_report
     from benchmark.runner.preflight import check_data_dir, check_results_folder, check_store
     from benchmark.store import CellStore
 
+    if from_published:
+        if all_ or scale_check or results != Path("results"):
+            raise BenchError(
+                "--from-published renders each --grid from its published data alone; drop --all, "
+                "--results and --scale-check"
+            )
+        for path in grid or [Path("ablations/smoke.yaml")]:
+            console.print(f"wrote {render_from_published(path, out)}")
+        console.print(f"wrote {write_index(out)}")
+        return
     for path in scale_check:
         if not (path / "grids").is_dir():
             raise BenchError(f"--scale-check {path}: not a cell store (no grids/ folder in it)")

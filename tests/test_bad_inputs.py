@@ -349,6 +349,16 @@ OTHER_COMMANDS = [
         ["data", "export-amat", "--dataset", "cifar", "--out", "{dir}"],
         "cifar",
     ),
+    (
+        "report from published data that is not there",
+        ["report", "--grid", GOOD_GRID, "--from-published"],
+        "was published without its data",
+    ),
+    (
+        "report from published data and a store",
+        ["report", "--grid", GOOD_GRID, "--from-published", "--results", "{missing}"],
+        "--from-published renders each --grid from its published data alone",
+    ),
     ("store check of a store that does not exist", ["store", "check", "--results", "{missing}"], "no such folder"),
     ("report of a folder", ["report", "--grid", "{dir}"], "not a file"),
     (
@@ -374,7 +384,7 @@ def store(tmp_path, monkeypatch) -> Path:
     reports = tmp_path / "reports"
     (reports / "published").mkdir(parents=True)
     (reports / "published.md").write_text("# Report: published\n")
-    (reports / "published" / "cells.json").write_text('{"cells": ["cccccccccccc"]}\n')
+    (reports / "published" / "cells.jsonl").write_text('{"id": "cccccccccccc", "status": "done"}\n')
     (reports / "README.md").write_text("# Findings index\n")
     return results
 
@@ -466,7 +476,7 @@ def test_bad_input_to_other_commands(tmp_path, store, capsys, args, expected):
     }
     for placeholder, path in places.items():
         args = [a.replace(placeholder, str(path)) for a in args]
-    if "--results" not in args and args[0] not in ("instrument", "perf", "data"):
+    if "--results" not in args and args[0] not in ("instrument", "perf", "data") and "--from-published" not in args:
         args += ["--results", str(store)]
     assert_refused(args, expected, store, capsys)
 

@@ -121,7 +121,8 @@ def test_status_report_check_and_run_on_a_damaged_store(copy, cli):
     text = (reports / "four.md").read_text()
     assert text.index("**Left out:** 3 damaged cells") < text.index("## Results")
     assert "1 done, 0 failed, 0 pending, 3 damaged." in text
-    assert json.loads((reports / "four" / "cells.json").read_text()) == {"cells": [intact]}
+    lines = [json.loads(line) for line in (reports / "four" / "cells.jsonl").read_text().splitlines()]
+    assert [(line["id"], line["status"]) for line in lines if line["status"] == "done"] == [(intact, "done")]
 
     before = {i: (store.cell_dir(i) / "metrics.json").stat().st_mtime_ns for i in ids.values()}
     kept = (store.cell_dir(intact) / "metrics.json").read_bytes()
@@ -238,3 +239,20 @@ def test_a_remeasure_killed_at_any_write_leaves_a_cell_that_checks(copy, monkeyp
     assert store.status(cell_id) == CellStatus.DONE and store.read(cell_id, "metrics.json")["sse_image"] == 1.0
     (store.cell_dir(cell_id) / "samples.png").write_bytes(b"edited")
     assert store.status(cell_id) == CellStatus.DAMAGED
+
+
+def test_a_published_report_renders_again_from_its_own_data_byte_for_byte(copy, cli):
+    """The clone's case: no store, no checkpoints; the data published beside the report are enough."""
+    import pandas as pd
+
+    root, _, ids = copy
+    reports = root / "reports"
+    published = snapshot(reports)
+    cells = pd.read_json(reports / "four" / "cells.jsonl", lines=True)  # one pandas call, one row per cell
+    assert sorted(cells["id"]) == sorted(ids.values()) and set(cells["status"]) == {"done"}
+    assert "nll_iw_se" in cells["metrics"][0] and "epoch" in cells["log"][0][0]
+    shutil.rmtree(root / "results")
+    again = cli("report", "--grid", root / "four.yaml", "--from-published", "--out", reports)
+    assert again.returncode == 0, again.stderr
+    assert snapshot(reports) == published
+    assert "interpolation_none.png" in (reports / "four.md").read_text()

@@ -23,6 +23,11 @@ class GridCells:
     cells: list[dict]  # {"id", "axes"}
     spec: Grid | None = None
     overrides: tuple[str, ...] = ()  # --override of the run that recorded the cells
+    source: str = ""  # the grid file the run read
+
+    def record(self) -> dict:
+        """The grid as the store records it (store.record_grid), for a report's published data."""
+        return {"name": self.name, "source": self.source, "overrides": list(self.overrides), "cells": self.cells}
 
     @property
     def description(self) -> str:
@@ -54,8 +59,9 @@ def from_grid_file(store: CellStore, path: Path) -> GridCells:
     grid = load_grid(path)
     record = store.grid_record(grid.name)
     if record is None:
-        return GridCells(grid.name, list(grid.axes), grid_record(grid), grid)
-    return GridCells(grid.name, list(grid.axes), record["cells"], grid, tuple(record.get("overrides", ())))
+        return GridCells(grid.name, list(grid.axes), grid_record(grid), grid, source=grid.source)
+    overrides = tuple(record.get("overrides", ()))
+    return GridCells(grid.name, list(grid.axes), record["cells"], grid, overrides, record["source"])
 
 
 def from_store_record(store: CellStore, name: str) -> GridCells:
@@ -64,7 +70,7 @@ def from_store_record(store: CellStore, name: str) -> GridCells:
         raise BenchError(f"{store.root}: no grid named {name!r} has been run")
     axes = list(record["cells"][0]["axes"]) if record["cells"] else ["seed"]
     spec = load_grid(record["source"]) if Path(record["source"]).exists() else None
-    return GridCells(name, axes, record["cells"], spec, tuple(record.get("overrides", ())))
+    return GridCells(name, axes, record["cells"], spec, tuple(record.get("overrides", ())), record["source"])
 
 
 def done_cells(store: CellStore, grid: GridCells) -> set[str]:

@@ -1,46 +1,27 @@
 """Published reports are never lost: written whole or not at all, and never replaced by one made from
 fewer cells without being asked.
 
-A report is `out/<grid>.md` plus its folder `out/<grid>/` (figures, CSV, `cells.json`: the done cells it
-was made from). It is rendered into a temporary folder beside them and swapped in; a crash leaves the
-old report or the new one. Before anything is rendered, `check_publishable` refuses a grid with no done
-cell in the store (a mistyped `--results`) and a report that would drop cells the published one has.
+A report is `out/<grid>.md` plus its folder `out/<grid>/` (figures, CSV, `cells.jsonl`: the cells it
+was made from, report/published_data.py). It is rendered into a temporary folder beside them and swapped
+in; a crash leaves the old report or the new one. Before anything is rendered, `check_publishable`
+refuses a grid with no done cell in the store (a mistyped `--results`) and a report that would drop
+cells the published one has.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import pandas as pd
-
 from benchmark.errors import BenchError
-from benchmark.fileio import write_json
+from benchmark.report.published_data import published_cells
 
-PUBLISHED_CELLS = "cells.json"
 _RENAME_EXCHANGE = 2  # renameat2(2): swap two paths atomically (Linux >= 3.15)
-
-
-def write_published_cells(assets: Path, frame: pd.DataFrame) -> None:
-    done = sorted(frame.loc[frame["status"] == "done", "cell"])
-    write_json(assets / PUBLISHED_CELLS, {"cells": done})
-
-
-def published_cells(out: Path, name: str) -> set[str]:
-    """The done cells the published report in `out` was made from (empty: none published). Reports from
-    before cells.json list their cells in metrics.csv."""
-    assets = out / name
-    if (assets / PUBLISHED_CELLS).is_file():
-        return set(json.loads((assets / PUBLISHED_CELLS).read_text())["cells"])
-    if (assets / "metrics.csv").is_file():
-        return set(pd.read_csv(assets / "metrics.csv", usecols=["cell"], dtype=str)["cell"])
-    return set()
 
 
 def check_publishable(name: str, done: set[str], store_root: Path, out: Path, force: bool) -> None:
@@ -50,7 +31,7 @@ def check_publishable(name: str, done: set[str], store_root: Path, out: Path, fo
             f"--results {store_root}: no cell of grid {name} is done there, so there is nothing to report "
             f"(is the store path right? `bench status --grid ... --results {store_root}`)"
         )
-    dropped = published_cells(out, name) - done
+    dropped = published_cells(out / name) - done
     if dropped and not force:
         shown = ", ".join(sorted(dropped)[:5]) + (", ..." if len(dropped) > 5 else "")
         raise BenchError(

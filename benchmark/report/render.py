@@ -11,7 +11,8 @@ from benchmark.metrics.registry import metric_specs
 from benchmark.report import figures, latents
 from benchmark.report.frame import GridCells, cells_frame, epoch_logs, long_frame, present_metrics
 from benchmark.report.index import scale_text, write_question
-from benchmark.report.publish import publish, write_published_cells
+from benchmark.report.publish import publish
+from benchmark.report.published_data import store_from_published, write_cells_file
 from benchmark.report.stats import (
     ALPHA,
     along_text,
@@ -40,15 +41,31 @@ def render_report(
     """out/<grid>.md and its folder out/<grid>/, written whole or not at all: rendered into a temporary
     folder beside them and swapped in (report/publish.py). `scale_checks`: other stores holding some of
     these cells at another scale (epochs, images)."""
-    return publish(out, grid.name, lambda folder: _render_into(store, grid, folder, data_dir, scale_checks))
+    published = out / grid.name
+    return publish(out, grid.name, lambda folder: _render_into(store, grid, folder, data_dir, scale_checks, published))
 
 
-def _render_into(store: CellStore, grid: GridCells, out: Path, data_dir, scale_checks) -> None:
+def render_from_published(grid_file: Path, out: Path) -> Path:
+    """Render a published report again from the data published beside it (no store, no training)."""
+    import tempfile
+
+    from benchmark.grid import load_grid
+    from benchmark.report.frame import from_grid_file
+
+    name = load_grid(grid_file).name
+    with tempfile.TemporaryDirectory(prefix=f"published-{name}-") as root:
+        store = store_from_published(out / name, Path(root))
+        return render_report(store, from_grid_file(store, grid_file), out)
+
+
+def _render_into(store: CellStore, grid: GridCells, out: Path, data_dir, scale_checks, published: Path) -> None:
+    """`published`: the report's folder as published, whose images are kept where the store has none (a
+    store made from the report's own data holds no checkpoints and no images)."""
     frame = cells_frame(store, grid)
     axes = grid.axes
     assets = out / grid.name
     assets.mkdir(parents=True)
-    write_published_cells(assets, frame)
+    write_cells_file(store, grid.record(), frame, assets)
     metrics = present_metrics(frame)
     long_frame(frame, axes).to_csv(assets / "metrics.csv", index=False, float_format="%.10g")
     ranked = [m for m in metrics if metric_specs()[m].better]
@@ -75,7 +92,7 @@ def _render_into(store: CellStore, grid: GridCells, out: Path, data_dir, scale_c
             _published_section(frame, logs, grid.published, axes) if grid.published else "",
             _comparison_section(frame, found, axes),
             *(_scale_section(frame, other, grid, ranked) for other in scale_checks),
-            _figure_section(store, frame, logs, axes, metrics, grid, assets, data_dir),
+            _figure_section(store, frame, logs, axes, metrics, grid, assets, data_dir, published),
         ]
     sections.append(f"Every cell's metrics in long format: [{grid.name}/metrics.csv]({grid.name}/metrics.csv)\n")
     path = out / f"{grid.name}.md"
@@ -472,7 +489,7 @@ def _scale_section(frame: pd.DataFrame, other_store: CellStore, grid: GridCells,
     )
 
 
-def _figure_section(store, frame, logs, axes, metrics, grid: GridCells, assets: Path, data_dir) -> str:
+def _figure_section(store, frame, logs, axes, metrics, grid: GridCells, assets: Path, data_dir, published) -> str:
     shown = [m for m in metrics if metric_specs()[m].better]
     varying = [a for a in axes if a != "seed" and frame[a].nunique() > 1]
     hue = "conditioning" if "conditioning" in varying else None
@@ -511,8 +528,8 @@ def _figure_section(store, frame, logs, axes, metrics, grid: GridCells, assets: 
             "Test metrics after each epoch (mean and 95% t-interval over seeds)"
             + ("; dashed: the published figure" if set(published) & set(tested) else ""),
         )
-    lines += _cell_images(store, frame, axes, assets, grid.name)
-    lines += _latent_figures(store, frame, axes, assets, grid.name, data_dir)
+    lines += _cell_images(store, frame, axes, assets, grid.name, published)
+    lines += _latent_figures(store, frame, axes, assets, grid.name, data_dir, published)
     return "\n".join(lines)
 
 
@@ -532,7 +549,7 @@ def _representatives(frame: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     return reps.head(MAX_SHOWN_CELLS)
 
 
-def _cell_images(store, frame, axes, assets: Path, name: str) -> list[str]:
+def _cell_images(store, frame, axes, assets: Path, name: str, published: Path) -> list[str]:
     config = (_first_done(store, frame, "config.json") or {}).get("cell", {})
     lines = [
         "### Samples and reconstructions (first seed)\n",
@@ -543,10 +560,12 @@ def _cell_images(store, frame, axes, assets: Path, name: str) -> list[str]:
     for row in _representatives(frame, axes).itertuples():
         label = ", ".join(f"{a}={getattr(row, a)}" for a in axes if a != "seed")
         for kind in ("samples", "reconstructions"):
-            source = store.cell_dir(row.cell) / f"{kind}.png"
+            source, shown = store.cell_dir(row.cell) / f"{kind}.png", f"cells/{row.cell}-{kind}.png"
             if source.exists():
                 data = upscaled_png(source.read_bytes(), display_scale(row.image_px))
-                atomic_write(assets / "cells" / f"{row.cell}-{kind}.png", lambda tmp, d=data: tmp.write_bytes(d))
+                atomic_write(assets / shown, lambda tmp, d=data: tmp.write_bytes(d))
+            else:
+                _keep_published(published, assets, shown)
         images = " ".join(f"![{kind}]({name}/cells/{row.cell}-{kind}.png)" for kind in ("samples", "reconstructions"))
         lines.append(f"**{label or row.cell}** (`{row.cell}`)\n\n{images}\n")
     return lines
@@ -561,13 +580,23 @@ def _samples_layout(config: dict) -> str:
     return "one row per class"
 
 
-def _latent_figures(store, frame, axes, assets: Path, name: str, data_dir) -> list[str]:
+def _keep_published(published: Path, assets: Path, name: str) -> bool:
+    """Copy an image of the published report that the store cannot draw again; False if there is none."""
+    if not (published / name).is_file():
+        return False
+    data = (published / name).read_bytes()
+    atomic_write(assets / name, lambda tmp: tmp.write_bytes(data))
+    return True
+
+
+def _latent_figures(store, frame, axes, assets: Path, name: str, data_dir, published: Path) -> list[str]:
     reps = _representatives(frame, axes)
     if "conditioning" not in reps:
         return []
-    reps = reps[[(store.cell_dir(c) / "model.pt").exists() for c in reps["cell"]]]
-    if reps.empty:
-        return []
+    trained = reps[[(store.cell_dir(c) / "model.pt").exists() for c in reps["cell"]]]
+    if trained.empty:  # rendered from published data: the figures the published report drew
+        return _published_latent_figures(reps, assets, name, published)
+    reps = trained
     lines = []
     by_mode = {mode: reps[reps["conditioning"] == mode]["cell"].iloc[0] for mode in reps["conditioning"].unique()}
     if {"none", "concat"} <= set(by_mode):
@@ -579,19 +608,33 @@ def _latent_figures(store, frame, axes, assets: Path, name: str, data_dir) -> li
         }
         _, bundle, _ = latents.load_cell(store, by_mode["none"], data_dir)
         figures.scatter_panels(panels, bundle.class_names, assets / "tsne_none_vs_concat.png")
-        lines.append(
-            f"![t-SNE]({name}/tsne_none_vs_concat.png)\n\n*t-SNE of test-set latent means, coloured by "
-            "class: the plain VAE must encode the class in z, the CVAE is given it and need not.*\n"
-        )
+        lines.append(_TSNE_CAPTION.format(name=name))
     sizes = dict(zip(reps["cell"], reps["image_px"]))
     for mode, cell_id in by_mode.items():
         png = upscaled_png(
             latents.interpolation_strip(store, cell_id, data_dir=data_dir), display_scale(sizes[cell_id])
         )
         atomic_write(assets / f"interpolation_{mode}.png", lambda tmp, d=png: tmp.write_bytes(d))
-        lines.append(
-            f"![interpolation {mode}]({name}/interpolation_{mode}.png)\n\n*Latent interpolation, "
-            f"conditioning {mode}: z moves between two test images' posterior means, condition held at "
-            "the first's.*\n"
-        )
+        lines.append(_INTERPOLATION_CAPTION.format(name=name, mode=mode))
+    return lines
+
+
+_TSNE_CAPTION = (
+    "![t-SNE]({name}/tsne_none_vs_concat.png)\n\n*t-SNE of test-set latent means, coloured by "
+    "class: the plain VAE must encode the class in z, the CVAE is given it and need not.*\n"
+)
+_INTERPOLATION_CAPTION = (
+    "![interpolation {mode}]({name}/interpolation_{mode}.png)\n\n*Latent interpolation, "
+    "conditioning {mode}: z moves between two test images' posterior means, condition held at "
+    "the first's.*\n"
+)
+
+
+def _published_latent_figures(reps, assets: Path, name: str, published: Path) -> list[str]:
+    lines = []
+    if _keep_published(published, assets, "tsne_none_vs_concat.png"):
+        lines.append(_TSNE_CAPTION.format(name=name))
+    for mode in reps["conditioning"].unique():
+        if _keep_published(published, assets, f"interpolation_{mode}.png"):
+            lines.append(_INTERPOLATION_CAPTION.format(name=name, mode=mode))
     return lines

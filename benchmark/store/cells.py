@@ -199,6 +199,18 @@ class CellStore:
         new = {name: file_checksum(folder / name) for name in redrawn}
         write_json(folder / METRICS, sealed({**metrics, FILES_KEY: {**kept, **new}}))
 
+    def restore(self, cell_id: str, config: dict, log: list | None, metrics: dict | None, failed: dict | None) -> None:
+        """A cell's files from a published report's data (no checkpoint, no images), sealed as written here."""
+        folder = self.cell_dir(cell_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(folder / CONFIG, sealed(config))
+        if log is not None:
+            write_json(folder / LOG, log)
+        if failed is not None:
+            write_json(folder / FAILED, sealed(failed))
+        if metrics is not None:
+            write_json(folder / METRICS, sealed({**metrics, FILES_KEY: _checksums(folder)}))
+
     def fail(self, cell_id: str, reason: str, provenance: dict, log: list | None = None) -> None:
         folder = self.cell_dir(cell_id)
         if log:

@@ -1,0 +1,69 @@
+"""A published report carries its data: every cell's config, metrics (all of them, standard errors
+included), epoch log and failure, one JSON line per cell in `reports/<grid>/cells.jsonl`, and the grid
+record in `reports/<grid>/grid.json`. JSON Lines because a cell's config, metrics and log are nested
+records of different lengths (a CSV would flatten them away): `pandas.read_json(path, lines=True)` loads
+one row per cell, and `bench report --from-published` renders the report again from these files alone,
+with no store and no training: the figures drawn from checkpoints and the cells' own images are taken
+from the published report.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.errors import BenchError
+from benchmark.fileio import write_json, write_text
+from benchmark.store import CellStatus, CellStore
+
+CELLS_FILE, GRID_FILE = "cells.jsonl", "grid.json"
+
+
+def write_cells_file(store: CellStore, record: dict, frame: pd.DataFrame, assets: Path) -> None:
+    """Every cell of the report, as the store holds it (a damaged cell: its status and reason only)."""
+    lines = []
+    for entry, status in zip(record["cells"], frame["status"]):
+        cell_id = entry["id"]
+        readable = status in (CellStatus.DONE.value, CellStatus.FAILED.value)
+        line = {
+            "id": cell_id,
+            "axes": entry["axes"],
+            "status": status,
+            "config": store.read(cell_id, "config.json") if readable else None,
+            "metrics": store.read(cell_id, "metrics.json") if status == CellStatus.DONE.value else None,
+            "log": store.read(cell_id, "log.json") if readable else None,
+            "failed": store.read(cell_id, "failed.json") if status == CellStatus.FAILED.value else None,
+        }
+        lines.append(json.dumps(line, sort_keys=True, allow_nan=True))
+    write_text(assets / CELLS_FILE, "".join(f"{line}\n" for line in lines))
+    write_json(assets / GRID_FILE, record)
+
+
+def published_cells(assets: Path) -> set[str]:
+    """The done cells a published report was made from (empty: none published). Reports from before
+    cells.jsonl list their done cells in metrics.csv."""
+    if (assets / CELLS_FILE).is_file():
+        return {line["id"] for line in _lines(assets / CELLS_FILE) if line["status"] == CellStatus.DONE.value}
+    if (assets / "metrics.csv").is_file():
+        return set(pd.read_csv(assets / "metrics.csv", usecols=["cell"], dtype=str)["cell"])
+    return set()
+
+
+def store_from_published(assets: Path, root: Path) -> CellStore:
+    """A store at `root` holding the published cells' files (no checkpoints, no images), to render from."""
+    for name in (CELLS_FILE, GRID_FILE):
+        if not (assets / name).is_file():
+            raise BenchError(f"{assets / name}: not found; this report was published without its data")
+    store = CellStore(root)
+    record = json.loads((assets / GRID_FILE).read_text())
+    store.record_grid(record["name"], record["source"], record["cells"], tuple(record.get("overrides", ())))
+    for line in _lines(assets / CELLS_FILE):
+        if line["status"] in (CellStatus.DONE.value, CellStatus.FAILED.value):
+            store.restore(line["id"], line["config"], line["log"], line["metrics"], line["failed"])
+    return store
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(text) for text in path.read_text().splitlines() if text.strip()]
