@@ -127,3 +127,31 @@ def test_only_compatible_cells_are_packed():
     assert len(pack_units(list(grid.cells), RunOptions(pack=True, max_pack=3))) == 4
     assert [len(u) for u in pack_units(list(grid.cells), RunOptions(device="cpu"))] == [1] * 8  # auto: CUDA only
     assert pack_key(CellConfig(backbone="conv", batchnorm=True)) is None
+
+
+def test_packed_cells_follow_their_own_schedule_validation_and_stopping(synthetic):
+    """With a validation split, a step schedule, early stopping and best-epoch selection, every packed cell
+    equals the same cell trained alone: the same learning rates, validation losses within the packing
+    tolerance, the same epoch stopped at and selected."""
+    base = dict(dataset="synthetic", backbone="mlp", hidden=(64,), latent_dim=8, train_size=TRAIN_IMAGES)
+    protocol = dict(val_size=500, schedule="multistep", milestones=(2,), gamma=0.5, select="best_val", epochs=4)
+    configs = [
+        CellConfig(**base, **protocol, seed=0, lr=1e-3, patience=1, min_delta=5.0),  # stops early
+        CellConfig(**base, **protocol, seed=1, lr=2e-3, patience=1, min_delta=5.0),
+        CellConfig(**base, **protocol, seed=2, lr=5e-4, patience=1, min_delta=5.0),
+    ]
+    assert len({pack_key(c) for c in configs}) == 1 and pack_key(configs[0]) is not None
+    held = synthetic.hold_out_validation(500)
+    alone = [
+        train_cell(c, device="cpu", bundle=held.with_train(held.train.seeded_subset(c.train_size, c.seed)))
+        for c in configs
+    ]
+    packed = train_packed(configs, device="cpu", full=synthetic)
+    assert any(a.summary["stopped"] == "early_stopping" for a in alone)
+    for a, b in zip(alone, packed):
+        assert [e["lr"] for e in a.log] == [e["lr"] for e in b.log]
+        assert len(a.log) == len(b.log)
+        for x, y in zip(a.log, b.log):
+            assert abs(x["val_loss"] - y["val_loss"]) <= LOSS_RTOL * abs(x["val_loss"])
+        same = {k: v for k, v in a.summary.items() if k != "improvement_in_window"}
+        assert same == {k: v for k, v in b.summary.items() if k != "improvement_in_window"}

@@ -20,16 +20,21 @@ from benchmark.data import DatasetBundle, load_dataset
 from benchmark.data.binarize import binarized
 from benchmark.models.loss import cvae_loss, kl_weight
 from benchmark.training.cpu import configure_cpu
-from benchmark.training.selection import training_summary
+from benchmark.training.schedules import LearningRate
+from benchmark.training.selection import ModelSelection, training_summary
 from benchmark.training.trainer import (
     NOISE_STREAM,
     ORDER_STREAM,
+    VALIDATION_BATCH,
+    VALIDATION_STREAM,
     CellFailed,
     TrainedCell,
     build_seeded_model,
     epoch_record,
     resolve_device,
     stream_seed,
+    validation_data,
+    validation_record,
 )
 
 PACK_VARYING = ("seed", "beta", "lr")  # what may differ between the cells of one pack
@@ -38,8 +43,7 @@ PACK_VARYING = ("seed", "beta", "lr")  # what may differ between the cells of on
 def pack_key(config: CellConfig) -> str | None:
     """Cells with equal keys can be packed; None for cells that cannot (BatchNorm keeps per-call state,
     dynamic binarisation draws per cell in the trainer, a learning curve is measured by the trainer, an
-    image task's loss counts its target pixels only, which the trainer's loss does; the trainer alone holds
-    out a validation split and runs schedules, early stopping and best-epoch selection, so far)."""
+    image task's loss counts its target pixels only, which the trainer's loss does)."""
     from benchmark.models.backbones import BACKBONES
 
     if (
@@ -48,10 +52,6 @@ def pack_key(config: CellConfig) -> str | None:
         or config.binarize == "dynamic"
         or config.curve_size
         or config.condition == "image"
-        or config.val_size
-        or config.schedule != "constant"
-        or config.patience is not None
-        or config.select != "last"
     ):
         return None
     fields = config.model_dump(mode="json", exclude=set(PACK_VARYING))
@@ -94,6 +94,8 @@ def train_packed(
     if len({pack_key(c) for c in configs}) != 1 or pack_key(base) is None:
         raise ValueError("cells of one pack must share everything but seed, beta and lr, and have no BatchNorm")
     full = full or binarized(load_dataset(base.dataset, base.image_size, data_dir), base.binarize)
+    if full.validation is None:
+        full = full.hold_out_validation(base.val_size)
     indices = [full.train.seeded_index(c.train_size, c.seed) for c in configs]
     bundles = [full.with_train(full.train.subset(i)) for i in indices]
     conditions = [prepare_conditions(c, b) for c, b in zip(configs, bundles)]
@@ -114,7 +116,11 @@ def train_packed(
     noise_gens = noise_generators(configs, device)
     logs: list[list[dict]] = [[] for _ in configs]
     failed: dict[int, CellFailed] = {}
+    protocol = PackedProtocol(configs, optimizer, validation_data(base, bundles[0], device), device)
     for epoch in range(base.epochs):
+        if protocol.all_stopped:
+            break
+        lrs = protocol.set_learning_rates()
         start = time.perf_counter()
         betas = torch.tensor([kl_weight(c.beta, epoch, c.kl_warmup_epochs) for c in configs], device=device)
         conds = torch.stack([cond.train(g).to(device) for cond, g in zip(conditions, order_gens)])
@@ -133,8 +139,9 @@ def train_packed(
             optimizer.step()
             sums += terms.detach().double() * batch.shape[1]
         seconds = time.perf_counter() - start
+        validated = protocol.validate(batched_loss, params, buffers)
         for k, terms_k in enumerate((sums / index.shape[1]).tolist()):
-            if k in failed:
+            if k in failed or k in protocol.stopped:
                 continue
             ips = index.shape[1] * len(configs) / seconds
             try:
@@ -142,19 +149,73 @@ def train_packed(
             except CellFailed as err:
                 failed[k] = err
                 continue
+            record = record | {"lr": lrs[k]} | validated[k]
             logs[k].append(record)
             if on_epoch:
                 on_epoch(k, record)
+            protocol.after_epoch(k, epoch + 1, record, lambda k=k: {n: t[k] for n, t in (params | buffers).items()})
     return [
-        failed.get(k)
-        or _unstacked(configs[k], models[k], params, buffers, k, logs[k], bundles[k], conditions[k], device)
+        failed.get(k) or protocol.trained(k, models[k], params | buffers, logs[k], bundles[k], conditions[k])
         for k in range(len(configs))
     ]
 
 
-def _unstacked(config, model, params, buffers, k, log, bundle, conditions, device) -> TrainedCell:
-    with torch.no_grad():  # named_* skip the second name of a shared module, as stack_module_state does
-        for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
-            tensor.copy_((params | buffers)[name][k])
-    model.eval()
-    return TrainedCell(config, model, log, bundle, conditions, device, training_summary(log, config))
+class PackedProtocol:
+    """Each packed cell's schedule, validation pass, early stopping and selection, as the trainer runs them
+    for a cell alone: a stopped cell's learning rate is 0 (Adam leaves its weights as they are)."""
+
+    def __init__(self, configs: list[CellConfig], optimizer: PerCellAdam, validation, device):
+        self.configs, self.optimizer, self.validation, self.device = configs, optimizer, validation, device
+        proxies = [torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=c.lr) for c in configs]
+        self.schedules = [LearningRate(proxy, c) for proxy, c in zip(proxies, configs)]
+        self.selections = [ModelSelection(c) for c in configs]
+        self.stopped: set[int] = set()
+
+    @property
+    def all_stopped(self) -> bool:
+        return len(self.stopped) == len(self.configs)
+
+    def set_learning_rates(self) -> list[float]:
+        lrs = [schedule.current for schedule in self.schedules]
+        for k, group in enumerate(self.optimizer.optimizer.param_groups):
+            group["lr"] = 0.0 if k in self.stopped else lrs[k]
+        return lrs
+
+    @torch.no_grad()
+    def validate(self, batched_loss, params, buffers) -> list[dict]:
+        """validation_terms for every cell at once: the same images, each cell's own noise and beta."""
+        if self.validation is None:
+            return [{} for _ in self.configs]
+        images, conditions = self.validation
+        base = self.configs[0]
+        noise = [
+            torch.Generator(device=self.device).manual_seed(stream_seed(c.seed, VALIDATION_STREAM))
+            for c in self.configs
+        ]
+        betas = torch.tensor([c.beta for c in self.configs], device=self.device)
+        sums = torch.zeros(len(self.configs), 3, dtype=torch.float64, device=self.device)
+        for part in torch.arange(len(images), device=self.device).split(VALIDATION_BATCH):
+            x = images.index_select(0, part).float().div_(255)
+            c = conditions[part]
+            x, c = x.expand(len(self.configs), *x.shape), c.expand(len(self.configs), *c.shape)
+            eps = torch.stack([torch.randn(len(part), base.latent_dim, generator=g, device=self.device) for g in noise])
+            _, terms = batched_loss(params, buffers, x, c, eps, betas)
+            sums += terms.double() * len(part)
+        return [validation_record(*terms, config) for terms, config in zip((sums / len(images)).tolist(), self.configs)]
+
+    def after_epoch(self, k: int, epoch: int, record: dict, snapshot) -> None:
+        if "val_loss" in record:
+            self.selections[k].update(epoch, record["val_loss"], snapshot)
+        self.schedules[k].step(record.get("val_loss"))
+        if self.selections[k].should_stop:
+            self.stopped.add(k)
+
+    def trained(self, k: int, model, stacked: dict, log, bundle, conditions) -> TrainedCell:
+        selection, config = self.selections[k], self.configs[k]
+        best = selection.best_state if selection.keep_best and selection.best_state is not None else None
+        with torch.no_grad():  # named_* skip the second name of a shared module, as stack_module_state does
+            for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+                tensor.copy_(best[name] if best else stacked[name][k])
+        model.eval()
+        summary = training_summary(log, config, selection.should_stop, selection.best_epoch or None)
+        return TrainedCell(config, model, log, bundle, conditions, self.device, summary)

@@ -9,6 +9,7 @@ stopped and how much the loss still improved over its last epochs.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -28,12 +29,13 @@ class ModelSelection:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.stale_epochs = 0
 
-    def update(self, epoch: int, val_loss: float, model: torch.nn.Module) -> None:
-        """After 1-based `epoch`: remember it if its validation loss improved by more than min_delta."""
+    def update(self, epoch: int, val_loss: float, snapshot: Callable[[], dict[str, torch.Tensor]]) -> None:
+        """After 1-based `epoch`: remember it (`snapshot()`: its weights) if its validation loss improved by
+        more than min_delta."""
         if val_loss < self.best_loss - self.min_delta:
             self.best_loss, self.best_epoch, self.stale_epochs = val_loss, epoch, 0
             if self.keep_best:
-                self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                self.best_state = {k: v.detach().clone() for k, v in snapshot().items()}
         else:
             self.stale_epochs += 1
 

@@ -119,7 +119,7 @@ def train_cell(
         record = _train_epoch(step_loss, model, optimizer, images, conditions, config, epoch, gens) | {"lr": lr}
         if validation:
             record |= validation_terms(model, *validation, config)
-            selection.update(epoch + 1, record["val_loss"], model)
+            selection.update(epoch + 1, record["val_loss"], model.state_dict)
         if config.curve_size:
             record |= curve_point(model, bundle, conditions, config.curve_size, device)
         log.append(record)
@@ -160,7 +160,10 @@ def validation_terms(model: CVAE, images: torch.Tensor, conditions: torch.Tensor
         logits, kl = model(x, c, eps=eps)
         terms = cvae_loss(logits.float(), x, kl.float(), config.recon_loss, config.beta, model.target_mask(c))
         sums += torch.stack([terms.total, terms.recon, terms.kl]).double() * len(part)
-    loss, recon, kl = (sums / len(images)).tolist()
+    return validation_record(*(sums / len(images)).tolist(), config)
+
+
+def validation_record(loss: float, recon: float, kl: float, config: CellConfig) -> dict:
     record = {"val_loss": loss, "val_recon": recon, "val_kl": kl}
     if likelihood_case(config)[0]:
         record["val_neg_elbo"] = recon + kl
