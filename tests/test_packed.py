@@ -129,6 +129,12 @@ def test_only_compatible_cells_are_packed():
     assert pack_key(CellConfig(backbone="conv", batchnorm=True)) is None
 
 
+# Measured for the test below (mlp, 4 epochs, 3 cells): largest relative gap of a validation loss between
+# packed and alone 1.2e-7, the same with AVX2 and with ATEN_CPU_CAPABILITY=default kernels. 1e-5 is 85x
+# that; the validation noise of one cell shared by all (a planted bug) moves it by more.
+MLP_VAL_RTOL = 1e-5
+
+
 def test_packed_cells_follow_their_own_schedule_validation_and_stopping(synthetic):
     """With a validation split, a step schedule, early stopping and best-epoch selection, every packed cell
     equals the same cell trained alone: the same learning rates, validation losses within the packing
@@ -152,6 +158,6 @@ def test_packed_cells_follow_their_own_schedule_validation_and_stopping(syntheti
         assert [e["lr"] for e in a.log] == [e["lr"] for e in b.log]
         assert len(a.log) == len(b.log)
         for x, y in zip(a.log, b.log):
-            assert abs(x["val_loss"] - y["val_loss"]) <= LOSS_RTOL * abs(x["val_loss"])
+            assert abs(x["val_loss"] - y["val_loss"]) <= MLP_VAL_RTOL * abs(x["val_loss"])
         same = {k: v for k, v in a.summary.items() if k != "improvement_in_window"}
         assert same == {k: v for k, v in b.summary.items() if k != "improvement_in_window"}
