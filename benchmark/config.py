@@ -25,6 +25,7 @@ ID_OPTIONAL = (  # see CellConfig.identity
     "curve_size",
     "task",
     "model",
+    "binarize_seed",
     "val_size",
     "schedule",
     "milestones",
@@ -87,6 +88,7 @@ class CellConfig(BaseModel):
     beta: float = Field(default=1.0, ge=0, strict=True)
     recon_loss: Literal["bce", "cbernoulli", "mse"] = "bce"
     binarize: Literal["none", "dynamic", "fixed"] = "none"  # grey data sets as binary images (data/binarize.py)
+    binarize_seed: int = Field(default=0, ge=0, strict=True)  # which fixed draw (train: this seed, test: + 1)
     epochs: Count = 5
     batch_size: int = Field(default=128, gt=0, le=MAX_BATCH, strict=True)
     lr: float = Field(default=1e-3, gt=0, strict=True)

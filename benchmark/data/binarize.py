@@ -31,10 +31,11 @@ def _fixed(split: Split, seed: int) -> Split:
     return replace(split, images=draw(split.images, torch.Generator().manual_seed(seed)))
 
 
-def binarized(bundle: DatasetBundle, mode: str) -> DatasetBundle:
+def binarized(bundle: DatasetBundle, mode: str, seed: int = FIXED_SEED) -> DatasetBundle:
+    """`seed`: which fixed draw (the cell field binarize_seed; 0 for every shipped grid)."""
     if mode == "none":
         return bundle
-    train = _fixed(bundle.train, FIXED_SEED) if mode == "fixed" else bundle.train
-    test = _fixed(bundle.test, FIXED_SEED + 1)
-    source = {**bundle.source, "binarize": mode, "binarize_seed": FIXED_SEED}
+    train = _fixed(bundle.train, seed) if mode == "fixed" else bundle.train
+    test = _fixed(bundle.test, seed + 1)
+    source = {**bundle.source, "binarize": mode, "binarize_seed": seed}
     return replace(bundle, train=train, test=test, source=source)

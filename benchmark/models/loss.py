@@ -77,7 +77,8 @@ def likelihood_case(config) -> tuple[bool, str]:
     """Whether the decoder is a normalised density of the data as stored, and the sentence that says so."""
     if config.recon_loss == "bce" and config.binarize != "none":
         return True, (
-            f"binarised data ({config.binarize}, fixed test draw seed 0), Bernoulli decoder: a normalised "
+            f"binarised data ({config.binarize}, fixed test draw seed {config.binarize_seed}), Bernoulli decoder: "
+            "a normalised "
             "likelihood; reconstruction metrics and samples are measured against the binarised test images"
         )
     if config.recon_loss == "cbernoulli":

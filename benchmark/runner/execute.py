@@ -38,10 +38,17 @@ def failed_results(cells: list[Cell], reason: str) -> list[CellResult]:
 
 @functools.lru_cache(maxsize=2)
 def _cell_data(
-    dataset: str, image_size: int, train_size: int | None, seed: int, data_dir, binarize: str = "none", val_size=0
+    dataset: str,
+    image_size: int,
+    train_size: int | None,
+    seed: int,
+    data_dir,
+    binarize: str = "none",
+    val_size: int = 0,
+    binarize_seed: int = 0,
 ):
     """Cells of one grid mostly share their data: keep the last two bundles in memory."""
-    return load_cell_data(dataset, image_size, train_size, seed, data_dir, binarize, val_size)
+    return load_cell_data(dataset, image_size, train_size, seed, data_dir, binarize, val_size, binarize_seed)
 
 
 def _now() -> str:
@@ -64,6 +71,7 @@ def execute_cell(cell: Cell, device: str = "auto", data_dir=None, on_epoch=None,
             data_dir,
             config.binarize,
             config.val_size,
+            config.binarize_seed,
         )
 
         def record(entry: dict) -> None:
@@ -87,7 +95,7 @@ def execute_pack(cells: list[Cell], device: str = "auto", data_dir=None, on_epoc
     info = {**provenance(device_obj), "start": _now(), "packed_with": [c.id for c in cells]}
     start = time.perf_counter()
     first = cells[0].config
-    full = _cell_data(first.dataset, first.image_size, None, 0, data_dir, first.binarize)
+    full = _cell_data(first.dataset, first.image_size, None, 0, data_dir, first.binarize, 0, first.binarize_seed)
     try:
         outcomes = train_packed(
             [c.config for c in cells],

@@ -93,7 +93,7 @@ def train_packed(
     base = configs[0]
     if len({pack_key(c) for c in configs}) != 1 or pack_key(base) is None:
         raise ValueError("cells of one pack must share everything but seed, beta and lr, and have no BatchNorm")
-    full = full or binarized(load_dataset(base.dataset, base.image_size, data_dir), base.binarize)
+    full = full or binarized(load_dataset(base.dataset, base.image_size, data_dir), base.binarize, base.binarize_seed)
     if full.validation is None:
         full = full.hold_out_validation(base.val_size)
     indices = [full.train.seeded_index(c.train_size, c.seed) for c in configs]

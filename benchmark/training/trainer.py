@@ -71,17 +71,26 @@ def load_cell_data(
     data_dir=None,
     binarize: str = "none",
     val_size: int = 0,
+    binarize_seed: int = 0,
 ) -> DatasetBundle:
     """The cell's data: binarised if asked (the whole split, the same for every cell), the validation split
     held out (the train split's last val_size images), then the rest reduced to a seeded subset of
     train_size images."""
-    bundle = binarized(load_dataset(dataset, image_size, data_dir), binarize).hold_out_validation(val_size)
+    bundle = binarized(load_dataset(dataset, image_size, data_dir), binarize, binarize_seed)
+    bundle = bundle.hold_out_validation(val_size)
     return bundle.with_train(bundle.train.seeded_subset(train_size, seed))
 
 
 def cell_data(config: CellConfig, data_dir=None) -> DatasetBundle:
     return load_cell_data(
-        config.dataset, config.image_size, config.train_size, config.seed, data_dir, config.binarize, config.val_size
+        config.dataset,
+        config.image_size,
+        config.train_size,
+        config.seed,
+        data_dir,
+        config.binarize,
+        config.val_size,
+        config.binarize_seed,
     )
 
 
