@@ -11,6 +11,7 @@ are checked against their registries, which are the only lists of them.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -70,6 +71,12 @@ def _registry_of(field: str):
     from benchmark.models.conditioning import CONDITIONINGS
 
     return CONDITIONINGS, "conditioning"
+
+
+@functools.cache
+def _json_defaults() -> dict:
+    """Every field's default as the JSON dump writes it (a tuple default dumps as a list)."""
+    return CellConfig.model_construct().model_dump(mode="json")
 
 
 class CellConfig(BaseModel):
@@ -226,8 +233,8 @@ class CellConfig(BaseModel):
     def identity(self) -> dict:
         """What a cell's id hashes: every field, except those added after ids were first published while
         they hold their default, so the cells that existed before keep their ids."""
-        fields = self.model_dump(mode="json")
-        return {k: v for k, v in fields.items() if not (k in ID_OPTIONAL and v == type(self).model_fields[k].default)}
+        fields, defaults = self.model_dump(mode="json"), _json_defaults()
+        return {k: v for k, v in fields.items() if not (k in ID_OPTIONAL and v == defaults[k])}
 
     @property
     def channels(self) -> int:
