@@ -154,7 +154,8 @@ def test_shipped_grids_are_valid():
     for path in grids:
         g = load_grid(path)
         assert g.cells, path
-        if path.stem != "smoke":
+        # smoke is CI's one-seed grid; binarization_draws replicates over draws, with one training seed
+        if path.stem not in ("smoke", "binarization_draws"):
             assert len({c.config.seed for c in g.cells}) >= 3, path
     smoke = load_grid(grids[0].parent / "smoke.yaml")
     assert {c.config.backbone for c in smoke.cells} == {"mlp", "conv"}

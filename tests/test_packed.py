@@ -65,9 +65,14 @@ def test_packed_cells_match_training_each_alone(synthetic, alone_and_configs):
         assert (a.model.reconstruct(x, c) - b.model.reconstruct(x, c)).abs().max() < 0.05  # same model, not another
 
 
-class _SameLearningRate(packed_module.PerCellAdam):
-    def __init__(self, params, lrs):
-        super().__init__(params, [lrs[0]] * len(lrs))
+class _SameLearningRate(packed_module.PackedProtocol):
+    """Sets every cell's learning rate to the first cell's, each epoch."""
+
+    def set_learning_rates(self):
+        lrs = super().set_learning_rates()
+        for group in self.optimizer.optimizer.param_groups:
+            group["lr"] = lrs[0]
+        return lrs
 
 
 class _SkipsFirstStep(packed_module.PerCellAdam):
@@ -86,7 +91,7 @@ class _SkipsFirstStep(packed_module.PerCellAdam):
 
 PLANTED_BUGS = {
     "every cell trained with the first cell's beta": ("kl_weight", lambda beta, epoch, warmup: 1.0),
-    "every cell trained with the first cell's lr": ("PerCellAdam", _SameLearningRate),
+    "every cell trained with the first cell's lr": ("PackedProtocol", _SameLearningRate),
     "one noise stream shared by the cells": (
         "noise_generators",
         lambda configs, device: [torch.Generator().manual_seed(0)] * len(configs),

@@ -489,7 +489,9 @@ def _scale_section(frame: pd.DataFrame, other_store: CellStore, grid: GridCells,
     )
 
 
-def _figure_section(store, frame, logs, axes, metrics, grid: GridCells, assets: Path, data_dir, published) -> str:
+def _figure_section(
+    store, frame, logs, axes, metrics, grid: GridCells, assets: Path, data_dir, published_assets
+) -> str:
     shown = [m for m in metrics if metric_specs()[m].better]
     varying = [a for a in axes if a != "seed" and frame[a].nunique() > 1]
     hue = "conditioning" if "conditioning" in varying else None
@@ -528,8 +530,8 @@ def _figure_section(store, frame, logs, axes, metrics, grid: GridCells, assets: 
             "Test metrics after each epoch (mean and 95% t-interval over seeds)"
             + ("; dashed: the published figure" if set(published) & set(tested) else ""),
         )
-    lines += _cell_images(store, frame, axes, assets, grid.name, published)
-    lines += _latent_figures(store, frame, axes, assets, grid.name, data_dir, published)
+    lines += _cell_images(store, frame, axes, assets, grid.name, published_assets)
+    lines += _latent_figures(store, frame, axes, assets, grid.name, data_dir, published_assets)
     return "\n".join(lines)
 
 
