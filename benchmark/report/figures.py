@@ -19,6 +19,11 @@ DPI = 110
 sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
 
 
+def _epoch_ticks():
+    """Whole epochs, at most 6 labels, so that 500 epochs stay legible."""
+    return matplotlib.ticker.MaxNLocator(nbins=6, integer=True)
+
+
 def save(fig, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
@@ -39,7 +44,7 @@ def metrics_against_axis(frame: pd.DataFrame, axis: str, hue: str | None, metric
         kwargs = dict(data=done, x=axis, y=metric, hue=hue, errorbar=t_errorbar, ax=ax)
         if numeric:
             sns.lineplot(marker="o", err_style="bars", **kwargs)
-            if done[axis].max() / max(done[axis].min(), 1e-12) >= 8:
+            if done[axis].min() > 0 and done[axis].max() / done[axis].min() >= 8:  # a log axis cannot show 0
                 ax.set_xscale("log", base=2)
         else:
             sns.barplot(**kwargs)
@@ -73,7 +78,7 @@ def training_curves(logs: pd.DataFrame, hue: str | None, path: Path) -> None:
     for ax, term in zip(axes, terms):
         sns.lineplot(data=logs, x="epoch", y=term, hue=hue, errorbar=t_errorbar, ax=ax, marker=marker)
         ax.set_title("validation loss per image" if term == "val_loss" else f"training {term} per image")
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(_epoch_ticks())
     _one_legend_outside(axes)
     save(fig, path)
 
@@ -88,7 +93,7 @@ def learning_curves(logs: pd.DataFrame, hue: str | None, metrics: list[str], pub
             ax.axhline(published[metric], color="black", linestyle="--", linewidth=1, label="published")
         ax.set_title(f"test {metric} after each epoch")
         ax.set_ylabel(metric)
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(_epoch_ticks())
         ax.legend()
     _one_legend_outside(axes)
     save(fig, path)
