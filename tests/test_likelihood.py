@@ -94,21 +94,27 @@ def toy_data():
     return patterns, patterns[labels], labels
 
 
+CLASSES = tuple(f"class {i}" for i in range(10))
+
+
 def per_class(model, x, k=50):
     return likelihood.log_px_per_class(model, x, 10, k, lambda: torch.Generator().manual_seed(3), "bce")
 
 
 def test_label_information_is_ln_k_when_the_label_determines_the_image(toy_data):
     patterns, x, labels = toy_data
-    result = likelihood.label_information(per_class(Toy(patterns, True), x), labels)
+    result = likelihood.label_information(per_class(Toy(patterns, True), x), labels, CLASSES, 15)
     assert result["label_information"] == pytest.approx(math.log(10), abs=1e-6)
     assert result["label_information_bound"] == pytest.approx(math.log(10))
     assert result["generative_accuracy"] == 1.0
+    assert result["generative_log_loss"] == pytest.approx(0.0, abs=1e-6)
+    assert result["generative_ece"] == pytest.approx(0.0, abs=1e-6)  # certain and right: calibrated
+    assert set(result["generative_accuracy_per_class"].values()) == {1.0}
 
 
 def test_a_decoder_that_ignores_the_label_takes_no_information_and_classifies_at_chance(toy_data):
     patterns, x, labels = toy_data
-    result = likelihood.label_information(per_class(Toy(patterns, False), x), labels)
+    result = likelihood.label_information(per_class(Toy(patterns, False), x), labels, CLASSES, 15)
     assert result["label_information"] == 0.0  # common random numbers: exactly equal rows
     assert result["generative_accuracy"] == pytest.approx(0.1)
 
@@ -131,7 +137,7 @@ def test_label_information_of_a_trained_cell_lies_between_0_and_ln_k():
     trained = train_cell(config, device="cpu", bundle=data.with_train(data.train.seeded_subset(2000, 0)))
     x, labels = data.test.images[:100].float() / 255, data.test.labels[:100]
     per_y = likelihood.log_px_per_class(trained.model, x, 10, 20, lambda: torch.Generator().manual_seed(0), "bce")
-    result = likelihood.label_information(per_y, labels)
+    result = likelihood.label_information(per_y, labels, CLASSES, 15)
     print(result)  # measured: information 0.82 nats of ln 10 = 2.30, generative accuracy 0.52
     assert 0.2 < result["label_information"] <= math.log(10)
     assert result["generative_accuracy"] > 0.3  # chance is 0.1
@@ -192,3 +198,31 @@ def test_importance_weights_stay_finite_where_the_variances_underflow_float32():
     expected = -4 * math.log(2) + 0.5 * (eps[:, 0, 0].double() ** 2 - 5)
     assert torch.isfinite(weights).all()
     torch.testing.assert_close(weights[:, 0], expected, rtol=1e-6, atol=1e-5)
+
+
+def test_the_calibration_error_of_a_hand_made_classifier_equals_the_hand_value():
+    """Six images, three classes, confidences 0.9, 0.9, 0.62, 0.62, 0.5, 0.45 (none on a bin edge of the 15
+    bins of width 1/15). The 0.9s share a bin, one right: |0.5 - 0.9| = 0.4 each; the 0.62s share one, both
+    right: |1 - 0.62| = 0.38 each; 0.5 is wrong: 0.5; 0.45 is right: 0.55.
+    ECE = (2 * 0.4 + 2 * 0.38 + 0.5 + 0.55) / 6 = 2.61 / 6 = 0.435."""
+    from benchmark.metrics.calibration import expected_calibration_error, reliability
+
+    probabilities = torch.tensor(
+        [[0.9, 0.05, 0.05], [0.9, 0.05, 0.05], [0.62, 0.28, 0.1], [0.28, 0.62, 0.1], [0.5, 0.3, 0.2], [0.3, 0.25, 0.45]]
+    )
+    labels = torch.tensor([0, 1, 0, 1, 1, 2])
+    rows = reliability(probabilities, labels, 15)
+    assert [row[2] for row in rows if row[2]] == [1, 1, 2, 2]
+    assert expected_calibration_error(rows) == pytest.approx(0.435)
+
+
+def test_label_information_is_ln_k_minus_the_generative_classifiers_log_loss():
+    """log p(x|y) chosen by hand for two images and two classes: p(y|x) = softmax, so the information is
+    ln 2 + mean log p(y_true|x) and the log-loss its complement."""
+    per_y = torch.tensor([[0.0, -3.0], [-1.0, 0.0]], dtype=torch.float64)  # (K, N)
+    labels = torch.tensor([0, 0])
+    result = likelihood.label_information(per_y, labels, ("a", "b"), 15)
+    p_true = torch.softmax(per_y, 0)[0]
+    assert result["generative_log_loss"] == pytest.approx(-p_true.log().mean().item())
+    assert result["label_information"] == pytest.approx(math.log(2) + p_true.log().mean().item())
+    assert result["generative_accuracy_per_class"] == {"a": 0.5}

@@ -159,11 +159,11 @@ def test_paired_comparison_sentence(store_and_grid):
     # pairs: latent 2 seeds 0-2 and latent 4 seeds 0-1 (one side failed or pending otherwise), each differ by -2
     assert sentences == [
         "conditioning=concat lowers sse_image by 2 relative to conditioning=none (better) "
-        "(no test: the 5 pairs do not vary)"
+        "(no test: the pairs do not vary; 5 pairs)"
     ]
     one_pair = frame[(frame["seed"] == 0) & (frame["latent_dim"] == 2)]
     (single,) = [sentence(c) for c in comparisons(one_pair, grid.axes, ["sse_image"]) if c.axis == "conditioning"]
-    assert single.endswith("(1 pair, one seed: no interval)")
+    assert single.endswith("(1 pair, one seed: no interval, no test)")
 
 
 def test_published_figures_are_compared_in_words(store_and_grid, tmp_path):
@@ -333,16 +333,16 @@ def test_zipped_axes_are_compared_as_one_with_a_note():
     """coco_mini zips backbone with image_size: no pair differs in one of them alone, so the pairs are the
     cells that differ in both, compared once, and every sentence says the other changes too."""
     frame = _hand_frame({"conv": 0.0, "article-coco": 3.0}, [0.0, 1.5, -1.0, 0.7, 2.0])
-    frame = frame.rename(columns={"conditioning": "backbone"})
+    frame = frame.rename(columns={"conditioning": "backbone", "sse_image": "mse_pixel"})
     frame["image_size"] = frame["backbone"].map({"conv": 64, "article-coco": 128})
     axes = ["backbone", "image_size", "seed"]
-    (found,) = comparisons(frame, axes, ["sse_image"])
+    (found,) = comparisons(frame, axes, ["mse_pixel"])
     assert (found.axis, found.along, found.n) == ("backbone", ("image_size",), 5)
     assert found.mean == pytest.approx(3.0, abs=0.2) and found.significant
-    (line,) = findings(frame, [found], axes, ["sse_image"], only_axis="image_size")
-    assert line.startswith("**sse_image**: backbone=conv (image_size changes with it) has the best mean")
+    (line,) = findings(frame, [found], axes, ["mse_pixel"], only_axis="image_size")
+    assert line.startswith("**mse_pixel**: backbone=conv (image_size changes with it) has the best mean")
     crossed = pd.concat([frame, frame.assign(image_size=frame["image_size"].map({64: 128, 128: 64}))])
-    assert {c.along for c in comparisons(crossed, axes, ["sse_image"])} == {()}  # a full cross: no zip
+    assert {c.along for c in comparisons(crossed, axes, ["mse_pixel"])} == {()}  # a full cross: no zip
 
 
 def test_a_published_claim_is_checked_against_the_comparisons():
@@ -399,7 +399,7 @@ def test_the_findings_index_carries_each_question_with_the_answer_its_report_fou
     assert "## Does concat help?\n" in index
     # concat lowers sse by exactly 2 in every pair: the best mean, with no test possible (no spread)
     assert "- **sse_image**: conditioning=concat has the best mean" in index
-    assert "Scale: all training images, 5 epochs, 3 seeds, 28 px. Report: [toy.md](toy.md)" in index
+    assert "Scale: all training images, 5 epochs, 3 seeds, 28 px, 10,000 generated samples per cell. Report: [toy.md](toy.md)" in index
     assert "## Other reports\n\n- [older.md](older.md)" in index
     assert "Within" not in index
     spec["findings_by"] = ["latent_dim"]  # then the question is answered at each latent size too

@@ -11,7 +11,7 @@ import hashlib
 import itertools
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -45,6 +45,7 @@ class Question(BaseModel):
     text: str
     axis: str
     metrics: list[str] = Field(min_length=1)
+    holm: Literal["per_metric", "across_metrics"] = "per_metric"  # across_metrics: one family for them all
 
 
 class GridSpec(BaseModel):

@@ -29,6 +29,26 @@ from benchmark.training.trainer import TrainedCell, stream_seed
 
 SAMPLE_STREAM, LIKELIHOOD_STREAM, SUBSET_STREAM, COMPLETION_STREAM = 3, 4, 5, 8
 COMPLETIONS = 10  # sampled completions of each test input (image tasks)
+RELIABILITY_BINS = 15  # equal-width confidence bins of the generative classifier's calibration (Guo et al. 2017)
+
+# What a value depends on by its definition (MetricSpec.depends_on): reports do not compare it across
+# levels of an axis that changes one of these cell fields (report/comparability.py).
+PER_IMAGE_SUM = (
+    ("image_size", "a per-image sum grows with the number of pixels"),
+    ("dataset", "data sets differ in pixels per image and channels"),
+)
+DOMAIN_INSTRUMENT = (
+    ("image_size", "the domain classifier resizes every image to 28 px first, so each size is judged at 28 px"),
+    ("dataset", "each data set has its own domain classifier"),
+)
+DENSITY_DATA = (
+    ("dataset", "a density of other data"),
+    ("binarize", "binary and grey pixels are other data"),
+    ("recon_loss", "densities of different decoder families are not on one scale"),
+)
+DENSITY = (*DENSITY_DATA, ("image_size", "a density over another number of pixels"))
+TASK_SUM = (("task", "a sum over the target pixels, whose number the task sets"), *DENSITY_DATA)
+LABELS = (("dataset", "data sets differ in their number of classes"),)
 
 
 @dataclass
@@ -115,6 +135,7 @@ class EvalContext:
         "mean over test images and pixels of (x - x_hat)^2, x_hat = decoder mean at z = mu(x, c); pixels in [0, 1]",
         "lower",
         tolerance=(0.002, 0.0),
+        through_q=True,
     ),
     MetricSpec(
         "sse_image",
@@ -122,6 +143,9 @@ class EvalContext:
         "lower",
         headline=True,
         tolerance=(0.002, 0.0),
+        depends_on=PER_IMAGE_SUM,
+        normalised="mse_pixel",
+        through_q=True,
     ),
     MetricSpec(
         "ssim",
@@ -130,6 +154,7 @@ class EvalContext:
         "higher",
         headline=True,
         tolerance=(0.0, 0.007),
+        through_q=True,
     ),
     MetricSpec(
         "ssim_gaussian",
@@ -138,6 +163,7 @@ class EvalContext:
         "higher",
         headline=True,
         tolerance=(0.0, 0.007),
+        through_q=True,
     ),
 )
 def reconstruction_metrics(ctx: EvalContext) -> dict:
@@ -159,17 +185,23 @@ def reconstruction_metrics(ctx: EvalContext) -> dict:
 
 @metric_group(
     "domain",
-    1,
+    2,
     MetricSpec(
         "fid_domain",
         "Frechet distance (cleanfid.fid.frechet_distance) between penultimate-layer features of the data set's "
-        "shipped domain classifier on n_samples generated images and on the test split; NOT Inception FID",
+        "shipped domain classifier on n_samples generated images and on the test split; NOT Inception FID. "
+        "Biased upwards at small n_samples: comparable only at one sample count",
         "lower",
         headline=True,
         tolerance=(0.004, 0.0),
+        depends_on=DOMAIN_INSTRUMENT,
+        eval_settings=("n_samples",),
     ),
     MetricSpec(
-        "kid_domain", "kernel inception distance (cleanfid.fid.kernel_distance) on the same domain features", "lower"
+        "kid_domain",
+        "kernel inception distance (cleanfid.fid.kernel_distance) on the same domain features; unbiased in n",
+        "lower",
+        depends_on=DOMAIN_INSTRUMENT,
     ),
     MetricSpec(
         "cond_acc",
@@ -177,8 +209,19 @@ def reconstruction_metrics(ctx: EvalContext) -> dict:
         "higher",
         headline=True,
         tolerance=(0.0, 0.02),
+        depends_on=DOMAIN_INSTRUMENT,
     ),
     MetricSpec("cond_acc_per_class", "cond_acc of each class asked for"),
+    MetricSpec(
+        "fid_domain_floor",
+        "reference row, the floor of fid_domain: the same Frechet distance with the first n_samples real "
+        "training images in place of the generated ones (what a perfect generator scores at this n)",
+    ),
+    MetricSpec("kid_domain_floor", "reference row: kid_domain of the same real training images"),
+    MetricSpec(
+        "classifier_accuracy",
+        "reference row, the ceiling of cond_acc: the domain classifier's accuracy on the real test split",
+    ),
 )
 def domain_metrics(ctx: EvalContext) -> dict:
     names = ["fid_domain", "kid_domain", "cond_acc"]
@@ -190,11 +233,22 @@ def domain_metrics(ctx: EvalContext) -> dict:
     real = _real_features(bundle, bundle.image_size, classifier.key, lambda: classifier.run(bundle.test.images)[0])
     fake, predicted = classifier.run(ctx.samples)
     accuracy, per_class = conditional_accuracy(predicted, ctx.sample_labels, bundle.class_names)
+    floor_images = bundle.train.images[: ctx.eval.n_samples]
+    floor = _real_features(
+        bundle,
+        bundle.image_size,
+        f"{classifier.key}-train{len(floor_images)}",
+        lambda: classifier.run(floor_images)[0],
+        split="train",
+    )
     return {
         "fid_domain": frechet_distance(GaussianStats.of(real), GaussianStats.of(fake.numpy())),
         "kid_domain": kernel_distance(real, fake.numpy()),
         "cond_acc": accuracy,
         "cond_acc_per_class": per_class,
+        "fid_domain_floor": frechet_distance(GaussianStats.of(real), GaussianStats.of(floor)),
+        "kid_domain_floor": kernel_distance(real, floor),
+        "classifier_accuracy": classifier.test_accuracy,
     }
 
 
@@ -207,6 +261,8 @@ def domain_metrics(ctx: EvalContext) -> dict:
         "repeated to 3 channels",
         "lower",
         headline=True,
+        depends_on=(("dataset", "another test set as the reference"),),
+        eval_settings=("n_samples",),
     ),
     MetricSpec("kid_inception", "clean-fid KID on the same Inception features", "lower"),
 )
@@ -239,6 +295,8 @@ def inception_metrics(ctx: EvalContext) -> dict:
         headline=True,
         tolerance=(0.002, 0.0),
         unit="nats",
+        depends_on=DENSITY,
+        normalised="bits_per_dim",
     ),
     MetricSpec("nll_iw_se", "standard error of nll_iw over test images (their spread / sqrt(n))", unit="nats"),
     MetricSpec(
@@ -247,12 +305,20 @@ def inception_metrics(ctx: EvalContext) -> dict:
         "Var log p_hat ~ (k sum w^2 / (sum w)^2 - 1) / k per image)",
         unit="nats",
     ),
-    MetricSpec("neg_elbo", "negative ELBO (beta = 1) in nats per image from the same samples", "lower", unit="nats"),
+    MetricSpec(
+        "neg_elbo",
+        "negative ELBO (beta = 1) in nats per image from the same samples",
+        "lower",
+        unit="nats",
+        depends_on=DENSITY,
+        normalised="bits_per_dim",
+    ),
     MetricSpec(
         "bits_per_dim",
         "nll_iw / (D ln 2); for the continuous Bernoulli on 8-bit data (nll_iw + D ln 256) / (D ln 2), the "
         "density at the pixel values rescaled to [0, 256), without dequantisation",
         "lower",
+        depends_on=DENSITY_DATA,
     ),
     MetricSpec(
         "kl_per_dim",
@@ -296,7 +362,7 @@ def likelihood_metrics(ctx: EvalContext) -> dict:
 
 @metric_group(
     "label",
-    1,
+    2,
     MetricSpec(
         "nll_marginal",
         "-log p(x) of the model's class-marginal, p(x) = (1/K) sum_y p(x|y), each p(x|y) importance-sampled "
@@ -304,24 +370,47 @@ def likelihood_metrics(ctx: EvalContext) -> dict:
         "lower",
         headline=True,
         unit="nats",
+        depends_on=DENSITY,
     ),
     MetricSpec(
         "label_information",
-        "mean over test images of log p(x|y) - log p(x): the information the model takes from the label, "
-        "at most ln K (label_information_bound); negative where the model's conditionals fit the real "
-        "(x, y) pairs worse than its own class-marginal does; 0 by definition for conditioning none with the "
+        "ln K minus the log-loss of the model's generative classifier p(y|x) = p(x|y) / sum_y' p(x|y') on the "
+        "real test pairs (x, y), i.e. the mean of log p(x|y) - log p(x): at most ln K "
+        "(label_information_bound); below 0 where that classifier is worse calibrated than a uniform guess, "
+        "which says nothing about whether the label is used; 0 by definition for conditioning none with the "
         "standard prior",
         "higher",
         headline=True,
         unit="nats",
+        depends_on=LABELS,
     ),
     MetricSpec("label_information_bound", "ln K, the most label_information can be", unit="nats"),
+    MetricSpec(
+        "generative_log_loss",
+        "the generative classifier's mean -log p(y|x) on the real test pairs (ln K - label_information)",
+        "lower",
+        unit="nats",
+        depends_on=LABELS,
+    ),
     MetricSpec(
         "generative_accuracy",
         "accuracy of argmax_y p(x|y) as a classifier of the test images (ties shared); chance (1/K) by "
         "definition for conditioning none with the standard prior",
         "higher",
         headline=True,
+        depends_on=LABELS,
+    ),
+    MetricSpec("generative_accuracy_per_class", "generative_accuracy on the test images of each class"),
+    MetricSpec(
+        "generative_ece",
+        f"expected calibration error of the generative classifier: over {RELIABILITY_BINS} equal-width bins of "
+        "its confidence max_y p(y|x), the image-weighted mean of |accuracy of argmax - mean confidence| "
+        "(Guo et al. 2017); 0 for a calibrated classifier",
+        "lower",
+    ),
+    MetricSpec(
+        "generative_reliability",
+        "per confidence bin: [mean confidence, accuracy, images], the data of the reliability figure",
     ),
 )
 def label_metrics(ctx: EvalContext) -> dict:
@@ -338,9 +427,10 @@ def label_metrics(ctx: EvalContext) -> dict:
             "by definition"
         )
         return {
-            "nll_marginal": None,
+            **dict.fromkeys(names),
             "label_information": 0.0,
             "label_information_bound": math.log(classes),
+            "generative_log_loss": math.log(classes),
             "generative_accuracy": 1 / classes,
         }
     x, c = ctx.likelihood_images()
@@ -353,12 +443,12 @@ def label_metrics(ctx: EvalContext) -> dict:
         config.recon_loss,
         ctx.eval.batch_size,
     )
-    return likelihood.label_information(per_class, c.cpu())
+    return likelihood.label_information(per_class, c.cpu(), ctx.trained.bundle.class_names, RELIABILITY_BINS)
 
 
 @metric_group(
     "completion",
-    1,
+    2,
     MetricSpec(
         "target_xent_iw",
         "image tasks, Bernoulli decoder: importance-weighted estimate (nll_k samples from q, the cell's prior, "
@@ -368,6 +458,8 @@ def label_metrics(ctx: EvalContext) -> dict:
         "lower",
         headline=True,
         unit="nats",
+        depends_on=TASK_SUM,
+        normalised="target_xent_per_pixel",
     ),
     MetricSpec(
         "target_xent_elbo",
@@ -375,6 +467,16 @@ def label_metrics(ctx: EvalContext) -> dict:
         "(Trace_ELBO); exact for the deterministic baseline, whose weights are all equal",
         "lower",
         unit="nats",
+        depends_on=TASK_SUM,
+        normalised="target_xent_per_pixel",
+    ),
+    MetricSpec(
+        "target_xent_per_pixel",
+        "target_xent_iw of each image divided by its number of target pixels (times channels), mean over the "
+        "same images: nats per target pixel, the form comparable between tasks",
+        "lower",
+        unit="nats",
+        depends_on=DENSITY_DATA,
     ),
     MetricSpec(
         "target_mse_mean",
@@ -421,10 +523,13 @@ def completion_metrics(ctx: EvalContext) -> dict:
         likelihood.importance_estimate(ctx.model, xb, cb, ctx.eval.nll_k, generator, "bce")
         for xb, cb in zip(x.split(ctx.eval.batch_size), c.split(ctx.eval.batch_size))
     ]
+    xent = -torch.cat([e.log_px for e in estimates])
+    target_pixels = ctx.model.target_mask(c).sum((1, 2, 3)) * x.shape[1]
     return {
         **metrics,
-        "target_xent_iw": -torch.cat([e.log_px for e in estimates]).mean().item(),
+        "target_xent_iw": xent.mean().item(),
         "target_xent_elbo": -torch.cat([e.mean_weight for e in estimates]).mean().item(),
+        "target_xent_per_pixel": (xent / target_pixels.to(xent)).mean().item(),
     }
 
 
@@ -447,10 +552,10 @@ def cost_metrics(ctx: EvalContext) -> dict:
     }
 
 
-def _real_features(bundle, image_size: int, extractor_key: str, compute) -> np.ndarray:
-    """Features of the real test split, cached per (data set, split, size, extractor)."""
+def _real_features(bundle, image_size: int, extractor_key: str, compute, split: str = "test") -> np.ndarray:
+    """Features of real images of a split, cached per (data set, split, size, extractor)."""
     variant = bundle.source.get("binarize", "none")
-    path = paths.cache_dir() / "real_features" / f"{bundle.name}-{variant}-test-{image_size}-{extractor_key}.npy"
+    path = paths.cache_dir() / "real_features" / f"{bundle.name}-{variant}-{split}-{image_size}-{extractor_key}.npy"
     if path.exists():
         return np.load(path)
     features = np.asarray(compute(), dtype=np.float64)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from benchmark.metrics.calibration import expected_calibration_error, reliability
 from benchmark.models.loss import reconstruction_per_image
 
 
@@ -104,20 +105,31 @@ def log_px_per_class(model, x, classes: int, k: int, new_generator, recon_loss: 
     return torch.stack(rows)
 
 
-def label_information(log_px_given_y: torch.Tensor, labels: torch.Tensor) -> dict:
+def label_information(log_px_given_y: torch.Tensor, labels: torch.Tensor, class_names, bins: int) -> dict:
     """From log p(x|y) of every class y, (K, N), and the true labels: the class-marginal NLL under a
     uniform prior, the information taken from the label (<= ln K for every image, as log p(x|y_true) <=
-    logsumexp_y log p(x|y)), and the accuracy of argmax_y p(x|y), a tie shared among the tied classes."""
+    logsumexp_y log p(x|y)), which is ln K minus the log-loss of the generative classifier
+    p(y|x) = softmax_y log p(x|y), that classifier's accuracy (a tie shared among the tied classes), overall
+    and per class, and its calibration (`bins` reliability bins)."""
     log_px_given_y = log_px_given_y.double().cpu()
     k, n = log_px_given_y.shape
     log_marginal = torch.logsumexp(log_px_given_y, 0) - math.log(k)
     true = log_px_given_y[labels, torch.arange(n)]
     best = log_px_given_y == log_px_given_y.max(0).values
+    hit = best[labels, torch.arange(n)].double() / best.sum(0)
+    information = (true - log_marginal).mean().item()
+    rows = reliability(torch.softmax(log_px_given_y, 0).T, labels, bins)
     return {
         "nll_marginal": -log_marginal.mean().item(),
-        "label_information": (true - log_marginal).mean().item(),
+        "label_information": information,
         "label_information_bound": math.log(k),
-        "generative_accuracy": (best[labels, torch.arange(n)].double() / best.sum(0)).mean().item(),
+        "generative_log_loss": math.log(k) - information,
+        "generative_accuracy": hit.mean().item(),
+        "generative_accuracy_per_class": {
+            name: round(hit[labels == y].mean().item(), 6) for y, name in enumerate(class_names) if (labels == y).any()
+        },
+        "generative_ece": expected_calibration_error(rows),
+        "generative_reliability": [[round(v, 6) for v in row[:2]] + [row[2]] for row in rows],
     }
 
 

@@ -24,6 +24,12 @@ class MetricSpec:
     headline: bool = False  # a column of `bench status`, report tables, figures and comparisons
     tolerance: tuple[float, float] | None = None  # bench reproduce: |got - want| <= abs + rel * |want|, as (rel, abs)
     unit: str = ""
+    # Comparability (report/comparability.py): the cell fields the value depends on by its definition, each
+    # with why; levels of an axis that changes one are not compared on this metric, `normalised` instead.
+    depends_on: tuple[tuple[str, str], ...] = ()
+    normalised: str | None = None  # the metric that removes the dependence (per pixel, per dimension)
+    through_q: bool = False  # a reconstruction through q(z|x,c), which sees the pixels an image task hides
+    eval_settings: tuple[str, ...] = ()  # evaluation settings the value depends on (FID's bias on n_samples)
 
 
 @dataclass(frozen=True)

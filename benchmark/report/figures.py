@@ -121,3 +121,17 @@ def scatter_panels(panels: dict[str, tuple[np.ndarray, np.ndarray]], class_names
     if axes[-1].get_legend():
         sns.move_legend(axes[-1], "center left", bbox_to_anchor=(1, 0.5), markerscale=3)
     save(fig, path)
+
+
+def reliability(curves: dict[str, list[list[float]]], path: Path) -> None:
+    """Reliability diagram of the generative classifier: per confidence bin, accuracy against mean
+    confidence (the diagonal is calibration), one line per level; `curves`: level -> [[confidence, accuracy,
+    images], ...] pooled over seeds."""
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="calibrated")
+    for label, rows in curves.items():
+        points = [(c, a) for c, a, n in rows if n]
+        ax.plot(*zip(*points), marker="o", label=label)
+    ax.set(xlabel="confidence max_y p(y|x)", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    save(fig, path)

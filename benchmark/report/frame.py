@@ -94,6 +94,8 @@ def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:
         row["train_images"] = cell.get("train_size")  # None: the whole train split
         row["image_px"] = cell.get("image_size")
         row["curve_images"] = cell.get("curve_size") or None  # test images of its learning curve
+        row.setdefault("task", cell.get("task"))  # an image task hides pixels (report/comparability.py)
+        row["n_samples"] = config.get("eval", {}).get("n_samples")
         training = config.get("training", {})  # training_summary; absent for cells trained before it existed
         row["converged"] = training.get("converged")
         row["epochs_run"] = training.get("epochs_run")

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from benchmark.fileio import atomic_write, write_text
+from benchmark.metrics.protocol import EvalConfig
 from benchmark.metrics.registry import metric_specs
 from benchmark.report import figures, latents
+from benchmark.report.comparability import finding_metrics, metrics_along, through_q_text
 from benchmark.report.frame import GridCells, cells_frame, epoch_logs, long_frame, present_metrics
 from benchmark.report.index import scale_text, write_question
 from benchmark.report.publish import publish
 from benchmark.report.published_data import store_from_published, write_cells_file
 from benchmark.report.stats import (
     ALPHA,
+    MIN_SEEDS,
     along_text,
     at_place_of,
     claim_verdict,
     compared_axes,
     comparisons,
+    family_text,
     findings,
     fmt,
     interval_text,
@@ -32,6 +37,7 @@ from benchmark.store import CellStore
 from benchmark.store.cells import display_scale, upscaled_png
 from benchmark.training.selection import CONVERGENCE_TOLERANCE
 
+INDEX_SAMPLE_COUNT = EvalConfig().n_samples  # the findings index shows FIDs from this many samples only
 NUMERIC_AXES = ("latent_dim", "image_size", "beta", "lr", "epochs", "train_size")
 
 
@@ -68,7 +74,7 @@ def _render_into(store: CellStore, grid: GridCells, out: Path, data_dir, scale_c
     write_cells_file(store, grid.record(), frame, assets)
     metrics = present_metrics(frame)
     long_frame(frame, axes).to_csv(assets / "metrics.csv", index=False, float_format="%.10g")
-    ranked = [m for m in metrics if metric_specs()[m].better]
+    ranked, through_q = finding_metrics(frame, [m for m in metrics if metric_specs()[m].better])
     found = comparisons(frame, axes, ranked)  # every paired comparison, Holm-corrected once for the report
     logs = epoch_logs(store, frame, axes)
     sections = [
@@ -79,7 +85,7 @@ def _render_into(store: CellStore, grid: GridCells, out: Path, data_dir, scale_c
         _overrides_line(grid),
         _scale_line(frame),
         _training_line(frame),
-        _findings_section(frame, found, axes, ranked, grid.findings_by, grid.question) if ranked else "",
+        _findings_section(frame, found, axes, ranked, grid.findings_by, grid.question, through_q) if ranked else "",
         _claims_section(found, grid.claims) if grid.claims else "",
         _matching_section(grid, frame) if grid.match_params else "",
         _status_section(frame),
@@ -89,8 +95,10 @@ def _render_into(store: CellStore, grid: GridCells, out: Path, data_dir, scale_c
     if metrics:
         sections += [
             _table_section(frame, axes, metrics),
+            _reference_section(frame),
+            _per_class_section(store, frame, axes),
             _published_section(frame, logs, grid.published, axes) if grid.published else "",
-            _comparison_section(frame, found, axes),
+            _comparison_section(frame, found, axes, ranked),
             *(_scale_section(frame, other, grid, ranked) for other in scale_checks),
             _figure_section(store, frame, logs, axes, metrics, grid, assets, data_dir, published),
         ]
@@ -98,11 +106,9 @@ def _render_into(store: CellStore, grid: GridCells, out: Path, data_dir, scale_c
     path = out / f"{grid.name}.md"
     question = grid.question
     if question and ranked:
-        asked = [m for m in question.metrics if m in ranked]
-        answers = findings(frame, found, axes, asked, question.axis)
-        for axis, level, inner in _findings_within(frame, axes, asked, grid.findings_by, question.axis):
-            answers += [f"Within {axis}={level}: {line}" for line in inner]
-        write_question(assets, question, answers, scale_text(frame) + _overridden(grid), path.name)
+        write_question(
+            assets, question, _answers(frame, found, axes, ranked, grid), _index_scale(frame, grid), path.name
+        )
     write_text(path, "\n".join(s for s in sections if s))
 
 
@@ -169,18 +175,28 @@ def _training_line(frame: pd.DataFrame) -> str:
     )
 
 
-def _findings_section(frame: pd.DataFrame, found, axes: list[str], ranked: list[str], by: tuple[str, ...], question):
+def _findings_section(
+    frame: pd.DataFrame, found, axes: list[str], ranked: list[str], by: tuple[str, ...], question, through_q=()
+):
     """Findings over the whole grid, then within each level of the `by` axes (for the question's axis only,
     when the grid names a question), each level with its own Holm family."""
-    lines = findings(frame, found, axes, ranked)
+    lines = [_read_label_information(frame, line) for line in findings(frame, found, axes, ranked)]
     if not lines:
         return ""
     parts = [
         "## Findings\n",
         "Written from the paired comparisons below: for each axis and headline metric, the level with the "
-        "best mean over every other axis's levels and seeds, and the levels it beats after Holm's correction "
-        f"(family-wise error {ALPHA} within each metric over all of this grid's comparisons; d = Cohen's d "
-        "of the paired differences).\n",
+        "best mean over every other axis's levels and seeds, compared with every other level of the axis: "
+        f"the levels it beats after Holm's correction (family-wise error {ALPHA}), those it is not "
+        "significantly different from with the smallest difference each test would have detected with 80% "
+        f"power (at the observed spread, level {ALPHA} / family size, the threshold of Holm's first step) and "
+        "the seeds the observed difference would need. d = Cohen's d_z of the paired differences with its 95% "
+        f"interval (noncentral t); no test from fewer than {MIN_SEEDS} seeds. {family_text(found)}\n",
+        *[
+            part
+            for part in (_one_seed_line(frame), through_q_text(list(through_q)) + "\n" if through_q else "")
+            if part
+        ],
         *[f"- {line}" for line in lines],
         "",
     ]
@@ -190,14 +206,79 @@ def _findings_section(frame: pd.DataFrame, found, axes: list[str], ranked: list[
     return "\n".join(parts)
 
 
-def _findings_within(frame: pd.DataFrame, axes: list[str], ranked: list[str], by, only_axis: str | None):
+def _findings_within(frame: pd.DataFrame, axes: list[str], ranked: list[str], by, only_axis, family="metric"):
     """(by-axis, level, findings) for each level of each `by` axis, each level its own Holm family."""
     for axis in by:
         for level in dict.fromkeys(frame[axis]):
             part, rest = frame[frame[axis] == level], [a for a in axes if a != axis]
-            inner = findings(part, comparisons(part, rest, ranked), rest, ranked, only_axis)
+            inner = findings(part, comparisons(part, rest, ranked, family), rest, ranked, only_axis)
             if inner:
-                yield axis, level, inner
+                yield axis, level, [_read_label_information(part, line) for line in inner]
+
+
+def _answers(frame: pd.DataFrame, found, axes: list[str], ranked: list[str], grid: GridCells) -> list[str]:
+    """The question's lines of the findings index: its axis's findings on its metrics (Holm over every
+    comparison of the question's metrics together when it asks `holm: across_metrics`). A metric whose value
+    depends on the sample count is left out unless measured at the count every published report uses."""
+    question = grid.question
+    asked = [m for m in question.metrics if m in ranked]
+    family = "all" if question.holm == "across_metrics" else "metric"
+    samples = frame.loc[frame["status"] == "done", "n_samples"].dropna()
+    count = int(samples.iloc[0]) if len(samples) else INDEX_SAMPLE_COUNT
+    off = [m for m in asked if "n_samples" in metric_specs()[m].eval_settings and count != INDEX_SAMPLE_COUNT]
+    asked = [m for m in asked if m not in off]
+    if family == "all":
+        found = comparisons(frame, axes, asked, family="all")
+    answers = findings(frame, found, axes, asked, question.axis)
+    for axis, level, inner in _findings_within(frame, axes, asked, grid.findings_by, question.axis, family):
+        answers += [f"Within {axis}={level}: {line}" for line in inner]
+    answers = [_read_label_information(frame, line) for line in answers]
+    if family == "all":
+        answers.append(family_text(found, "all"))
+    return answers + [
+        f"**{m}** from {count:,} samples: not in this index, whose {m} figures all come from "
+        f"{INDEX_SAMPLE_COUNT:,} (it is biased in the sample count); see the report."
+        for m in off
+    ]
+
+
+def _index_scale(frame: pd.DataFrame, grid: GridCells) -> str:
+    samples = frame.loc[frame["status"] == "done", "n_samples"].dropna()
+    drawn = f", {int(samples.iloc[0]):,} generated samples per cell" if len(samples) else ""
+    return scale_text(frame) + drawn + _overridden(grid)
+
+
+def _read_label_information(frame: pd.DataFrame, line: str) -> str:
+    """A finding on label_information, with how to read it where some cell's value is below 0: that is the
+    generative classifier's miscalibration, not the label going unused."""
+    done = frame[frame["status"] == "done"]
+    if (
+        "**label_information**" not in line
+        or "label_information" not in done
+        or not (done["label_information"] < 0).any()
+    ):
+        return line
+    worst = done["label_information"].min()
+    ece = done["generative_ece"].max() if "generative_ece" in done and done["generative_ece"].notna().any() else None
+    calibration = f", generative_ece up to {fmt(ece)}" if ece is not None else ""
+    return (
+        f"{line} Read with care: label_information is ln K minus the log-loss of the model's generative "
+        f"classifier p(y|x) on the real test pairs; a value below 0 (here down to {fmt(worst)}{calibration}) says "
+        "that classifier is worse calibrated than a uniform guess, not that the label goes unused: "
+        "generative_accuracy and the calibration table say how well the label is used."
+    )
+
+
+def _one_seed_line(frame: pd.DataFrame) -> str:
+    done = frame[frame["status"] == "done"]
+    seeds = done["seed"].nunique() if "seed" in done else 1
+    if seeds >= MIN_SEEDS:
+        return ""
+    return (
+        f"**{seeds} seed{'s' * (seeds != 1)}**: no difference here is tested (a test needs pairs from at least "
+        f"{MIN_SEEDS} seeds). What this grid shows instead: the best mean and the size of each difference, "
+        "which a run with more seeds must confirm before it is a finding.\n"
+    )
 
 
 def _claims_section(found, claims) -> str:
@@ -346,6 +427,59 @@ def _table_section(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> 
     )
 
 
+def _reference_section(frame: pd.DataFrame) -> str:
+    """The floor and ceiling of the sample metrics, measured with the same instrument at the same n."""
+    done = frame[frame["status"] == "done"]
+    if "fid_domain_floor" not in done or done["fid_domain_floor"].isna().all():
+        return ""
+    samples = int(done["n_samples"].dropna().iloc[0])
+    rows = []
+    for size, part in done.groupby("image_px", sort=True):
+        rows.append(
+            {
+                "image size": f"{int(size)} px",
+                "fid_domain": fmt(part["fid_domain_floor"].mean()),
+                "kid_domain": fmt(part["kid_domain_floor"].mean()),
+                "cond_acc": fmt(part["classifier_accuracy"].mean()),
+            }
+        )
+    return (
+        "### Reference rows\n\nThe same instrument at the same n: `fid_domain` and `kid_domain` of the first "
+        f"{samples:,} real training images against the test split (the floor a perfect generator would reach at "
+        "this n), and the domain classifier's accuracy on the real test split (the ceiling of `cond_acc`).\n\n"
+        + _markdown(pd.DataFrame(rows))
+    )
+
+
+def _per_class_section(store: CellStore, frame: pd.DataFrame, axes: list[str]) -> str:
+    """Per-class accuracies (cond_acc of samples, generative_accuracy of test images) and the generative
+    classifier's calibration, mean over seeds, in a folded block."""
+    done = frame[frame["status"] == "done"]
+    groups = [a for a in axes if a != "seed" and done[a].nunique() > 1]
+    blocks = []
+    for metric, title in (
+        ("cond_acc_per_class", "`cond_acc` per class asked for (generated samples)"),
+        ("generative_accuracy_per_class", "`generative_accuracy` per class (test images)"),
+    ):
+        rows = []
+        for key, part in done.groupby(groups, sort=False) if groups else [((), done)]:
+            per_cell = [(store.read(c, "metrics.json") or {}).get(metric) for c in part["cell"]]
+            per_cell = [v for v in per_cell if isinstance(v, dict)]
+            if not per_cell:
+                continue
+            key = key if isinstance(key, tuple) else (key,)
+            row = {**dict(zip(groups, key)), "n": len(per_cell)}
+            row.update({name: f"{np.mean([v[name] for v in per_cell if name in v]):.3f}" for name in per_cell[0]})
+            if metric == "generative_accuracy_per_class":
+                row["ECE"] = fmt(part["generative_ece"].mean())
+            rows.append(row)
+        if rows:
+            blocks.append(f"{title}, mean over seeds:\n\n" + _markdown(pd.DataFrame(rows)))
+    if not blocks:
+        return ""
+    return "<details><summary>Per class</summary>\n\n" + "\n".join(blocks) + "\n</details>\n"
+
+
 def _published_section(frame: pd.DataFrame, logs: pd.DataFrame, published: dict, axes: list[str]) -> str:
     """The published figures beside ours, one column per value of the grid's first varying axis; a
     published table (`rows`: figures for groups of cells, e.g. one per task and model) row by row."""
@@ -449,16 +583,17 @@ def _published_sentence(metric: str, value: float, groups, varying: list[str]) -
     return f"- {metric}: the published {fmt(value)} lies within the range of the variants here."
 
 
-def _comparison_section(frame: pd.DataFrame, found, axes: list[str]) -> str:
+def _comparison_section(frame: pd.DataFrame, found, axes: list[str], ranked: list[str]) -> str:
     lines = [
         "## Comparisons\n",
-        "Differences paired on the seed and on every other axis's value (a pair = two cells that differ "
-        "only in the compared axis); mean ± 95% t-interval, paired t-test, d = Cohen's d of the differences "
-        f"(mean / standard deviation), Holm's correction within each metric over all the comparisons below "
-        f"(family-wise error {ALPHA}).\n",
+        "Every pair of levels of every axis, differences paired on the seed and on every other axis's value "
+        "(a pair = two cells that differ only in the compared axis); mean ± 95% t-interval, paired t-test "
+        f"(from at least {MIN_SEEDS} seeds), d = Cohen's d_z of the differences (mean / standard deviation) "
+        f"with its 95% interval, Holm's correction (family-wise error {ALPHA}). {family_text(found)}\n",
     ]
     for axis, along in compared_axes(frame, axes).items():
         lines.append(f"### {axis}{along_text(along)}\n")
+        lines += [f"- {refusal.text()}" for refusal in metrics_along(frame, axis, along, ranked)[1]]
         lines += [f"- {sentence(c)}" for c in found if c.axis == axis]
         lines.append("")
     return "\n".join(lines)
@@ -530,9 +665,36 @@ def _figure_section(
             "Test metrics after each epoch (mean and 95% t-interval over seeds)"
             + ("; dashed: the published figure" if set(published) & set(tested) else ""),
         )
+    curves = _pooled_reliability(store, frame, hue or (varying[0] if varying else None))
+    if curves:
+        figures.reliability(curves, assets / "reliability.png")
+        add(
+            "reliability.png",
+            "Calibration of the generative classifier p(y|x) on the test images: accuracy against confidence "
+            "per bin, pooled over seeds; on the dashed line it is calibrated",
+        )
     lines += _cell_images(store, frame, axes, assets, grid.name, published_assets)
     lines += _latent_figures(store, frame, axes, assets, grid.name, data_dir, published_assets)
     return "\n".join(lines)
+
+
+def _pooled_reliability(store: CellStore, frame: pd.DataFrame, axis: str | None) -> dict[str, list]:
+    """Per level of `axis` (or all cells), the generative classifier's reliability bins summed over cells:
+    images added, confidence and accuracy weighted by them."""
+    done = frame[frame["status"] == "done"]
+    curves = {}
+    for level, part in done.groupby(axis, sort=False) if axis else [("all cells", done)]:
+        rows = [(store.read(c, "metrics.json") or {}).get("generative_reliability") for c in part["cell"]]
+        rows = [r for r in rows if r]
+        if not rows:
+            continue
+        pooled = []
+        for bins in zip(*rows):
+            count = sum(n for _, _, n in bins)
+            weighted = [sum(v[i] * v[2] for v in bins if v[2]) / count if count else float("nan") for i in (0, 1)]
+            pooled.append([*weighted, count])
+        curves[f"{axis}={level}" if axis else level] = pooled
+    return curves
 
 
 MAX_SHOWN_CELLS = 12  # image grids per report; beyond it, the first level of the axes other than conditioning

@@ -8,9 +8,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 
 from benchmark.metrics.registry import metric_specs
+from benchmark.report.comparability import metrics_along
 
 
 def t_interval(values) -> tuple[float, float, int]:
@@ -128,11 +129,10 @@ def convergence_note(done: pd.DataFrame) -> str:
     return f" Not converged: {still} of {len(done)} cells were still improving when their training stopped."
 
 
-def _pairs(values: list, numeric: bool) -> list[tuple]:
-    return list(zip(values, values[1:])) if numeric else list(itertools.combinations(values, 2))
-
-
 ALPHA = 0.05  # family-wise error rate of the Holm-corrected comparisons
+MIN_SEEDS = 3  # a significance test needs pairs from at least this many seeds: below, differences only
+POWER = 0.8  # the power of the minimal detectable effect
+MAX_SEEDS_SHOWN = 10_000  # "more than" beyond it
 
 
 def holm(p_values: list[float]) -> list[float]:
@@ -145,6 +145,62 @@ def holm(p_values: list[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p))
         adjusted[i] = running
     return adjusted
+
+
+def power(difference: float, spread: float, pairs: int, alpha: float) -> float:
+    """Power of the two-sided paired t-test at level `alpha` with `pairs` pairs whose differences have
+    standard deviation `spread`, against a true mean difference `difference` (noncentral t)."""
+    df = pairs - 1
+    critical = stats.t.ppf(1 - alpha / 2, df)
+    shift = difference * math.sqrt(pairs) / spread
+    upper, lower = stats.nct.sf(critical, df, shift), stats.nct.cdf(-critical, df, shift)
+    # scipy's series fails (nan) far in the tails, where the probability is 1 or 0
+    upper = upper if upper == upper else float(shift > critical)
+    lower = lower if lower == lower else float(shift < -critical)
+    return float(upper + lower)
+
+
+def detectable_difference(spread: float, pairs: int, alpha: float, target: float = POWER) -> float:
+    """The smallest mean paired difference the test detects with probability `target` (the minimal
+    detectable effect), at the observed spread and number of pairs."""
+    high = spread
+    while power(high, spread, pairs, alpha) < target:
+        high *= 2
+    return float(optimize.brentq(lambda d: power(d, spread, pairs, alpha) - target, 0.0, high, xtol=1e-12 * high))
+
+
+def pairs_needed(difference: float, spread: float, alpha: float, target: float = POWER) -> int | None:
+    """The fewest pairs with which the test detects `difference` with probability `target` (None: more than
+    MAX_SEEDS_SHOWN, or no difference at all)."""
+    if difference == 0:
+        return None
+    low, high = 2, 2
+    while power(abs(difference), spread, high, alpha) < target:
+        low, high = high, high * 2
+        if high > MAX_SEEDS_SHOWN:
+            return None
+    while low < high:  # power grows with the pairs: the first n that reaches the target
+        middle = (low + high) // 2
+        low, high = (middle + 1, high) if power(abs(difference), spread, middle, alpha) < target else (low, middle)
+    return high
+
+
+def effect_interval(effect: float, pairs: int) -> tuple[float, float]:
+    """95% interval of Cohen's d_z from the noncentral t distribution of t = d_z sqrt(n) (exact for normal
+    differences): at 3 pairs a d of 56 spans about 9 to 108, which the point estimate alone hides."""
+    t_obs, df = abs(effect) * math.sqrt(pairs), pairs - 1
+
+    def below(shift: float, q: float) -> float:
+        value = stats.nct.cdf(t_obs, df, shift)
+        if value != value:  # scipy's series fails far in the tails, where the cdf is 1 or 0
+            value = 1.0 if shift < t_obs else 0.0
+        return value - q
+
+    span = 10 + t_obs
+    low, high = (
+        optimize.brentq(below, t_obs - span, t_obs + span, args=(q,)) / math.sqrt(pairs) for q in (0.975, 0.025)
+    )
+    return (low, high) if effect >= 0 else (-high, -low)
 
 
 @dataclass(frozen=True)
@@ -160,8 +216,16 @@ class Comparison:
     n: int  # pairs
     p: float  # paired t-test, uncorrected
     effect: float  # Cohen's d_z: mean difference / standard deviation of the differences
-    p_holm: float = math.nan  # Holm-adjusted over every comparison of this metric in the grid
+    p_holm: float = math.nan  # Holm-adjusted over the comparison's family
     along: tuple[str, ...] = ()  # axes zipped with this one: they change with it in every pair
+    seeds: int = 0  # distinct seeds among the pairs
+    spread: float = math.nan  # standard deviation of the paired differences
+    untested: str = ""  # why there is no test ("" when there is one)
+    effect_low: float = math.nan  # 95% interval of d_z
+    effect_high: float = math.nan
+    family: int = 0  # comparisons in its Holm family
+    detectable: float = math.nan  # minimal detectable difference (80% power, level ALPHA / family)
+    seeds_needed: int | None = None  # seeds the observed difference would need for that power
 
     @property
     def significant(self) -> bool:
@@ -188,27 +252,83 @@ def _lockstep(frame: pd.DataFrame, a: str, b: str) -> bool:
     return all(frame.groupby(x, dropna=False)[y].nunique(dropna=False).max() == 1 for x, y in ((a, b), (b, a)))
 
 
-def comparisons(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> list[Comparison]:
-    """Every pair of levels of every axis, on every metric, with Holm's correction applied within each metric
-    over all the grid's comparisons of it (every axis, every pair of levels)."""
+def comparisons(frame: pd.DataFrame, axes: list[str], metrics: list[str], family: str = "metric") -> list[Comparison]:
+    """Every pair of levels of every axis (numeric axes too), on every metric comparable along it (its
+    normalised form where it is not, report/comparability.py), Holm-corrected within each family: every
+    comparison of one metric (`family="metric"`), or every comparison of all `metrics` (`"all"`)."""
     done = frame[frame["status"] == "done"]
     found = []
     for axis, along in compared_axes(frame, axes).items():
         others = [a for a in axes if a != axis and a not in along]
         values = list(dict.fromkeys(frame[axis]))
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-        for a, b in _pairs(values, numeric):
-            for metric in metrics:
+        for metric in metrics_along(frame, axis, along, metrics)[0]:
+            for a, b in itertools.combinations(values, 2):
                 left = done[done[axis] == a].set_index(others)[metric]
                 right = done[done[axis] == b].set_index(others)[metric]
-                diff = (right - left).dropna().to_numpy(dtype=float)
+                diff = (right - left).dropna()
                 if len(diff):
-                    found.append(replace(_compare(axis, a, b, metric, diff), along=tuple(along)))
-    for metric in metrics:
-        mine = [i for i, c in enumerate(found) if c.metric == metric]
-        for i, adjusted in zip(mine, holm([found[i].p for i in mine])):
-            found[i] = replace(found[i], p_holm=adjusted)
+                    seeds = diff.index.get_level_values("seed").nunique() if "seed" in others else len(diff)
+                    found.append(_compare(axis, a, b, metric, diff.to_numpy(dtype=float), seeds, tuple(along)))
+    if family == "all":
+        families = [list(range(len(found)))]
+    else:
+        families = [[i for i, c in enumerate(found) if c.metric == m] for m in dict.fromkeys(c.metric for c in found)]
+    for members in families:
+        tested = sum(1 for i in members if found[i].p == found[i].p)
+        for i, adjusted in zip(members, holm([found[i].p for i in members])):
+            found[i] = _with_power(replace(found[i], p_holm=adjusted, family=tested))
     return found
+
+
+def _compare(axis: str, a, b, metric: str, diff: np.ndarray, seeds: int, along: tuple[str, ...]) -> Comparison:
+    mean, half, n = t_interval(diff)
+    spread = float(diff.std(ddof=1)) if n > 1 else math.nan
+    base = Comparison(axis, a, b, metric, mean, half, n, math.nan, math.nan, along=along, seeds=seeds, spread=spread)
+    if seeds < MIN_SEEDS:
+        return replace(base, untested=f"{seeds} seed{'s' * (seeds != 1)}: a test needs at least {MIN_SEEDS}")
+    if not spread > 1e-9 * abs(mean):  # equal differences but for float rounding
+        return replace(base, untested="the pairs do not vary")
+    effect = mean / spread
+    low, high = effect_interval(effect, n)
+    p = float(stats.ttest_rel(diff, np.zeros_like(diff)).pvalue)
+    return replace(base, p=p, effect=effect, effect_low=low, effect_high=high)
+
+
+def _with_power(c: Comparison) -> Comparison:
+    """A tested comparison that is not significant, with its minimal detectable difference and the seeds the
+    observed difference would need, at the level Holm's first step applies to its family (ALPHA / family)."""
+    if c.untested or c.significant:
+        return c
+    alpha = ALPHA / c.family
+    needed = pairs_needed(c.mean, c.spread, alpha)
+    per_seed = c.n / c.seeds
+    seeds = None if needed is None else math.ceil(needed / per_seed)
+    return replace(c, detectable=detectable_difference(c.spread, c.n, alpha), seeds_needed=seeds)
+
+
+def family_text(found: list[Comparison], family: str = "metric") -> str:
+    """Which comparisons each Holm family spans, for a report's text."""
+    tested = [c for c in found if not c.untested]
+    if not tested:
+        return "No comparison here has the seeds for a test."
+    if family == "all":
+        metrics = list(dict.fromkeys(c.metric for c in tested))
+        names = ", ".join(metrics)
+        return (
+            f"Holm's family: all {len(tested)} tested comparisons of the {len(metrics)} metrics ({names}), one family."
+        )
+    parts = []
+    for metric in dict.fromkeys(c.metric for c in tested):
+        mine = [c for c in tested if c.metric == metric]
+        axes = ", ".join(
+            f"{axis} {sum(1 for c in mine if c.axis == axis)}" for axis in dict.fromkeys(c.axis for c in mine)
+        )
+        parts.append(f"{metric}: {len(mine)} ({axes})")
+    return (
+        "Holm's families, one per metric, each spanning every tested pair of levels of every axis: "
+        + "; ".join(parts)
+        + "."
+    )
 
 
 def along_text(along) -> str:
@@ -216,14 +336,31 @@ def along_text(along) -> str:
     return f" ({' and '.join(along)} {'change' if len(along) > 1 else 'changes'} with it)" if along else ""
 
 
-def _compare(axis: str, a, b, metric: str, diff: np.ndarray) -> Comparison:
-    mean, half, n = t_interval(diff)
-    spread = diff.std(ddof=1) if n > 1 else math.nan
-    if n > 1 and spread > 1e-9 * abs(mean):  # below: equal differences but for float rounding
-        p, effect = stats.ttest_rel(diff, np.zeros_like(diff)).pvalue, mean / spread
-    else:  # one pair, or every pair differs by the same amount: no test
-        p, effect = math.nan, math.nan
-    return Comparison(axis, a, b, metric, mean, half, n, float(p), float(effect))
+def effect_text(c: Comparison) -> str:
+    return f"d = {c.effect:.2f} [{c.effect_low:.2f}, {c.effect_high:.2f}]"
+
+
+def power_text(c: Comparison) -> str:
+    """What a null could have seen: the minimal detectable difference and the seeds the observed one needs."""
+    if c.detectable != c.detectable:
+        return ""
+    if c.seeds_needed is None:
+        needs = (
+            "no number of seeds up to 10,000 would detect the observed one"
+            if c.mean
+            else "the observed difference is 0"
+        )
+    else:
+        needs = f"the observed difference would need {c.seeds_needed:,} seeds"
+    return f"; detectable with 80% power: {at_place_of(c.detectable, c.half)} or more, {needs}"
+
+
+def gap_text(c: Comparison) -> str:
+    """The size of a difference: with its interval, or alone where there are too few seeds for one (an
+    interval over the pairs of one seed would be a spread over the other axes' levels, not over training)."""
+    if c.n < 2 or c.seeds < MIN_SEEDS:
+        return fmt(abs(c.mean))
+    return interval_text(abs(c.mean), c.half)
 
 
 def sentence(c: Comparison) -> str:
@@ -231,12 +368,14 @@ def sentence(c: Comparison) -> str:
     judgement = "" if c.mean == 0 else (" (better)" if c.b_better else " (worse)")
     head = f"{c.axis}={c.b}{along_text(c.along)} {verb} {c.metric} by"
     if c.n < 2:
-        return f"{head} {fmt(abs(c.mean))} relative to {c.axis}={c.a}{judgement} (1 pair, one seed: no interval)"
-    by = f"{head} {interval_text(abs(c.mean), c.half)} relative to {c.axis}={c.a}{judgement}"
-    if c.p_holm != c.p_holm:
-        return f"{by} (no test: the {c.n} pairs do not vary)"
+        return (
+            f"{head} {fmt(abs(c.mean))} relative to {c.axis}={c.a}{judgement} (1 pair, one seed: no interval, no test)"
+        )
+    by = f"{head} {gap_text(c)} relative to {c.axis}={c.a}{judgement}"
+    if c.untested:
+        return f"{by} (no test: {c.untested}; {c.n} pairs)"
     verdict = "significant" if c.significant else "**not significant**"
-    return f"{by}: d = {c.effect:.2f}, p {_eq(c.p)}, Holm p {_eq(c.p_holm)}, {verdict} ({c.n} pairs)"
+    return f"{by}: {effect_text(c)}, p {_eq(c.p)}, Holm p {_eq(c.p_holm)}, {verdict} ({c.n} pairs){power_text(c)}"
 
 
 def _eq(p: float) -> str:
@@ -247,15 +386,18 @@ def _eq(p: float) -> str:
 def findings(
     frame: pd.DataFrame, found: list[Comparison], axes: list[str], metrics: list[str], only_axis: str | None = None
 ) -> list[str]:
-    """One sentence per (axis, metric): the level with the best mean, and which other levels it beats after
-    Holm's correction (`found`: the frame's comparisons) and which it is not significantly different from.
-    `only_axis`: the sentences of that axis only."""
+    """One sentence per (axis, metric): the level with the best mean, which other levels it beats after
+    Holm's correction (`found`: the frame's comparisons), which it is not significantly different from and
+    what those tests could have detected, and which differences had too few seeds for a test; a metric not
+    comparable along the axis gets its refusal instead. `only_axis`: the sentences of that axis only."""
     done = frame[frame["status"] == "done"]
     lines = []
     for axis, along in compared_axes(frame, axes).items():
         if only_axis not in (None, axis, *along):
             continue
-        for metric in metrics:
+        compared, refused = metrics_along(frame, axis, along, metrics)
+        lines += [r.text() for r in refused]
+        for metric in compared:
             means = done.groupby(axis, sort=False)[metric].mean().dropna()
             if len(means) < 2:
                 continue
@@ -266,20 +408,31 @@ def findings(
 
 
 def _finding(axis: str, metric: str, best, mean: float, against: list[Comparison], along=()) -> str:
-    beaten, level = [], []
+    beaten, level, untested = [], [], []
     for c in against:
         other = c.a if c.b == best else c.b
-        gap = abs(c.mean)
-        if c.significant:
-            beaten.append(f"{other} (by {interval_text(gap, c.half)}, d = {abs(c.effect):.1f}, Holm p {_eq(c.p_holm)})")
+        gap = gap_text(c)
+        if c.untested or c.n < 2:
+            untested.append(f"{other} (by {gap})")
+        elif c.significant:
+            beaten.append(f"{other} (by {gap}, d = {abs(c.effect):.1f} [{_abs_interval(c)}], Holm p {_eq(c.p_holm)})")
         else:
-            level.append(f"{other} (by {interval_text(gap, c.half)}, Holm p {_eq(c.p_holm)})")
+            level.append(f"{other} (by {gap}, Holm p {_eq(c.p_holm)}{power_text(c)})")
     text = f"**{metric}**: {axis}={best}{along_text(along)} has the best mean ({fmt(mean)})"
     if beaten:
         text += "; it is significantly better than " + ", ".join(beaten)
     if level:
         text += "; it is **not significantly different** from " + ", ".join(level)
+    if untested:
+        reason = against[0].untested if against and against[0].untested else "one pair"
+        text += f"; untested ({reason}), it differs from " + ", ".join(untested)
     return text + "."
+
+
+def _abs_interval(c: Comparison) -> str:
+    """The interval of |d| (a significant difference's 95% interval of d excludes 0: one sign)."""
+    low, high = sorted((abs(c.effect_low), abs(c.effect_high)))
+    return f"{low:.1f}, {high:.1f}"
 
 
 def claim_verdict(c: Comparison | None, claimed_better) -> str:
@@ -288,10 +441,10 @@ def claim_verdict(c: Comparison | None, claimed_better) -> str:
         return "Not testable here: no paired cells."
     other = c.a if c.b == claimed_better else c.b
     agrees = c.mean != 0 and (c.b_better if c.b == claimed_better else not c.b_better)
-    gap = f"difference {interval_text(abs(c.mean), c.half)} in favour of {claimed_better if agrees else other}"
-    if c.p_holm != c.p_holm:
-        return f"Not testable here ({c.n} pairs without spread): {gap}."
-    test = f"d = {abs(c.effect):.2f}, Holm p {_eq(c.p_holm)}, {c.n} pairs"
+    gap = f"difference {gap_text(c)} in favour of {claimed_better if agrees else other}"
+    if c.untested:
+        return f"Not testable here ({c.untested}; {c.n} pairs): {gap}."
+    test = f"d = {abs(c.effect):.2f} [{_abs_interval(c)}], Holm p {_eq(c.p_holm)}, {c.n} pairs"
     if not c.significant:
-        return f"**Not significant here**: {gap} ({test})."
+        return f"**Not significant here**: {gap} ({test}{power_text(c)})."
     return f"**{'Holds' if agrees else 'Reversed'} here**: {gap} ({test})."

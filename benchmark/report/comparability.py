@@ -1,0 +1,92 @@
+"""Which metric a report may compare along which axis.
+
+Each metric declares, on its registered spec, the cell fields its value depends on by definition (a
+per-image sum on the image size, a target sum on the task, a density on the data and the decoder family,
+the domain instrument on the image size; `MetricSpec.depends_on`). Two levels of an axis that changes
+such a field are not compared on that metric: the report says so and why, and compares the metric's
+normalised form instead where one exists and was measured (per-pixel error, bits/dim, nats per target
+pixel). Reconstructions through q(z|x,c) are no finding of an image task at all: q sees the pixels the
+task hides, so they measure the autoencoder, not the completion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from benchmark.metrics.registry import metric_specs
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """`metric` is not compared along `axis`: `why`; `instead` is compared there in its place (or None)."""
+
+    axis: str
+    metric: str
+    why: str
+    instead: str | None = None
+
+    def text(self) -> str:
+        instead = f"; compared instead: **{self.instead}**" if self.instead else ""
+        return f"**{self.metric}** is not compared along {self.axis}: {self.why}{instead}."
+
+
+def dependence(metric: str, changed: tuple[str, ...]) -> str | None:
+    """Why `metric` cannot be compared between cells that differ in the fields `changed`, or None."""
+    for field, why in metric_specs()[metric].depends_on:
+        if field in changed:
+            return f"{field} changes with it, and {why}" if field != changed[0] else why
+    return None
+
+
+def measured(frame: pd.DataFrame, metric: str) -> bool:
+    done = frame[frame["status"] == "done"]
+    return metric in done and bool(done[metric].notna().any())
+
+
+def metrics_along(
+    frame: pd.DataFrame, axis: str, along: tuple[str, ...] | list[str], metrics: list[str]
+) -> tuple[list[str], list[Refusal]]:
+    """The metrics compared along `axis` (with the axes zipped to it, `along`): each of `metrics` whose value
+    does not depend on a field they change, else its normalised form where measured and comparable; and a
+    Refusal for each metric left out."""
+    changed = (axis, *along)
+    compared, refused = [], []
+    for metric in metrics:
+        why = dependence(metric, changed)
+        if why is None:
+            compared.append(metric)
+            continue
+        instead = metric_specs()[metric].normalised
+        usable = instead is not None and measured(frame, instead) and dependence(instead, changed) is None
+        refused.append(Refusal(axis, metric, why, instead if usable else None))
+        if usable and instead not in compared and instead not in metrics:
+            compared.append(instead)
+    return compared, refused
+
+
+def hides_pixels(frame: pd.DataFrame) -> bool:
+    """Whether the done cells' condition is an image task (q then sees the pixels the task hides)."""
+    done = frame[frame["status"] == "done"]
+    return "task" in done and bool(done["task"].notna().any())
+
+
+def finding_metrics(frame: pd.DataFrame, ranked: list[str]) -> tuple[list[str], list[str]]:
+    """(the ranked metrics findings and comparisons are written on, the through-q metrics left out of them
+    because the cells complete images: q sees the hidden pixels)."""
+    if not hides_pixels(frame):
+        return ranked, []
+    through_q = [m for m in ranked if metric_specs()[m].through_q]
+    return [m for m in ranked if m not in through_q], through_q
+
+
+THROUGH_Q_NOTE = (
+    "{names}: reconstructions through the recognition network q(z|x,c), which sees the pixels the task hides, "
+    "so {they} the autoencoder, not the completion: in the tables, not among the findings or comparisons."
+)
+
+
+def through_q_text(names: list[str]) -> str:
+    listed = ", ".join(f"`{n}`" for n in names)
+    return THROUGH_Q_NOTE.format(names=listed, they="they measure" if len(names) > 1 else "it measures")

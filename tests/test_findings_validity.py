@@ -1,0 +1,228 @@
+"""Findings valid by construction (issue 30): no comparison across levels that change what a metric's
+value means, every pair of a numeric axis, no test from too few seeds, and nulls that say what they
+could have detected."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from scipy import stats
+
+from benchmark.report.comparability import finding_metrics, metrics_along
+from benchmark.report.stats import (
+    MIN_SEEDS,
+    comparisons,
+    detectable_difference,
+    effect_interval,
+    findings,
+    pairs_needed,
+    power,
+)
+
+
+def _frame(axis: str, levels: dict, seeds: int, metrics=("sse_image", "mse_pixel"), wobble=0.3) -> pd.DataFrame:
+    """One row per (level, seed): each metric = 10 + the level's effect + a per-seed shift shared by every
+    level (the pairing) + a small per-cell wobble, so that paired differences vary."""
+    rows = []
+    for i, (level, effect) in enumerate(levels.items()):
+        for seed in range(seeds):
+            noise = wobble * (((seed * 7 + i * 3) % 5) - 2) / 2
+            row = {axis: level, "seed": seed, "status": "done"}
+            row.update({m: 10 + effect + 0.5 * seed + noise for m in metrics})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_a_per_image_sum_is_not_compared_across_image_sizes_and_its_per_pixel_form_is():
+    frame = _frame("image_size", {28: 0.0, 64: 5.0}, seeds=5)
+    compared, refused = metrics_along(frame, "image_size", (), ["sse_image"])
+    assert compared == ["mse_pixel"]
+    assert [(r.metric, r.instead) for r in refused] == [("sse_image", "mse_pixel")]
+    assert {c.metric for c in comparisons(frame, ["image_size", "seed"], ["sse_image"])} == {"mse_pixel"}
+    lines = findings(frame, comparisons(frame, ["image_size", "seed"], ["sse_image"]), ["image_size", "seed"], ["sse_image"])
+    assert lines[0] == (
+        "**sse_image** is not compared along image_size: a per-image sum grows with the number of pixels; "
+        "compared instead: **mse_pixel**."
+    )
+    assert lines[1].startswith("**mse_pixel**: image_size=28 has the best mean")
+
+
+def test_metrics_without_a_normalised_form_are_refused_along_the_axes_that_change_them():
+    frame = _frame("task", {"inpaint:14": 0.0, "superres:2": 50.0}, seeds=3, metrics=("target_xent_iw", "diversity"))
+    assert metrics_along(frame, "task", (), ["target_xent_iw", "diversity"])[0] == ["diversity"]
+    sizes = _frame("image_size", {28: 0.0, 64: 5.0}, seeds=3, metrics=("fid_domain", "ssim"))
+    compared, refused = metrics_along(sizes, "image_size", (), ["fid_domain", "ssim"])
+    assert compared == ["ssim"] and refused[0].instead is None and "resizes every image to 28 px" in refused[0].why
+    # a zipped axis that changes the field refuses too, and says which field
+    zipped = sizes.assign(backbone=sizes["image_size"].map({28: "conv", 64: "article"}))
+    (refusal,) = metrics_along(zipped, "backbone", ("image_size",), ["fid_domain"])[1]
+    assert refusal.why.startswith("image_size changes with it")
+
+
+def test_reconstructions_through_q_are_no_finding_of_an_image_task():
+    frame = _frame("model", {"deterministic": 0.0, "cvae": 1.0}, seeds=3, metrics=("sse_image", "diversity"))
+    assert finding_metrics(frame, ["sse_image", "diversity"]) == (["sse_image", "diversity"], [])
+    frame["task"] = "quadrants:1"
+    assert finding_metrics(frame, ["sse_image", "diversity"]) == (["diversity"], ["sse_image"])
+
+
+def test_a_numeric_axis_compares_every_pair_and_the_finding_names_each():
+    frame = _frame("beta", {0.25: 0.0, 0.5: 1.0, 1.0: 2.0, 2.0: 3.0}, seeds=4, metrics=("mse_pixel",), wobble=0.2)
+    found = comparisons(frame, ["beta", "seed"], ["mse_pixel"])
+    assert {(c.a, c.b) for c in found} == {(0.25, 0.5), (0.25, 1.0), (0.25, 2.0), (0.5, 1.0), (0.5, 2.0), (1.0, 2.0)}
+    assert {c.family for c in found} == {6}
+    (line,) = findings(frame, found, ["beta", "seed"], ["mse_pixel"])
+    assert line.startswith("**mse_pixel**: beta=0.25 has the best mean")
+    for other in ("0.5 (by", "1.0 (by", "2.0 (by"):
+        assert other in line
+
+
+def test_a_one_seed_grid_makes_no_significance_claim():
+    """The smoke grid's case: one seed, four other levels, so four pairs with large, consistent differences."""
+    rows = []
+    for latent in (2, 4, 8, 16):
+        for mode, effect in (("none", 0.0), ("concat", -3.0)):
+            rows.append({"conditioning": mode, "latent_dim": latent, "seed": 0, "status": "done", "mse_pixel": 10 + effect + 0.1 * latent})
+    frame = pd.DataFrame(rows)
+    axes = ["conditioning", "latent_dim", "seed"]
+    found = [c for c in comparisons(frame, axes, ["mse_pixel"]) if c.axis == "conditioning"]
+    assert found and all(c.untested and not c.significant and c.p != c.p for c in found)
+    (line,) = findings(frame, found, axes, ["mse_pixel"], only_axis="conditioning")
+    assert "significantly" not in line and f"a test needs at least {MIN_SEEDS}" in line
+
+
+def test_the_minimal_detectable_difference_matches_scipys_noncentral_t():
+    """Two-sided paired t-test, 10 pairs, spread 1, level 0.05: 0.996 (a Monte-Carlo check of 400,000
+    simulated tests at 0.996 rejected 80.000% of the time). Recomputed here from scipy's noncentral t
+    directly: power = P(T > t_c) + P(T < -t_c), T ~ nct(9, delta sqrt(10) / spread)."""
+    mde = detectable_difference(spread=1.0, pairs=10, alpha=0.05)
+    assert mde == pytest.approx(0.996, abs=5e-4)
+    critical = stats.t.ppf(0.975, 9)
+    by_hand = stats.nct.sf(critical, 9, mde * math.sqrt(10)) + stats.nct.cdf(-critical, 9, mde * math.sqrt(10))
+    assert by_hand == pytest.approx(0.8, abs=1e-9)
+    # spread 2.5, 3 pairs, the Holm level of a family of 4: scales with the spread, needs a bigger difference
+    wide = detectable_difference(spread=2.5, pairs=3, alpha=0.05 / 4)
+    t3 = stats.t.ppf(1 - 0.05 / 8, 2)
+    shift = wide * math.sqrt(3) / 2.5
+    assert stats.nct.sf(t3, 2, shift) + stats.nct.cdf(-t3, 2, shift) == pytest.approx(0.8, abs=1e-9)
+
+
+def test_the_seeds_needed_are_the_fewest_that_reach_80_percent_power():
+    n = pairs_needed(0.5, 1.0, 0.05)
+    assert power(0.5, 1.0, n, 0.05) >= 0.8 > power(0.5, 1.0, n - 1, 0.05)
+    assert n == 34  # Cohen's tables: d = 0.5, paired, two-sided 0.05, power 0.8 -> 34 pairs
+    assert pairs_needed(0.0, 1.0, 0.05) is None
+
+
+def test_the_interval_of_d_inverts_the_noncentral_t():
+    """At 3 pairs a d of 56 is compatible with anything from about 9 to 108; the endpoints are the
+    noncentrality parameters at which the observed t sits at the 97.5th and 2.5th percentile."""
+    low, high = effect_interval(56.0, 3)
+    t_obs = 56.0 * math.sqrt(3)
+    assert stats.nct.cdf(t_obs, 2, low * math.sqrt(3)) == pytest.approx(0.975, abs=1e-6)
+    assert stats.nct.cdf(t_obs, 2, high * math.sqrt(3)) == pytest.approx(0.025, abs=1e-6)
+    assert 5 < low < 20 and 80 < high < 150
+    assert effect_interval(-2.0, 5) == pytest.approx(tuple(-v for v in reversed(effect_interval(2.0, 5))))
+
+
+def test_a_null_carries_what_it_could_have_detected():
+    frame = _frame("conditioning", {"none": 0.0, "concat": 0.05}, seeds=3, metrics=("mse_pixel",), wobble=1.0)
+    (c,) = comparisons(frame, ["conditioning", "seed"], ["mse_pixel"])
+    assert not c.significant and c.detectable == pytest.approx(detectable_difference(c.spread, 3, 0.05))
+    (line,) = findings(frame, [c], ["conditioning", "seed"], ["mse_pixel"])
+    assert "not significantly different" in line and "detectable with 80% power" in line and "seeds" in line
+
+
+def _sized_store(tmp_path, n_samples: int = 10_000):
+    """A store written by hand: image_size 28 and 64 crossed with conditioning none/concat, 3 seeds; the
+    per-image sum grows with the pixels, the per-pixel error does not."""
+    import yaml
+
+    from benchmark.fileio import write_json
+    from benchmark.grid import load_grid
+    from benchmark.store import CellStore
+
+    grid_file = tmp_path / "sizes.yaml"
+    spec = {
+        "name": "sizes",
+        "base": {"dataset": "fashion_mnist"},
+        "axes": {"image_size": [28, 64], "conditioning": ["none", "concat"]},
+        "seeds": [0, 1, 2],
+        "eval": {"n_samples": n_samples},
+        "question": {"text": "Does size matter?", "axis": "image_size", "metrics": ["sse_image", "fid_domain", "ssim"]},
+    }
+    grid_file.write_text(yaml.safe_dump(spec))
+    grid = load_grid(grid_file)
+    store = CellStore(tmp_path / "results")
+    store.record_grid(grid.name, str(grid_file), [{"id": c.id, "axes": dict(c.axis_values)} for c in grid.cells])
+    for cell in grid.cells:
+        axes = dict(cell.axis_values)
+        pixels, seed = axes["image_size"] ** 2, axes["seed"]
+        mse = 0.03 - 0.005 * (axes["conditioning"] == "concat") + 0.001 * seed + 0.0003 * (seed * axes["image_size"] % 5)
+        write_json(store.cell_dir(cell.id) / "config.json", {**cell.resolved(), "provenance": {"packages": {"torch": "x"}, "git_commit": "abc", "device": "cpu", "wall_seconds": 1.0}})
+        write_json(
+            store.cell_dir(cell.id) / "metrics.json",
+            {
+                "mse_pixel": mse,
+                "sse_image": mse * pixels,
+                "ssim": 0.6 - mse - 0.01 * (pixels > 784),
+                "fid_domain": 100 + 50 * (pixels > 784) + seed,
+                "cond_acc": 0.8 + 0.01 * seed,
+                "fid_domain_floor": 2.0 + (pixels > 784),
+                "kid_domain_floor": 0.001,
+                "classifier_accuracy": 0.91,
+                "cond_acc_per_class": {"shirt": 0.5 + 0.01 * seed, "boot": 0.9},
+                "protocol": {"eval": cell.eval.model_dump()},
+            },
+        )
+        write_json(store.cell_dir(cell.id) / "log.json", [{"epoch": 1, "loss": 1.0, "recon": 1.0, "kl": 0.0}])
+    return store, grid_file
+
+
+def test_a_report_refuses_invalid_comparisons_and_its_index_never_shows_one(tmp_path):
+    from benchmark.report.frame import from_grid_file
+    from benchmark.report.index import write_index
+    from benchmark.report.render import render_report
+
+    store, grid_file = _sized_store(tmp_path)
+    out = tmp_path / "reports"
+    text = render_report(store, from_grid_file(store, grid_file), out).read_text()
+    comparisons_part = text.split("## Comparisons")[1].split("### image_size")[1].split("## ")[0]
+    assert "- **sse_image** is not compared along image_size: a per-image sum grows" in comparisons_part
+    assert "- **fid_domain** is not compared along image_size: the domain classifier resizes" in comparisons_part
+    assert "sse_image by" not in comparisons_part and "fid_domain by" not in comparisons_part
+    assert "image_size=64 raises mse_pixel by" in comparisons_part  # the per-pixel form instead
+    assert "image_size=64 lowers ssim by" in comparisons_part  # a per-image mean: comparable
+    index = write_index(out).read_text()
+    answers = index.split("## Does size matter?")[1]
+    assert "**sse_image** is not compared along image_size" in answers and "**mse_pixel**: image_size=" in answers
+    assert "**fid_domain**: image_size" not in answers and "**fid_domain** is not compared" in answers
+    # the reference rows and the per-class accuracies are published beside the table
+    assert "| 28 px | 2 | 0.001 | 0.91 |" in text and "| 64 px | 3 | 0.001 | 0.91 |" in text
+    assert "<details><summary>Per class</summary>" in text and "| n | boot | shirt |" in text
+
+
+def test_the_index_leaves_out_fids_from_another_sample_count(tmp_path):
+    from benchmark.report.frame import from_grid_file
+    from benchmark.report.index import write_index
+    from benchmark.report.render import render_report
+
+    store, grid_file = _sized_store(tmp_path, n_samples=1000)
+    out = tmp_path / "reports"
+    render_report(store, from_grid_file(store, grid_file), out)
+    answers = write_index(out).read_text().split("## Does size matter?")[1]
+    assert "fid_domain** is not compared" not in answers
+    assert "**fid_domain** from 1,000 samples: not in this index, whose fid_domain figures all come from 10,000" in answers
+    assert "1,000 generated samples per cell" in answers
+
+
+def test_a_question_can_correct_across_its_metrics():
+    """Holm over every comparison of the question's metrics together: the family grows, so p-values too."""
+    frame = _frame("beta", {0.5: 0.0, 1.0: 0.4}, seeds=5, metrics=("mse_pixel", "ssim"), wobble=0.4)
+    per_metric = comparisons(frame, ["beta", "seed"], ["mse_pixel", "ssim"])
+    together = comparisons(frame, ["beta", "seed"], ["mse_pixel", "ssim"], family="all")
+    assert {c.family for c in per_metric} == {1} and {c.family for c in together} == {2}
+    assert all(t.p_holm >= p.p_holm for t, p in zip(together, per_metric))
+    assert together[0].p_holm == pytest.approx(min(1.0, 2 * min(c.p for c in together)))
