@@ -41,7 +41,9 @@ def test_a_per_image_sum_is_not_compared_across_image_sizes_and_its_per_pixel_fo
     assert compared == ["mse_pixel"]
     assert [(r.metric, r.instead) for r in refused] == [("sse_image", "mse_pixel")]
     assert {c.metric for c in comparisons(frame, ["image_size", "seed"], ["sse_image"])} == {"mse_pixel"}
-    lines = findings(frame, comparisons(frame, ["image_size", "seed"], ["sse_image"]), ["image_size", "seed"], ["sse_image"])
+    lines = findings(
+        frame, comparisons(frame, ["image_size", "seed"], ["sse_image"]), ["image_size", "seed"], ["sse_image"]
+    )
     assert lines[0] == (
         "**sse_image** is not compared along image_size: a per-image sum grows with the number of pixels; "
         "compared instead: **mse_pixel**."
@@ -84,7 +86,15 @@ def test_a_one_seed_grid_makes_no_significance_claim():
     rows = []
     for latent in (2, 4, 8, 16):
         for mode, effect in (("none", 0.0), ("concat", -3.0)):
-            rows.append({"conditioning": mode, "latent_dim": latent, "seed": 0, "status": "done", "mse_pixel": 10 + effect + 0.1 * latent})
+            rows.append(
+                {
+                    "conditioning": mode,
+                    "latent_dim": latent,
+                    "seed": 0,
+                    "status": "done",
+                    "mse_pixel": 10 + effect + 0.1 * latent,
+                }
+            )
     frame = pd.DataFrame(rows)
     axes = ["conditioning", "latent_dim", "seed"]
     found = [c for c in comparisons(frame, axes, ["mse_pixel"]) if c.axis == "conditioning"]
@@ -160,8 +170,16 @@ def _sized_store(tmp_path, n_samples: int = 10_000):
     for cell in grid.cells:
         axes = dict(cell.axis_values)
         pixels, seed = axes["image_size"] ** 2, axes["seed"]
-        mse = 0.03 - 0.005 * (axes["conditioning"] == "concat") + 0.001 * seed + 0.0003 * (seed * axes["image_size"] % 5)
-        write_json(store.cell_dir(cell.id) / "config.json", {**cell.resolved(), "provenance": {"packages": {"torch": "x"}, "git_commit": "abc", "device": "cpu", "wall_seconds": 1.0}})
+        mse = (
+            0.03 - 0.005 * (axes["conditioning"] == "concat") + 0.001 * seed + 0.0003 * (seed * axes["image_size"] % 5)
+        )
+        write_json(
+            store.cell_dir(cell.id) / "config.json",
+            {
+                **cell.resolved(),
+                "provenance": {"packages": {"torch": "x"}, "git_commit": "abc", "device": "cpu", "wall_seconds": 1.0},
+            },
+        )
         write_json(
             store.cell_dir(cell.id) / "metrics.json",
             {
@@ -214,7 +232,9 @@ def test_the_index_leaves_out_fids_from_another_sample_count(tmp_path):
     render_report(store, from_grid_file(store, grid_file), out)
     answers = write_index(out).read_text().split("## Does size matter?")[1]
     assert "fid_domain** is not compared" not in answers
-    assert "**fid_domain** from 1,000 samples: not in this index, whose fid_domain figures all come from 10,000" in answers
+    assert (
+        "**fid_domain** from 1,000 samples: not in this index, whose fid_domain figures all come from 10,000" in answers
+    )
     assert "1,000 generated samples per cell" in answers
 
 

@@ -399,7 +399,10 @@ def test_the_findings_index_carries_each_question_with_the_answer_its_report_fou
     assert "## Does concat help?\n" in index
     # concat lowers sse by exactly 2 in every pair: the best mean, with no test possible (no spread)
     assert "- **sse_image**: conditioning=concat has the best mean" in index
-    assert "Scale: all training images, 5 epochs, 3 seeds, 28 px, 10,000 generated samples per cell. Report: [toy.md](toy.md)" in index
+    assert (
+        "Scale: all training images, 5 epochs, 3 seeds, 28 px, 10,000 generated samples per cell. Report: [toy.md](toy.md)"
+        in index
+    )
     assert "## Other reports\n\n- [older.md](older.md)" in index
     assert "Within" not in index
     spec["findings_by"] = ["latent_dim"]  # then the question is answered at each latent size too

@@ -40,6 +40,7 @@ PER_IMAGE_SUM = (
 DOMAIN_INSTRUMENT = (
     ("image_size", "the domain classifier resizes every image to 28 px first, so each size is judged at 28 px"),
     ("dataset", "each data set has its own domain classifier"),
+    ("task", "the task sets how much of each sample is given rather than generated"),
 )
 DENSITY_DATA = (
     ("dataset", "a density of other data"),

@@ -65,5 +65,71 @@ def store_from_published(assets: Path, root: Path) -> CellStore:
     return store
 
 
+LEGACY_NOTE = (
+    "**Rendered from the headline metrics published in metrics.csv**: this report was first published before "
+    "reports carried their data, and its store is gone. Its cells' configurations come from the grid file with "
+    "the overrides the report states (every cell id checked), its metrics from metrics.csv, its provenance from "
+    "the report's provenance section; per-epoch logs, the metrics that were not headline metrics (normalised "
+    "forms, per-class accuracies, calibration, standard errors) and the evaluation's notes were not published "
+    "and are absent.\n"
+)
+
+
+def store_from_legacy(assets: Path, report: Path, grid_file: Path, root: Path) -> CellStore:
+    """A store at `root` from a report published with metrics.csv only: each cell's config from the grid file
+    with the report's stated overrides (the ids must be those of metrics.csv), its headline metrics from
+    metrics.csv, its provenance from the report's provenance section."""
+    import re
+
+    from benchmark.grid import load_grid
+    from benchmark.runner.grid_run import grid_record
+
+    text = report.read_text()
+    run_with = re.search(r"\*\*Run with\*\* `([^`]*)`", text)
+    overrides = [o.strip() for o in run_with.group(1).split("--override") if o.strip()] if run_with else []
+    grid = load_grid(grid_file, overrides)
+    values = pd.read_csv(assets / "metrics.csv", dtype={"cell": str})
+    by_id = {cell.id: cell for cell in grid.cells}
+    unknown = sorted(set(values["cell"]) - set(by_id))
+    if unknown:
+        raise BenchError(
+            f"{assets / 'metrics.csv'}: cells {', '.join(unknown[:3])} are not cells of {grid_file} with "
+            f"{overrides or 'no overrides'}; the grid file changed since the report was published"
+        )
+    provenance = _legacy_provenance(text, values["cell"].nunique())
+    store = CellStore(root)
+    record = grid_record(grid)
+    store.record_grid(grid.name, str(grid_file), record, tuple(overrides))
+    for cell_id, part in values.groupby("cell", sort=False):
+        cell = by_id[cell_id]
+        metrics = dict(zip(part["metric"], part["value"].astype(float)))
+        metrics["protocol"] = {"eval": cell.eval.model_dump(mode="json"), "legacy": "metrics.csv"}
+        store.restore(cell_id, {**cell.resolved(), "provenance": provenance}, None, metrics, None)
+    return store
+
+
+def _legacy_provenance(text: str, cells: int) -> dict:
+    """One provenance for every cell from a report's provenance section: its commits, devices and packages
+    (joined where several), and its total compute shared out evenly."""
+    import re
+
+    def line(name: str) -> str:
+        found = re.search(rf"^- {name}: (.*)$", text, re.MULTILINE)
+        return found.group(1) if found else "not published"
+
+    packages = dict(p.rsplit(" ", 1) for p in line("packages").split(", ") if " " in p)
+    total = re.search(r"^- total compute: ([0-9.]+) min", text, re.MULTILINE)
+    return {
+        "git_commit": line("commits").replace("`", ""),
+        "device": line("devices"),
+        "packages": packages,
+        "wall_seconds": float(total.group(1)) * 60 / cells if total else None,
+    }
+
+
+def is_legacy(assets: Path) -> bool:
+    return not (assets / CELLS_FILE).is_file() and (assets / "metrics.csv").is_file()
+
+
 def _lines(path: Path) -> list[dict]:
     return [json.loads(text) for text in path.read_text().splitlines() if text.strip()]

@@ -15,7 +15,13 @@ from benchmark.report.comparability import finding_metrics, metrics_along, throu
 from benchmark.report.frame import GridCells, cells_frame, epoch_logs, long_frame, present_metrics
 from benchmark.report.index import scale_text, write_question
 from benchmark.report.publish import publish
-from benchmark.report.published_data import store_from_published, write_cells_file
+from benchmark.report.published_data import (
+    LEGACY_NOTE,
+    is_legacy,
+    store_from_legacy,
+    store_from_published,
+    write_cells_file,
+)
 from benchmark.report.stats import (
     ALPHA,
     MIN_SEEDS,
@@ -52,7 +58,8 @@ def render_report(
 
 
 def render_from_published(grid_file: Path, out: Path) -> Path:
-    """Render a published report again from the data published beside it (no store, no training)."""
+    """Render a published report again from the data published beside it (no store, no training); a report
+    published before it carried its data, from its metrics.csv (published_data.store_from_legacy)."""
     import tempfile
 
     from benchmark.grid import load_grid
@@ -60,7 +67,10 @@ def render_from_published(grid_file: Path, out: Path) -> Path:
 
     name = load_grid(grid_file).name
     with tempfile.TemporaryDirectory(prefix=f"published-{name}-") as root:
-        store = store_from_published(out / name, Path(root))
+        if is_legacy(out / name):
+            store = store_from_legacy(out / name, out / f"{name}.md", grid_file, Path(root))
+        else:
+            store = store_from_published(out / name, Path(root))
         return render_report(store, from_grid_file(store, grid_file), out)
 
 
@@ -80,6 +90,7 @@ def _render_into(store: CellStore, grid: GridCells, out: Path, data_dir, scale_c
     sections = [
         f"# Report: {grid.name}\n",
         _left_out(frame),
+        LEGACY_NOTE if _legacy(store, frame) else "",
         _caveats(store, frame),
         f"{grid.description.strip()}\n",
         _overrides_line(grid),
@@ -334,6 +345,11 @@ def _status_section(frame: pd.DataFrame) -> str:
 def _first_done(store: CellStore, frame: pd.DataFrame, name: str) -> dict | None:
     done = frame[frame["status"] == "done"]
     return store.read(done["cell"].iloc[0], name) if len(done) else None
+
+
+def _legacy(store: CellStore, frame: pd.DataFrame) -> bool:
+    metrics = _first_done(store, frame, "metrics.json")
+    return bool(metrics and metrics["protocol"].get("legacy"))
 
 
 def _caveats(store: CellStore, frame: pd.DataFrame) -> str:
@@ -656,7 +672,11 @@ def _figure_section(
             "training_curves.png",
             f"Training loss terms per epoch (mean and 95% t-interval over seeds){validated}",
         )
+    elif _keep_published(published_assets, assets, "training_curves.png"):  # logs not published
+        add("training_curves.png", "Training loss terms per epoch, as drawn when this report was first published")
     tested = [c.removeprefix("test_") for c in logs.columns if c.startswith("test_")]
+    if not tested and not len(logs) and _keep_published(published_assets, assets, "learning_curves.png"):
+        add("learning_curves.png", "Test metrics after each epoch, as drawn when this report was first published")
     if tested:
         published = (grid.published or {}).get("metrics", {})  # a published table (rows) has no curve
         figures.learning_curves(logs, curve_hue, tested, published, assets / "learning_curves.png")
