@@ -246,3 +246,28 @@ def test_a_question_can_correct_across_its_metrics():
     assert {c.family for c in per_metric} == {1} and {c.family for c in together} == {2}
     assert all(t.p_holm >= p.p_holm for t, p in zip(together, per_metric))
     assert together[0].p_holm == pytest.approx(min(1.0, 2 * min(c.p for c in together)))
+
+
+def test_a_finding_does_not_pool_a_per_image_sum_over_image_sizes():
+    """latent_dim compared over 28 and 128 px cells: the mean of sse_image would be the 128 px cells'; the
+    per-pixel error is pooled instead, and the findings within each size keep sse_image."""
+    rows = []
+    for size in (28, 128):
+        for latent in (16, 64):
+            for seed in range(3):
+                mse = 0.02 + 0.001 * seed + 0.002 * (latent == 64) * (1 + seed % 2)
+                rows.append(
+                    {
+                        "image_size": size,
+                        "latent_dim": latent,
+                        "seed": seed,
+                        "status": "done",
+                        "sse_image": mse * size * size,
+                        "mse_pixel": mse,
+                    }
+                )
+    frame = pd.DataFrame(rows)
+    compared, (refusal,) = metrics_along(frame, "latent_dim", (), ["sse_image"])
+    assert compared == ["mse_pixel"] and refusal.why.startswith("its mean would pool over image_size")
+    within = frame[frame["image_size"] == 128]
+    assert metrics_along(within, "latent_dim", (), ["sse_image"]) == (["sse_image"], [])

@@ -361,8 +361,8 @@ def test_intervals_are_printed_to_the_precision_they_support():
     assert interval_text(11.7412, 0.4671) == "11.74 ± 0.47"
     assert interval_text(0.014982, 0.0005957) == "0.01498 ± 0.00060"
     assert interval_text(0.5, 0.0996) == "0.50 ± 0.10"  # the half-width rounds up to 0.10: two digits, not 0.100
-    assert interval_text(1234.5, 47.3) == "1234 ± 47"
-    assert interval_text(12345.0, 473.0) == "12340 ± 470"
+    assert interval_text(1234.5, 47.3) == "1,234 ± 47"
+    assert interval_text(12345.0, 473.0) == "12,340 ± 470"
     assert interval_text(1104868.0, 0.0) == "1,104,868"  # a count equal in every seed
     assert interval_text(3.0, float("nan")) == "3"  # one seed: no interval
     assert interval_text(0.1, 4.2e-17) == "0.1"  # equal by definition but for float rounding
@@ -411,3 +411,20 @@ def test_the_findings_index_carries_each_question_with_the_answer_its_report_fou
     index = write_index(out).read_text()
     for latent in (2, 4):
         assert f"- Within latent_dim={latent}: **sse_image**: conditioning=concat has the best mean" in index
+
+
+@pytest.mark.parametrize("name", ["smoke", "binarization_draws"])
+def test_a_committed_report_renders_again_from_the_repository_alone(name, tmp_path):
+    """A clone has no store: the data published beside the report give the same text, index entry and data
+    file (figures are compared by eye; their bytes depend on the machine's font rendering)."""
+    import shutil
+    from pathlib import Path
+
+    from benchmark.report.render import render_from_published
+
+    root = Path(__file__).resolve().parent.parent
+    reports = tmp_path / "reports"
+    shutil.copytree(root / "reports", reports)
+    render_from_published(root / "ablations" / f"{name}.yaml", reports)
+    for path in (f"{name}.md", f"{name}/cells.jsonl", f"{name}/metrics.csv"):
+        assert (reports / path).read_text() == (root / "reports" / path).read_text(), path

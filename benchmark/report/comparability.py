@@ -32,11 +32,14 @@ class Refusal:
         return f"**{self.metric}** is not compared along {self.axis}: {self.why}{instead}."
 
 
-def dependence(metric: str, changed: tuple[str, ...]) -> str | None:
-    """Why `metric` cannot be compared between cells that differ in the fields `changed`, or None."""
+def dependence(metric: str, changed: tuple[str, ...], pooled: tuple[str, ...] = ()) -> str | None:
+    """Why `metric` cannot be compared between cells that differ in the fields `changed`, or averaged over
+    cells that differ in the fields `pooled` (the other varying axes), or None."""
     for field, why in metric_specs()[metric].depends_on:
         if field in changed:
             return f"{field} changes with it, and {why}" if field != changed[0] else why
+        if field in pooled:
+            return f"its mean would pool over {field}, and {why} (see the findings within each {field})"
     return None
 
 
@@ -45,21 +48,29 @@ def measured(frame: pd.DataFrame, metric: str) -> bool:
     return metric in done and bool(done[metric].notna().any())
 
 
+def pooled_fields(frame: pd.DataFrame, changed: tuple[str, ...]) -> tuple[str, ...]:
+    """The cell fields that vary among the done cells other than `changed`: a finding averages over them."""
+    done = frame[frame["status"] == "done"]
+    fields = {field for spec in metric_specs().values() for field, _ in spec.depends_on}
+    return tuple(f for f in sorted(fields) if f in done and f not in changed and done[f].nunique(dropna=False) > 1)
+
+
 def metrics_along(
     frame: pd.DataFrame, axis: str, along: tuple[str, ...] | list[str], metrics: list[str]
 ) -> tuple[list[str], list[Refusal]]:
     """The metrics compared along `axis` (with the axes zipped to it, `along`): each of `metrics` whose value
-    does not depend on a field they change, else its normalised form where measured and comparable; and a
-    Refusal for each metric left out."""
+    does not depend on a field they change or that the comparison pools over, else its normalised form where
+    measured and comparable; and a Refusal for each metric left out."""
     changed = (axis, *along)
+    pooled = pooled_fields(frame, changed)
     compared, refused = [], []
     for metric in metrics:
-        why = dependence(metric, changed)
+        why = dependence(metric, changed, pooled)
         if why is None:
             compared.append(metric)
             continue
         instead = metric_specs()[metric].normalised
-        usable = instead is not None and measured(frame, instead) and dependence(instead, changed) is None
+        usable = instead is not None and measured(frame, instead) and dependence(instead, changed, pooled) is None
         refused.append(Refusal(axis, metric, why, instead if usable else None))
         if usable and instead not in compared and instead not in metrics:
             compared.append(instead)

@@ -516,7 +516,8 @@ def _published_section(frame: pd.DataFrame, logs: pd.DataFrame, published: dict,
             f"{published['epochs']}.**\n"
         )
     varying = [a for a in axes if a != "seed" and done[a].nunique() > 1]
-    groups = list(done.groupby(varying[0], sort=False)) if varying else [("all cells", done)]
+    compared = ", ".join(f"{k}={v}" for k, v in where.items()) or "all cells"
+    groups = list(done.groupby(varying[0], sort=False)) if varying else [(compared, done)]
     header = " | ".join(f"here, {varying[0]}={key}" if varying else str(key) for key, _ in groups)
     lines += [f"| metric | published | {header} |", "|---|---|" + "---|" * len(groups)]
     for metric, value in published.get("metrics", {}).items():

@@ -34,11 +34,16 @@ def t_errorbar(values) -> tuple[float, float]:
 
 
 def fmt(value: float) -> str:
+    """Four significant digits, never in scientific notation: a count or a large value as a whole number
+    with thousands separators (676,912), a small one in fixed decimals (0.0001207)."""
     if value != value:
         return "-"
-    if value == 0 or 1e-3 <= abs(value) < 1e5:
+    if abs(value) >= 999.95:  # where .4g would switch to an exponent
+        return f"{value:,.0f}"
+    if value == 0 or abs(value) >= 1e-3:
         return f"{value:.4g}"
-    return f"{value:.3e}"
+    decimals = min(3 - math.floor(math.log10(abs(value))), 12)
+    return f"{value:.{decimals}f}"
 
 
 def p_text(p: float) -> str:
@@ -69,8 +74,8 @@ def at_place_of(value: float, half: float) -> str:
         return fmt(value)
     decimals = 1 - math.floor(math.log10(float(f"{half:.2g}")))
     if decimals <= 0:  # a half-width of 10 or more: round to its tens, hundreds, ...
-        return f"{round(value, decimals):.0f}"
-    return f"{value:.{decimals}f}"
+        return f"{round(value, decimals):,.0f}"
+    return f"{value:,.{decimals}f}"
 
 
 def header(metric: str) -> str:
