@@ -428,3 +428,32 @@ def test_a_committed_report_renders_again_from_the_repository_alone(name, tmp_pa
     render_from_published(root / "ablations" / f"{name}.yaml", reports)
     for path in (f"{name}.md", f"{name}/cells.jsonl", f"{name}/metrics.csv"):
         assert (reports / path).read_text() == (root / "reports" / path).read_text(), path
+
+
+def test_the_letter_display_groups_levels_no_test_told_apart():
+    """a < b < c by mean; only a-c differ significantly: a and b share one letter, b and c another."""
+    from benchmark.report.stats import Comparison
+    from benchmark.report.summary import letter_display
+
+    def pair(a, b, significant):
+        return Comparison("beta", a, b, "sse_image", 1.0, 0.5, 3, 0.01, 2.0, p_holm=0.01 if significant else 0.5)
+
+    found = [pair("x", "y", False), pair("x", "z", True), pair("y", "z", False)]
+    means = {"x": 1.0, "y": 2.0, "z": 3.0}
+    assert letter_display(["x", "y", "z"], means, found, "lower") == {"x": "a", "y": "ab", "z": "b"}
+    assert letter_display(["x", "y", "z"], means, found, "higher") == {"x": "b", "y": "ab", "z": "a"}
+    everything = [pair("x", "y", True), pair("x", "z", True), pair("y", "z", True)]
+    assert letter_display(["x", "y", "z"], means, everything, "lower") == {"x": "a", "y": "b", "z": "c"}
+
+
+def test_a_latex_table_is_booktabs_with_escaped_text_and_bold_best():
+    from benchmark.report.summary import latex_table
+
+    table = pd.DataFrame({"conditioning": ["concat_input", "none"], "sse_image (nats)": ["**9.08 ± 0.55**", "10 ± 1"]})
+    tex = latex_table(table, "Best in bold; 5% & more")
+    assert "\\begin{tabular}{lr}" in tex and "\\toprule" in tex and "\\bottomrule" in tex
+    assert "concat\\_input & \\textbf{9.08 $\\pm$ 0.55} \\\\" in tex
+    assert "\\caption{Best in bold; 5\\% \\& more}" in tex
+    body = tex.split("\\midrule")[1].split("\\bottomrule")[0].strip().splitlines()
+    assert all(line.count(" & ") == 1 and line.endswith("\\\\") for line in body)  # two columns per row
+    assert tex.count("{") == tex.count("}") + tex.count("\\{") - tex.count("\\}")

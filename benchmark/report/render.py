@@ -39,6 +39,7 @@ from benchmark.report.stats import (
     summary_table,
     t_interval,
 )
+from benchmark.report.summary import latex_table, summary_frame
 from benchmark.store import CellStore
 from benchmark.store.cells import display_scale, upscaled_png
 from benchmark.training.selection import CONVERGENCE_TOLERANCE
@@ -96,6 +97,7 @@ def _render_into(store: CellStore, grid: GridCells, out: Path, data_dir, scale_c
         _overrides_line(grid),
         _scale_line(frame),
         _training_line(frame),
+        _summary_section(frame, found, axes, grid.question, ranked, assets) if grid.question and ranked else "",
         _findings_section(frame, found, axes, ranked, grid.findings_by, grid.question, through_q) if ranked else "",
         _claims_section(found, grid.claims) if grid.claims else "",
         _matching_section(grid, frame) if grid.match_params else "",
@@ -105,7 +107,7 @@ def _render_into(store: CellStore, grid: GridCells, out: Path, data_dir, scale_c
     ]
     if metrics:
         sections += [
-            _table_section(frame, axes, metrics),
+            _table_section(frame, axes, metrics, assets),
             _reference_section(frame),
             _per_class_section(store, frame, axes),
             _published_section(frame, logs, grid.published, axes) if grid.published else "",
@@ -435,11 +437,34 @@ def _provenance_section(store: CellStore, frame: pd.DataFrame) -> str:
     )
 
 
-def _table_section(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> str:
+def _table_section(frame: pd.DataFrame, axes: list[str], metrics: list[str], assets: Path) -> str:
     table = summary_table(frame, axes, metrics)
+    caption = "Mean and 95% t-interval over seeds; best in bold."
+    write_text(assets / "results.tex", latex_table(table, caption))
     return (
         "## Results\n\nMean ± half-width of the 95% t-interval over seeds (n = seeds); best in bold. "
         "A single seed shows the value alone.\n\n" + _markdown(table)
+    )
+
+
+def _summary_section(frame: pd.DataFrame, found, axes: list[str], question, ranked: list[str], assets: Path) -> str:
+    """The question answered at a glance: a row per level of its axis, with a compact letter display."""
+    asked = [m for m in question.metrics if m in ranked]
+    table = summary_frame(frame, found, axes, question.axis, asked)
+    if len(table.columns) <= 2:
+        return ""
+    caption = (
+        f"{question.text} Mean and 95% t-interval over every cell of each level; levels sharing a letter are not "
+        "significantly different (Holm) or were not tested."
+    )
+    write_text(assets / "summary.tex", latex_table(table, caption))
+    return (
+        f"## At a glance\n\n{question.text} One row per level of `{question.axis}`, each metric as mean ± 95% "
+        "t-interval over every cell of the level (all other axes' levels and seeds); in brackets a compact letter "
+        "display: levels that share a letter are not significantly different after Holm's correction (or had too "
+        f"few seeds for a test), `a` marks the group of the best mean. As LaTeX: [{assets.name}/summary.tex]"
+        f"({assets.name}/summary.tex); every table's LaTeX: [{assets.name}/results.tex]({assets.name}/results.tex).\n\n"
+        + _markdown(table)
     )
 
 
