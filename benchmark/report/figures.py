@@ -16,7 +16,9 @@ import seaborn as sns  # noqa: E402
 from benchmark.report.stats import t_errorbar  # noqa: E402
 
 DPI = 110
+PANELS_PER_ROW = 4  # wider strips are unreadable at page width
 sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
+matplotlib.rcParams["svg.hashsalt"] = "cvae-bench"  # SVG element ids from a fixed salt: reruns are identical
 
 
 def _epoch_ticks():
@@ -24,20 +26,43 @@ def _epoch_ticks():
     return matplotlib.ticker.MaxNLocator(nbins=6, integer=True)
 
 
-def save(fig, path: Path) -> None:
+def save(fig, path: Path, vector: bool = True) -> None:
+    """The figure as PNG and, for papers, as SVG beside it (`vector`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
     fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata={"Software": None})
+    if vector:
+        fig.savefig(path.with_suffix(".svg"), bbox_inches="tight", metadata={"Date": None, "Creator": None})
     plt.close(fig)
 
 
 def _panels(metrics: list[str], width: float = 4.2):
-    fig, axes = plt.subplots(1, len(metrics), figsize=(width * len(metrics), 3.6), squeeze=False)
-    return fig, axes[0]
+    """One panel per metric, at most PANELS_PER_ROW to a row; the unused panels of the last row removed."""
+    columns = min(len(metrics), PANELS_PER_ROW)
+    rows = -(-len(metrics) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, 3.6 * rows), squeeze=False)
+    flat = list(axes.flat)
+    for ax in flat[len(metrics) :]:
+        ax.remove()
+    return fig, flat[: len(metrics)]
+
+
+def _as_levels(frame: pd.DataFrame, hue: str | None) -> pd.DataFrame:
+    """A numeric hue as ordered categories, so that the legend shows the real levels (16, 64), not a
+    colour scale's ticks."""
+    if hue is None or not pd.api.types.is_numeric_dtype(frame[hue]):
+        return frame
+    levels = sorted(frame[hue].dropna().unique())
+    return frame.assign(**{hue: pd.Categorical(frame[hue].map(_level_text), [_level_text(v) for v in levels])})
+
+
+def _level_text(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def metrics_against_axis(frame: pd.DataFrame, axis: str, hue: str | None, metrics: list[str], path: Path) -> None:
     """Numeric axis: lines with 95% t-interval error bars over seeds; categorical: bars."""
-    done = frame[frame["status"] == "done"]
+    done = _as_levels(frame[frame["status"] == "done"], hue)
     numeric = pd.api.types.is_numeric_dtype(done[axis])
     fig, axes = _panels(metrics)
     for ax, metric in zip(axes, metrics):
@@ -46,9 +71,14 @@ def metrics_against_axis(frame: pd.DataFrame, axis: str, hue: str | None, metric
             sns.lineplot(marker="o", err_style="bars", **kwargs)
             if done[axis].min() > 0 and done[axis].max() / done[axis].min() >= 8:  # a log axis cannot show 0
                 ax.set_xscale("log", base=2)
-        else:
-            sns.barplot(**kwargs)
+        else:  # points with intervals: a bar from 0 misleads for values that can be negative or far from 0
+            sns.pointplot(linestyle="none", dodge=0.3 if hue else False, capsize=0.1, **kwargs)
+            ax.tick_params(axis="x", labelrotation=30)
+        values = done[metric].dropna()
+        if len(values) and values.min() > 0 and values.max() / values.min() >= 20:  # spans orders of magnitude
+            ax.set_yscale("log")
         ax.set_title(metric)
+        ax.set_ylabel("")
     _one_legend_outside(axes)
     save(fig, path)
 
@@ -73,6 +103,7 @@ def heatmap(frame: pd.DataFrame, rows: str, columns: str, metric: str, path: Pat
 def training_curves(logs: pd.DataFrame, hue: str | None, path: Path) -> None:
     """Training loss terms per epoch and, where the cells hold out a validation split, its loss."""
     terms = [t for t in ("loss", "recon", "kl", "val_loss") if t in logs]
+    logs = _as_levels(logs, hue)
     fig, axes = _panels(terms)
     marker = "o" if logs["epoch"].max() <= 40 else None  # hundreds of epochs: a line, not a row of dots
     for ax, term in zip(axes, terms):
@@ -86,6 +117,7 @@ def training_curves(logs: pd.DataFrame, hue: str | None, path: Path) -> None:
 def learning_curves(logs: pd.DataFrame, hue: str | None, metrics: list[str], published: dict, path: Path) -> None:
     """Test metrics recorded after every epoch (columns test_<metric>), with a published figure as a
     dashed line where there is one."""
+    logs = _as_levels(logs, hue)
     fig, axes = _panels(metrics)
     for ax, metric in zip(axes, metrics):
         sns.lineplot(data=logs, x="epoch", y=f"test_{metric}", hue=hue, errorbar=t_errorbar, ax=ax, marker=".")
@@ -120,7 +152,7 @@ def scatter_panels(panels: dict[str, tuple[np.ndarray, np.ndarray]], class_names
         ax.set_yticks([])
     if axes[-1].get_legend():
         sns.move_legend(axes[-1], "center left", bbox_to_anchor=(1, 0.5), markerscale=3)
-    save(fig, path)
+    save(fig, path, vector=False)  # thousands of points: the PNG is the figure
 
 
 def reliability(curves: dict[str, list[list[float]]], path: Path) -> None:

@@ -677,14 +677,21 @@ def _figure_section(
     def add(filename: str, caption: str) -> None:
         lines.append(f"![{caption}]({grid.name}/{filename})\n\n*{caption}*\n")
 
-    for axis in varying:
-        if axis == hue and len(varying) > 1:
+    groups = compared_axes(frame, axes)  # zipped axes change with their axis: one figure for them
+    for axis, along in groups.items():
+        if axis == hue and len(groups) > 1:
             continue
+        others = [a for a in groups if a != axis]
+        colour = hue if hue in others else (others[0] if others else None)
+        pooled = [a for a in others if a != colour]
         filename = f"metrics_vs_{axis}.png"
-        figures.metrics_against_axis(frame, axis, hue if axis != hue else None, shown, assets / filename)
+        figures.metrics_against_axis(frame, axis, colour, shown, assets / filename)
         add(
             filename,
-            f"Metrics against {axis}" + (f", by {hue}" if hue and axis != hue else "") + "; 95% t-intervals",
+            f"Metrics against {axis}{along_text(along)}"
+            + (f", by {colour}" if colour else "")
+            + "; mean and 95% t-interval over seeds"
+            + (f", pooled over {' and '.join(pooled)}" if pooled else ""),
         )
     if len(varying) == 2:
         filename = f"heatmap_{shown[0]}.png"
