@@ -235,7 +235,6 @@ def report(
 
     A report is written whole or not at all, and is not replaced by one made from fewer cells unless --force."""
     from benchmark.report.frame import done_cells, from_grid_file, from_store_record
-    from benchmark.report.index import write_index
     from benchmark.report.publish import check_publishable
     from benchmark.report.render import render_from_published, render_report
     from benchmark.runner.preflight import check_data_dir, check_results_folder, check_store
@@ -249,7 +248,7 @@ def report(
             )
         for path in grid or [Path("ablations/smoke.yaml")]:
             console.print(f"wrote {render_from_published(path, out)}")
-        console.print(f"wrote {write_index(out)}")
+        _write_indexes(out)
         return
     for path in scale_check:
         if not (path / "grids").is_dir():
@@ -270,7 +269,17 @@ def report(
     others = tuple(CellStore(path) for path in scale_check)
     for spec in grids:
         console.print(f"wrote {render_report(store, spec, out, data_dir, others)}")
+    _write_indexes(out)
+
+
+def _write_indexes(out: Path) -> None:
+    """The findings index and the README's list of published results, from the reports."""
+    from benchmark.report.index import write_index, write_readme_results
+
     console.print(f"wrote {write_index(out)}")
+    readme = write_readme_results(out)
+    if readme:
+        console.print(f"wrote {readme}")
 
 
 @app.command()

@@ -457,3 +457,42 @@ def test_a_latex_table_is_booktabs_with_escaped_text_and_bold_best():
     body = tex.split("\\midrule")[1].split("\\bottomrule")[0].strip().splitlines()
     assert all(line.count(" & ") == 1 and line.endswith("\\\\") for line in body)  # two columns per row
     assert tex.count("{") == tex.count("}") + tex.count("\\{") - tex.count("\\}")
+
+
+def test_the_readme_lists_the_published_results_exactly_as_the_reports_give_them():
+    """No number typed twice: the README's block is written from reports/*/overview.json by bench report;
+    an edited figure in it (or a report rendered without updating it) fails here."""
+    from pathlib import Path
+
+    from benchmark.report.index import README_END, README_START, results_block
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    block = README_START + readme.split(README_START, 1)[1].split(README_END, 1)[0] + README_END
+    assert block == results_block(root / "reports")
+    assert "literature.md" in block and "| 89.78 |" in block  # pythae's row beside the suite's
+
+
+def test_the_readme_block_is_rewritten_between_its_markers_only(tmp_path):
+    from benchmark.report.index import README_END, README_START, write_overview, write_readme_results
+
+    out = tmp_path / "reports"
+    write_overview(
+        out / "toy",
+        {
+            "report": "toy.md",
+            "title": "Toy?",
+            "scale": "2 epochs",
+            "cells": 4,
+            "cell_minutes": 3,
+            "converged": "",
+            "published": [],
+        },
+    )
+    (tmp_path / "README.md").write_text(
+        f"# Title\n\nhand text 1.23\n\n{README_START}\nold 9.99\n{README_END}\n\nmore\n"
+    )
+    write_readme_results(out)
+    text = (tmp_path / "README.md").read_text()
+    assert text.startswith("# Title\n\nhand text 1.23\n\n") and text.endswith(f"{README_END}\n\nmore\n")
+    assert "old 9.99" not in text and "- [reports/toy.md](reports/toy.md): Toy? 4 cells, 3 min of cell time." in text

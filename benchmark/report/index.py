@@ -13,6 +13,9 @@ from benchmark.fileio import write_json, write_text
 
 INDEX = "README.md"
 QUESTION_FILE = "question.json"
+OVERVIEW_FILE = "overview.json"
+README_START = "<!-- published results: written by bench report from reports/*/overview.json; do not edit -->"
+README_END = "<!-- end of published results -->"
 
 
 def scale_text(frame: pd.DataFrame) -> str:
@@ -60,3 +63,42 @@ def write_index(out: Path) -> Path:
     path = out / INDEX
     write_text(path, "\n".join(lines))
     return path
+
+
+def write_overview(assets: Path, overview: dict) -> None:
+    write_json(assets / OVERVIEW_FILE, overview)
+
+
+def results_block(out: Path) -> str:
+    """The README's list of published results, from every rendered report's overview (no number typed)."""
+    entries = sorted((json.loads(p.read_text()) for p in out.glob(f"*/{OVERVIEW_FILE}")), key=lambda e: e["report"])
+    lines = [README_START, ""]
+    for entry in entries:
+        cost = f", {entry['cell_minutes']:,} min of cell time" if entry.get("cell_minutes") is not None else ""
+        converged = f"; {entry['converged']}" if entry["converged"] else ""
+        lines.append(
+            f"- [{out.name}/{entry['report']}]({out.name}/{entry['report']}): {entry['title']} "
+            f"{entry['cells']} cells{cost}{converged}. Scale: {entry['scale']}."
+        )
+        if entry["published"]:
+            lines += ["", "  | cells | metric | published | here | difference |", "  |---|---|---|---|---|"]
+            lines += [
+                f"  | {r['cells']} | {r['metric']} | {r['published']} | {r['here']} | {r['difference']} |"
+                for r in entry["published"]
+            ]
+            lines.append("")
+    return "\n".join([*lines, "", README_END])
+
+
+def write_readme_results(out: Path) -> Path | None:
+    """Rewrite the block between the markers of the README beside the reports folder (none: untouched)."""
+    readme = out.resolve().parent / "README.md"
+    if not readme.is_file():
+        return None
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return None
+    head, rest = text.split(README_START, 1)
+    tail = rest.split(README_END, 1)[1]
+    write_text(readme, head + results_block(out) + tail)
+    return readme

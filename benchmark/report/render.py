@@ -13,7 +13,7 @@ from benchmark.metrics.registry import metric_specs
 from benchmark.report import figures, latents
 from benchmark.report.comparability import finding_metrics, metrics_along, through_q_text
 from benchmark.report.frame import GridCells, cells_frame, epoch_logs, long_frame, present_metrics
-from benchmark.report.index import scale_text, write_question
+from benchmark.report.index import scale_text, write_overview, write_question
 from benchmark.report.publish import publish
 from benchmark.report.published_data import (
     LEGACY_NOTE,
@@ -91,7 +91,7 @@ def _render_into(store: CellStore, grid: GridCells, out: Path, data_dir, scale_c
     sections = [
         f"# Report: {grid.name}\n",
         _left_out(frame),
-        LEGACY_NOTE if _legacy(store, frame) else "",
+        LEGACY_NOTE.format(name=grid.name) if _legacy(store, frame) else "",
         _caveats(store, frame),
         f"{grid.description.strip()}\n",
         _overrides_line(grid),
@@ -117,6 +117,7 @@ def _render_into(store: CellStore, grid: GridCells, out: Path, data_dir, scale_c
         ]
     sections.append(f"Every cell's metrics in long format: [{grid.name}/metrics.csv]({grid.name}/metrics.csv)\n")
     path = out / f"{grid.name}.md"
+    write_overview(assets, _overview(frame, grid, path.name))
     question = grid.question
     if question and ranked:
         write_question(
@@ -253,6 +254,44 @@ def _answers(frame: pd.DataFrame, found, axes: list[str], ranked: list[str], gri
         f"{INDEX_SAMPLE_COUNT:,} (it is biased in the sample count); see the report."
         for m in off
     ]
+
+
+def _overview(frame: pd.DataFrame, grid: GridCells, report: str) -> dict:
+    """What the README's list of published results says of this report, from its own numbers."""
+    title = grid.question.text if grid.question else grid.description.strip().split(". ")[0].rstrip(".") + "."
+    done = frame[frame["status"] == "done"]
+    trained = done[done["converged"].notna()]
+    converged = f"{int(trained['converged'].astype(bool).sum())} of {len(done)} cells converged" if len(trained) else ""
+    return {
+        "report": report,
+        "title": title,
+        "scale": _index_scale(frame, grid),
+        "cells": len(done),
+        "cell_minutes": round(float(done["wall_seconds"].sum()) / 60) if done["wall_seconds"].notna().any() else None,
+        "converged": converged,
+        "published": _published_rows(frame, grid.published, grid.axes) if grid.published else [],
+    }
+
+
+def _published_rows(frame: pd.DataFrame, published: dict, axes: list[str]) -> list[dict]:
+    """The published figures beside this report's: one row per group of cells and metric."""
+    done = frame[frame["status"] == "done"]
+    groups = []
+    for row in published.get("rows") or [{"where": published.get("where", {}), "metrics": published["metrics"]}]:
+        part = done
+        for field, value in row["where"].items():
+            part = part[part[field] == value]
+        varying = [a for a in axes if a != "seed" and part[a].nunique() > 1] if "rows" not in published else []
+        splits = list(part.groupby(varying[0], sort=False)) if varying else [(None, part)]
+        for key, cells in splits:
+            label = ", ".join(f"{k}={v}" for k, v in row["where"].items())
+            label = ", ".join(x for x in (label, f"{varying[0]}={key}" if varying else "") if x) or "all cells"
+            groups += [(label, metric, value, cells) for metric, value in row["metrics"].items()]
+    rows = []
+    for label, metric, value, cells in groups:
+        here, difference = _against(cells, metric, value)
+        rows.append({"cells": label, "metric": metric, "published": fmt(value), "here": here, "difference": difference})
+    return rows
 
 
 def _index_scale(frame: pd.DataFrame, grid: GridCells) -> str:
