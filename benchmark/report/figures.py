@@ -47,6 +47,12 @@ def _panels(metrics: list[str], width: float = 4.2):
     return fig, flat[: len(metrics)]
 
 
+def _nonnegative_errorbar(values) -> tuple[float, float]:
+    """The 95% t-interval of a quantity that cannot be negative, cut at 0."""
+    low, high = t_errorbar(values)
+    return max(low, 0.0), high
+
+
 def _as_levels(frame: pd.DataFrame, hue: str | None) -> pd.DataFrame:
     """A numeric hue as ordered categories, so that the legend shows the real levels (16, 64), not a
     colour scale's ticks."""
@@ -100,17 +106,23 @@ def heatmap(frame: pd.DataFrame, rows: str, columns: str, metric: str, path: Pat
     save(fig, path)
 
 
-def training_curves(logs: pd.DataFrame, hue: str | None, path: Path) -> None:
-    """Training loss terms per epoch and, where the cells hold out a validation split, its loss."""
+def training_curves(logs: pd.DataFrame, hue: str | None, path: Path, row: str | None = None) -> None:
+    """Training loss terms per epoch and, where the cells hold out a validation split, its loss; one row of
+    panels per level of `row` (a second varying axis: its levels are not pooled)."""
     terms = [t for t in ("loss", "recon", "kl", "val_loss") if t in logs]
     logs = _as_levels(logs, hue)
-    fig, axes = _panels(terms)
+    levels = list(dict.fromkeys(logs[row])) if row else [None]
+    fig, grid = plt.subplots(len(levels), len(terms), figsize=(4.2 * len(terms), 3.6 * len(levels)), squeeze=False)
     marker = "o" if logs["epoch"].max() <= 40 else None  # hundreds of epochs: a line, not a row of dots
-    for ax, term in zip(axes, terms):
-        sns.lineplot(data=logs, x="epoch", y=term, hue=hue, errorbar=t_errorbar, ax=ax, marker=marker)
-        ax.set_title("validation loss per image" if term == "val_loss" else f"training {term} per image")
-        ax.xaxis.set_major_locator(_epoch_ticks())
-    _one_legend_outside(axes)
+    for panels, level in zip(grid, levels):
+        part = logs if row is None else logs[logs[row] == level]
+        for ax, term in zip(panels, terms):
+            band = _nonnegative_errorbar if term == "kl" else t_errorbar  # a KL is never below 0
+            sns.lineplot(data=part, x="epoch", y=term, hue=hue, errorbar=band, ax=ax, marker=marker)
+            title = "validation loss per image" if term == "val_loss" else f"training {term} per image"
+            ax.set_title(title if row is None else f"{title}, {row}={_level_text(level)}")
+            ax.xaxis.set_major_locator(_epoch_ticks())
+    _one_legend_outside(list(grid.flat))
     save(fig, path)
 
 

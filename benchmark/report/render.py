@@ -738,11 +738,14 @@ def _figure_section(
         add(filename, f"{shown[0]} over {varying[0]} x {varying[1]}")
     curve_hue = hue or (varying[0] if varying else None)
     if len(logs):
-        figures.training_curves(logs, curve_hue, assets / "training_curves.png")
-        validated = "; the last panel: the validation split's loss" if "val_loss" in logs else ""
+        rest = [a for a in groups if a != curve_hue and a in logs]
+        figures.training_curves(logs, curve_hue, assets / "training_curves.png", rest[0] if rest else None)
+        validated = "; the last column: the validation split's loss" if "val_loss" in logs else ""
+        pooled = f", pooled over {' and '.join(rest[1:])}" if len(rest) > 1 else ""
         add(
             "training_curves.png",
-            f"Training loss terms per epoch (mean and 95% t-interval over seeds){validated}",
+            f"Training loss terms per epoch (mean and 95% t-interval over seeds"
+            f"{f'; a row per {rest[0]}' if rest else ''}{pooled}){validated}",
         )
     elif _keep_published(published_assets, assets, "training_curves.png"):  # logs not published
         add("training_curves.png", "Training loss terms per epoch, as drawn when this report was first published")
