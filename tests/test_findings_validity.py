@@ -271,3 +271,11 @@ def test_a_finding_does_not_pool_a_per_image_sum_over_image_sizes():
     assert compared == ["mse_pixel"] and refusal.why.startswith("its mean would pool over image_size")
     within = frame[frame["image_size"] == 128]
     assert metrics_along(within, "latent_dim", (), ["sse_image"]) == (["sse_image"], [])
+
+
+def test_the_seeds_needed_search_reaches_its_limit_and_not_further():
+    """A tiny effect (d = 0.03) needs about 8,700 pairs: found below the 10,000 limit, not given up on."""
+    n = pairs_needed(0.03, 1.0, 0.05)
+    assert n is not None and 8_000 < n <= 10_000
+    assert power(0.03, 1.0, n, 0.05) >= 0.8 > power(0.03, 1.0, n - 1, 0.05)
+    assert pairs_needed(0.03, 1.0, 0.05, limit=5_000) is None

@@ -50,6 +50,10 @@ DENSITY_DATA = (
 DENSITY = (*DENSITY_DATA, ("image_size", "a density over another number of pixels"))
 TASK_SUM = (("task", "a sum over the target pixels, whose number the task sets"), *DENSITY_DATA)
 LABELS = (("dataset", "data sets differ in their number of classes"),)
+INCEPTION_REFERENCE = (
+    ("dataset", "another test set as the reference"),
+    ("image_size", "the reference is the test split at each size"),
+)
 
 
 @dataclass
@@ -262,10 +266,12 @@ def domain_metrics(ctx: EvalContext) -> dict:
         "repeated to 3 channels",
         "lower",
         headline=True,
-        depends_on=(("dataset", "another test set as the reference"),),
+        depends_on=INCEPTION_REFERENCE,
         eval_settings=("n_samples",),
     ),
-    MetricSpec("kid_inception", "clean-fid KID on the same Inception features", "lower"),
+    MetricSpec(
+        "kid_inception", "clean-fid KID on the same Inception features", "lower", depends_on=INCEPTION_REFERENCE
+    ),
 )
 def inception_metrics(ctx: EvalContext) -> dict:
     names = ["fid_inception", "kid_inception"]
@@ -377,9 +383,9 @@ def likelihood_metrics(ctx: EvalContext) -> dict:
         "label_information",
         "ln K minus the log-loss of the model's generative classifier p(y|x) = p(x|y) / sum_y' p(x|y') on the "
         "real test pairs (x, y), i.e. the mean of log p(x|y) - log p(x): at most ln K "
-        "(label_information_bound); below 0 where that classifier is worse calibrated than a uniform guess, "
-        "which says nothing about whether the label is used; 0 by definition for conditioning none with the "
-        "standard prior",
+        "(label_information_bound); below 0 where that classifier's log-loss exceeds a uniform guess's (it is "
+        "confidently wrong on some images), which says nothing about whether the label is used; 0 by "
+        "definition for conditioning none with the standard prior",
         "higher",
         headline=True,
         unit="nats",
@@ -495,8 +501,14 @@ def label_metrics(ctx: EvalContext) -> dict:
         "ssim_mean",
         "SSIM (skimage default window) of the completed image from the mean completion, visible pixels as given",
         "higher",
+        depends_on=(("task", "the image includes the pixels the task gives"),),
     ),
-    MetricSpec("ssim_best", f"SSIM of the best (highest-SSIM) of the {COMPLETIONS} completions", "higher"),
+    MetricSpec(
+        "ssim_best",
+        f"SSIM of the best (highest-SSIM) of the {COMPLETIONS} completions",
+        "higher",
+        depends_on=(("task", "the image includes the pixels the task gives"),),
+    ),
     MetricSpec(
         "diversity",
         f"mean over test images and pairs of their {COMPLETIONS} completions of the mean squared difference on "

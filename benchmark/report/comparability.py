@@ -39,7 +39,7 @@ def dependence(metric: str, changed: tuple[str, ...], pooled: tuple[str, ...] = 
         if field in changed:
             return f"{field} changes with it, and {why}" if field != changed[0] else why
         if field in pooled:
-            return f"its mean would pool over {field}, and {why} (see the findings within each {field})"
+            return f"its mean would pool over {field}, and {why} (compare within each {field})"
     return None
 
 

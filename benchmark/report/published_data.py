@@ -67,12 +67,12 @@ def store_from_published(assets: Path, root: Path) -> CellStore:
 
 LEGACY_NOTE = (
     "**Rendered from the headline metrics published in metrics.csv**: this report was first published before "
-    "reports carried their data, and its store is gone. Its cells' configurations come from the grid file with "
-    "the overrides the report states (every cell id checked), its metrics from metrics.csv, its provenance from "
-    "the report's provenance section; per-epoch logs, the metrics that were not headline metrics (normalised "
-    "forms, per-class accuracies, calibration, standard errors), the evaluation's notes and any section drawn "
-    "from other stores (scale checks) were not published and are absent; the report as first published is in "
-    "the repository's history (`git log -- reports/{name}.md`).\n"
+    "reports carried their data, and its store is gone. Its cells' configurations come from the grid file "
+    "with the overrides the report states (every published cell id checked against it), its metrics from "
+    "metrics.csv, its provenance from the report's provenance section; per-epoch logs, the metrics that were "
+    "not headline metrics (normalised forms, per-class accuracies, calibration, standard errors), the "
+    "evaluation's notes and any section drawn from other stores (scale checks) were not published and are "
+    "absent; the report as first published is in the repository's history (`git log -- reports/{name}.md`).\n"
 )
 
 

@@ -316,8 +316,9 @@ def _read_label_information(frame: pd.DataFrame, line: str) -> str:
     return (
         f"{line} Read with care: label_information is ln K minus the log-loss of the model's generative "
         f"classifier p(y|x) on the real test pairs; a value below 0 (here down to {fmt(worst)}{calibration}) says "
-        "that classifier is worse calibrated than a uniform guess, not that the label goes unused: "
-        "generative_accuracy and the calibration table say how well the label is used."
+        "that classifier's log-loss exceeds a uniform guess's (it is confidently wrong on some images, a "
+        "matter of calibration), not that the label goes unused: generative_accuracy says how often the label "
+        "is read right."
     )
 
 
@@ -489,6 +490,8 @@ def _table_section(frame: pd.DataFrame, axes: list[str], metrics: list[str], ass
 def _summary_section(frame: pd.DataFrame, found, axes: list[str], question, ranked: list[str], assets: Path) -> str:
     """The question answered at a glance: a row per level of its axis, with a compact letter display."""
     asked = [m for m in question.metrics if m in ranked]
+    if question.holm == "across_metrics":  # the letters from the same family as the answers
+        found = comparisons(frame, axes, asked, family="all")
     table = summary_frame(frame, found, axes, question.axis, asked)
     if len(table.columns) <= 2:
         return ""
@@ -502,7 +505,7 @@ def _summary_section(frame: pd.DataFrame, found, axes: list[str], question, rank
         "t-interval over every cell of the level (all other axes' levels and seeds); in brackets a compact letter "
         "display: levels that share a letter are not significantly different after Holm's correction (or had too "
         f"few seeds for a test), `a` marks the group of the best mean. As LaTeX: [{assets.name}/summary.tex]"
-        f"({assets.name}/summary.tex); every table's LaTeX: [{assets.name}/results.tex]({assets.name}/results.tex).\n\n"
+        f"({assets.name}/summary.tex); the results table's: [{assets.name}/results.tex]({assets.name}/results.tex).\n\n"
         + _markdown(table)
     )
 

@@ -174,16 +174,16 @@ def detectable_difference(spread: float, pairs: int, alpha: float, target: float
     return float(optimize.brentq(lambda d: power(d, spread, pairs, alpha) - target, 0.0, high, xtol=1e-12 * high))
 
 
-def pairs_needed(difference: float, spread: float, alpha: float, target: float = POWER) -> int | None:
+def pairs_needed(
+    difference: float, spread: float, alpha: float, target: float = POWER, limit: int = MAX_SEEDS_SHOWN
+) -> int | None:
     """The fewest pairs with which the test detects `difference` with probability `target` (None: more than
-    MAX_SEEDS_SHOWN, or no difference at all)."""
-    if difference == 0:
+    `limit` pairs, or no difference at all)."""
+    if difference == 0 or power(abs(difference), spread, limit, alpha) < target:
         return None
     low, high = 2, 2
     while power(abs(difference), spread, high, alpha) < target:
-        low, high = high, high * 2
-        if high > MAX_SEEDS_SHOWN:
-            return None
+        low, high = high, min(high * 2, limit)
     while low < high:  # power grows with the pairs: the first n that reaches the target
         middle = (low + high) // 2
         low, high = (middle + 1, high) if power(abs(difference), spread, middle, alpha) < target else (low, middle)
@@ -305,8 +305,8 @@ def _with_power(c: Comparison) -> Comparison:
     if c.untested or c.significant:
         return c
     alpha = ALPHA / c.family
-    needed = pairs_needed(c.mean, c.spread, alpha)
-    per_seed = c.n / c.seeds
+    per_seed = c.n / c.seeds  # pairs each seed contributes (one per level of the other axes)
+    needed = pairs_needed(c.mean, c.spread, alpha, limit=math.ceil(MAX_SEEDS_SHOWN * per_seed))
     seeds = None if needed is None else math.ceil(needed / per_seed)
     return replace(c, detectable=detectable_difference(c.spread, c.n, alpha), seeds_needed=seeds)
 
@@ -351,7 +351,7 @@ def power_text(c: Comparison) -> str:
         return ""
     if c.seeds_needed is None:
         needs = (
-            "no number of seeds up to 10,000 would detect the observed one"
+            f"no number of seeds up to {MAX_SEEDS_SHOWN:,} would detect the observed one"
             if c.mean
             else "the observed difference is 0"
         )
@@ -413,29 +413,36 @@ def findings(
 
 
 def _finding(axis: str, metric: str, best, mean: float, against: list[Comparison], along=()) -> str:
-    beaten, level, untested = [], [], []
+    """The best mean's level against each other level. The tests are paired: where a failed or missing cell
+    leaves the paired difference favouring the other level, the sentence says so (reversed)."""
+    beaten, reversed_, level, untested = [], [], [], []
     for c in against:
         other = c.a if c.b == best else c.b
         gap = gap_text(c)
         if c.untested or c.n < 2:
-            untested.append(f"{other} (by {gap})")
+            untested.append(f"{other} (by {gap}; no test: {c.untested or 'one pair'})")
         elif c.significant:
-            beaten.append(f"{other} (by {gap}, d = {abs(c.effect):.1f} [{_abs_interval(c)}], Holm p {_eq(c.p_holm)})")
+            test = f"by {gap}, d = {abs(c.effect):.1f} [{_abs_interval(c)}], Holm p {_eq(c.p_holm)}"
+            favours_best = c.mean != 0 and (c.b_better == (c.b == best))
+            (beaten if favours_best else reversed_).append(f"{other} ({test})")
         else:
             level.append(f"{other} (by {gap}, Holm p {_eq(c.p_holm)}{power_text(c)})")
     text = f"**{metric}**: {axis}={best}{along_text(along)} has the best mean ({fmt(mean)})"
     if beaten:
         text += "; it is significantly better than " + ", ".join(beaten)
+    if reversed_:
+        text += "; yet on the paired cells it is significantly worse than " + ", ".join(reversed_)
     if level:
         text += "; it is **not significantly different** from " + ", ".join(level)
     if untested:
-        reason = against[0].untested if against and against[0].untested else "one pair"
-        text += f"; untested ({reason}), it differs from " + ", ".join(untested)
+        text += "; it differs, untested, from " + ", ".join(untested)
     return text + "."
 
 
 def _abs_interval(c: Comparison) -> str:
-    """The interval of |d| (a significant difference's 95% interval of d excludes 0: one sign)."""
+    """The interval of |d|: from 0 where the 95% interval of d spans 0 (a significant difference's never does)."""
+    if c.effect_low < 0 < c.effect_high:
+        return f"0, {max(-c.effect_low, c.effect_high):.1f}"
     low, high = sorted((abs(c.effect_low), abs(c.effect_high)))
     return f"{low:.1f}, {high:.1f}"
 
