@@ -279,3 +279,14 @@ def test_the_seeds_needed_search_reaches_its_limit_and_not_further():
     assert n is not None and 8_000 < n <= 10_000
     assert power(0.03, 1.0, n, 0.05) >= 0.8 > power(0.03, 1.0, n - 1, 0.05)
     assert pairs_needed(0.03, 1.0, 0.05, limit=5_000) is None
+
+
+def test_a_likelihood_of_x_is_not_compared_with_a_likelihood_of_x_given_y():
+    """The literature grid's case: the VAE's nll_iw is -log p(x), its label-conditioned twin's -log p(x|y);
+    the class-marginal -log p(x) is the comparable quantity."""
+    frame = _frame("conditioning", {"none": 0.0, "concat_input": -3.7}, seeds=3, metrics=("nll_iw", "nll_marginal"))
+    frame["reads_condition"] = frame["conditioning"] != "none"
+    compared, (refusal,) = metrics_along(frame, "conditioning", (), ["nll_iw"])
+    assert compared == ["nll_marginal"] and refusal.why.startswith("reads_condition changes with it")
+    same = frame.assign(reads_condition=True)  # e.g. none with a conditional prior beside concat_input
+    assert metrics_along(same, "conditioning", (), ["nll_iw"]) == (["nll_iw"], [])

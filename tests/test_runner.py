@@ -242,7 +242,7 @@ def test_workers_train_cells_side_by_side_with_the_metrics_of_one_thread_runs(tm
         assert metrics_without_timing(together, cell_id) == metrics_without_timing(one_by_one, cell_id)
         provenance = together.read(cell_id, "config.json")["provenance"]
         if usable_cpus() == 2:
-            assert provenance["device"].endswith("1 threads)")  # CPUs / workers
+            assert provenance["device"].endswith("1 thread)")  # CPUs / workers
         spans.append((provenance["start"], provenance["end"]))
     spans.sort()
     assert any(later[0] <= earlier[1] for earlier, later in zip(spans, spans[1:]))  # two cells ran at once

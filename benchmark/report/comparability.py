@@ -43,16 +43,39 @@ def dependence(metric: str, changed: tuple[str, ...], pooled: tuple[str, ...] = 
     return None
 
 
-def measured(frame: pd.DataFrame, metric: str) -> bool:
+def measured(frame: pd.DataFrame, metric: str, axis: str | None = None) -> bool:
+    """Whether some done cell measured `metric` (with `axis`: cells at two of its levels at least)."""
     done = frame[frame["status"] == "done"]
-    return metric in done and bool(done[metric].notna().any())
+    if metric not in done:
+        return False
+    if axis is None:
+        return bool(done[metric].notna().any())
+    return int((done.groupby(axis, sort=False)[metric].count() > 0).sum()) >= 2
+
+
+def _dependency_fields() -> set[str]:
+    return {field for spec in metric_specs().values() for field, _ in spec.depends_on}
+
+
+def fields_changing_with(frame: pd.DataFrame, axis: str, along) -> tuple[str, ...]:
+    """Fields that are no axis here but take other values at some level of `axis` than at another (e.g.
+    whether the model reads its condition, along conditioning): a pair across those levels changes them."""
+    done = frame[frame["status"] == "done"]
+    found = []
+    for field in sorted(_dependency_fields()):
+        if field in done and field not in (axis, *along):
+            per_level = done.groupby(axis, sort=False)[field].agg(lambda v: frozenset(v.dropna()))
+            if per_level.nunique() > 1:
+                found.append(field)
+    return tuple(found)
 
 
 def pooled_fields(frame: pd.DataFrame, changed: tuple[str, ...]) -> tuple[str, ...]:
     """The cell fields that vary among the done cells other than `changed`: a finding averages over them."""
     done = frame[frame["status"] == "done"]
-    fields = {field for spec in metric_specs().values() for field, _ in spec.depends_on}
-    return tuple(f for f in sorted(fields) if f in done and f not in changed and done[f].nunique(dropna=False) > 1)
+    return tuple(
+        f for f in sorted(_dependency_fields()) if f in done and f not in changed and done[f].nunique(dropna=False) > 1
+    )
 
 
 def metrics_along(
@@ -61,7 +84,7 @@ def metrics_along(
     """The metrics compared along `axis` (with the axes zipped to it, `along`): each of `metrics` whose value
     does not depend on a field they change or that the comparison pools over, else its normalised form where
     measured and comparable; and a Refusal for each metric left out."""
-    changed = (axis, *along)
+    changed = (axis, *along, *fields_changing_with(frame, axis, along))
     pooled = pooled_fields(frame, changed)
     compared, refused = [], []
     for metric in metrics:
@@ -70,7 +93,7 @@ def metrics_along(
             compared.append(metric)
             continue
         instead = metric_specs()[metric].normalised
-        usable = instead is not None and measured(frame, instead) and dependence(instead, changed, pooled) is None
+        usable = instead is not None and measured(frame, instead, axis) and dependence(instead, changed, pooled) is None
         refused.append(Refusal(axis, metric, why, instead if usable else None))
         if usable and instead not in compared and instead not in metrics:
             compared.append(instead)

@@ -95,6 +95,7 @@ def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:
         row["image_px"] = cell.get("image_size")
         row["curve_images"] = cell.get("curve_size") or None  # test images of its learning curve
         row.setdefault("task", cell.get("task"))  # an image task hides pixels (report/comparability.py)
+        row["reads_condition"] = _reads_condition(cell) if cell else None
         row["n_samples"] = config.get("eval", {}).get("n_samples")
         training = config.get("training", {})  # training_summary; absent for cells trained before it existed
         row["converged"] = training.get("converged")
@@ -104,11 +105,19 @@ def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:
         row["train_seconds"] = sum(e.get("seconds", 0.0) for e in log) if log else None
         row["eval_seconds"] = sum((metrics.get("eval_seconds") or {}).values()) if metrics else None
         row.update({m: _number(metrics.get(m)) for m in _scalar_metrics(row)})
+        if row["reads_condition"] is False and row.get("nll_marginal") is None:
+            row["nll_marginal"] = row.get("nll_iw")  # a model that ignores the label: p(x|y) = p(x) for every y
         rows.append(row)
     frame = pd.DataFrame(rows)
     for metric in headline_metrics():
         frame[metric] = pd.to_numeric(frame[metric], errors="coerce")
     return frame
+
+
+def _reads_condition(cell: dict) -> bool:
+    """Whether the model's likelihood is conditional: not for conditioning none with the standard prior, whose
+    -log p(x|c) is -log p(x)."""
+    return cell.get("conditioning") != "none" or cell.get("prior", "standard") != "standard"
 
 
 def _reason(store: CellStore, cell_id: str, status: CellStatus) -> str:
