@@ -258,7 +258,7 @@ def _answers(frame: pd.DataFrame, found, axes: list[str], ranked: list[str], gri
 
 def _overview(frame: pd.DataFrame, grid: GridCells, report: str) -> dict:
     """What the README's list of published results says of this report, from its own numbers."""
-    title = grid.question.text if grid.question else grid.description.strip().split(". ")[0].rstrip(".") + "."
+    title = grid.question.text if grid.question else _first_sentence(grid.description)
     done = frame[frame["status"] == "done"]
     trained = done[done["converged"].notna()]
     converged = f"{int(trained['converged'].astype(bool).sum())} of {len(done)} cells converged" if len(trained) else ""
@@ -271,6 +271,14 @@ def _overview(frame: pd.DataFrame, grid: GridCells, report: str) -> dict:
         "converged": converged,
         "published": _published_rows(frame, grid.published, grid.axes) if grid.published else [],
     }
+
+
+def _first_sentence(text: str) -> str:
+    """'How far ...?' or 'A published likelihood reproduced.': up to the first sentence end or colon."""
+    import re
+
+    head = re.split(r"(?<=[.?!])\s|:\s", text.strip(), maxsplit=1)[0]
+    return head if head.endswith(("?", "!", ".")) else head + "."
 
 
 def _published_rows(frame: pd.DataFrame, published: dict, axes: list[str]) -> list[dict]:

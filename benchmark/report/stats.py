@@ -16,7 +16,7 @@ from benchmark.report.comparability import metrics_along
 
 def t_interval(values) -> tuple[float, float, int]:
     """(mean, half-width of the 95% t-interval, n); the half-width is nan when n < 2."""
-    values = np.asarray([v for v in values if v == v], dtype=float)
+    values = np.asarray([v for v in values if v is not None and v == v], dtype=float)
     n = len(values)
     if n == 0:
         return math.nan, math.nan, 0
