@@ -177,5 +177,6 @@ def reliability(curves: dict[str, list[list[float]]], path: Path) -> None:
         points = [(c, a) for c, a, n in rows if n]
         ax.plot(*zip(*points), marker="o", label=label)
     ax.set(xlabel="confidence max_y p(y|x)", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    ax.set_aspect("equal")
+    ax.legend(loc="upper left", fontsize="small")
     save(fig, path)
