@@ -779,7 +779,8 @@ def _figure_section(
             "Calibration of the generative classifier p(y|x) on the test images: accuracy against confidence "
             "per bin, pooled over seeds; on the dashed line it is calibrated",
         )
-    lines += _cell_images(store, frame, axes, assets, grid.name, published_assets)
+    asked = [m for m in (grid.question.metrics if grid.question else shown) if m in shown]
+    lines += _cell_images(store, frame, axes, assets, grid.name, published_assets, asked[0] if asked else None)
     lines += _latent_figures(store, frame, axes, assets, grid.name, data_dir, published_assets)
     return "\n".join(lines)
 
@@ -819,26 +820,46 @@ def _representatives(frame: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     return reps.head(MAX_SHOWN_CELLS)
 
 
-def _cell_images(store, frame, axes, assets: Path, name: str, published: Path) -> list[str]:
+def _cell_images(store, frame, axes, assets: Path, name: str, published: Path, best_metric=None) -> list[str]:
     config = (_first_done(store, frame, "config.json") or {}).get("cell", {})
     lines = [
-        "### Samples and reconstructions (first seed)\n",
+        "### Samples and reconstructions\n",
         f"Samples: {_samples_layout(config)}. Reconstructions: test images above, reconstructions below. "
-        "Enlarged (nearest neighbour) so that every image is at least 112 px wide.\n",
+        "Enlarged (nearest neighbour) so that every image is at least 112 px wide. The first seed's cell of each "
+        "combination shown, and the best cell of the grid.\n",
     ]
     (assets / "cells").mkdir(exist_ok=True)
-    for row in _representatives(frame, axes).itertuples():
+    shown_cells = _representatives(frame, axes)
+    best = _best_cell(frame, best_metric)
+    rows = [(row, "") for row in shown_cells.itertuples()]
+    if best is not None and best.cell not in set(shown_cells["cell"]):
+        rows.append((best, f"best {best_metric} of the grid ({fmt(getattr(best, best_metric))}), seed {best.seed}: "))
+    for row, heading in rows:
         label = ", ".join(f"{a}={getattr(row, a)}" for a in axes if a != "seed")
+        present = []
         for kind in ("samples", "reconstructions"):
             source, shown = store.cell_dir(row.cell) / f"{kind}.png", f"cells/{row.cell}-{kind}.png"
             if source.exists():
                 data = upscaled_png(source.read_bytes(), display_scale(row.image_px))
                 atomic_write(assets / shown, lambda tmp, d=data: tmp.write_bytes(d))
-            else:
-                _keep_published(published, assets, shown)
-        images = " ".join(f"![{kind}]({name}/cells/{row.cell}-{kind}.png)" for kind in ("samples", "reconstructions"))
-        lines.append(f"**{label or row.cell}** (`{row.cell}`)\n\n{images}\n")
+                present.append(kind)
+            elif _keep_published(published, assets, shown):
+                present.append(kind)
+        if not present:  # rendered from published data, and the published report did not show this cell
+            continue
+        images = " ".join(f"![{kind}]({name}/cells/{row.cell}-{kind}.png)" for kind in present)
+        lines.append(f"**{heading}{label or row.cell}** (`{row.cell}`)\n\n{images}\n")
     return lines
+
+
+def _best_cell(frame: pd.DataFrame, metric: str | None):
+    """The done cell with the best value of `metric` (None: no metric, or no value)."""
+    done = frame[frame["status"] == "done"]
+    if metric is None or metric not in done or done[metric].isna().all():
+        return None
+    better = metric_specs()[metric].better
+    index = done[metric].idxmin() if better == "lower" else done[metric].idxmax()
+    return next(done.loc[[index]].itertuples())
 
 
 def _samples_layout(config: dict) -> str:
