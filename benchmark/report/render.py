@@ -631,7 +631,7 @@ def _against(cells: pd.DataFrame, metric: str, published: float) -> tuple[str, s
     the interval's decimal place."""
     mean, half, n = t_interval(cells[metric]) if metric in cells else (float("nan"), float("nan"), 0)
     if not n:
-        return "no cell done", "-"
+        return ("no cell done" if cells.empty else f"not measured in these {len(cells)} cells' data"), "-"
     return f"{interval_text(mean, half)} (n = {n})", at_place_of(mean - published, half)
 
 
