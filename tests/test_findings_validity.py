@@ -290,3 +290,26 @@ def test_a_likelihood_of_x_is_not_compared_with_a_likelihood_of_x_given_y():
     assert compared == ["nll_marginal"] and refusal.why.startswith("reads_condition changes with it")
     same = frame.assign(reads_condition=True)  # e.g. none with a conditional prior beside concat_input
     assert metrics_along(same, "conditioning", (), ["nll_iw"]) == (["nll_iw"], [])
+
+
+def test_fixed_and_dynamic_binarisation_share_a_test_set_grey_pixels_do_not():
+    frame = _frame("binarize", {"fixed": 0.0, "dynamic": -1.0}, seeds=3, metrics=("nll_iw", "bits_per_dim"))
+    frame["binary"] = True  # both measured on the fixed draw's test images
+    assert metrics_along(frame, "binarize", (), ["nll_iw"]) == (["nll_iw"], [])
+    grey = frame.replace({"binarize": {"dynamic": "none"}})
+    grey["binary"] = grey["binarize"] != "none"
+    compared, (refusal,) = metrics_along(grey, "binarize", (), ["nll_iw"])
+    assert compared == [] and "binary and grey pixels are other data" in refusal.why
+
+
+def test_a_finding_ranks_the_means_of_the_cells_every_level_shares():
+    """The draws grid's case: a dynamic cell exists at binarize_seed 0 only, so level 0's mean over all its
+    cells would mix in another protocol; the finding ranks the fixed cells, which every level has."""
+    rows = [
+        {"binarize": "fixed", "binarize_seed": k, "seed": 0, "status": "done", "mse_pixel": 10 + k} for k in range(3)
+    ]
+    rows.append({"binarize": "dynamic", "binarize_seed": 0, "seed": 0, "status": "done", "mse_pixel": 1.0})
+    frame = pd.DataFrame(rows)
+    axes = ["binarize", "binarize_seed", "seed"]
+    (line,) = findings(frame, comparisons(frame, axes, ["mse_pixel"]), axes, ["mse_pixel"], only_axis="binarize_seed")
+    assert line.startswith("**mse_pixel**: binarize_seed=0 has the best mean (10)")  # not (10 + 1) / 2

@@ -44,7 +44,7 @@ DOMAIN_INSTRUMENT = (
 )
 DENSITY_DATA = (
     ("dataset", "a density of other data"),
-    ("binarize", "binary and grey pixels are other data"),
+    ("binary", "binary and grey pixels are other data"),
     ("recon_loss", "densities of different decoder families are not on one scale"),
 )
 DENSITY = (*DENSITY_DATA, ("image_size", "a density over another number of pixels"))

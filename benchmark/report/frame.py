@@ -96,6 +96,7 @@ def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:
         row["curve_images"] = cell.get("curve_size") or None  # test images of its learning curve
         row.setdefault("task", cell.get("task"))  # an image task hides pixels (report/comparability.py)
         row["reads_condition"] = _reads_condition(cell) if cell else None
+        row["binary"] = cell.get("binarize", "none") != "none" if cell else None  # fixed and dynamic: one test set
         row["n_samples"] = config.get("eval", {}).get("n_samples")
         training = config.get("training", {})  # training_summary; absent for cells trained before it existed
         row["converged"] = training.get("converged")

@@ -402,14 +402,27 @@ def findings(
             continue
         compared, refused = metrics_along(frame, axis, along, metrics)
         lines += [r.text() for r in refused]
+        others = [a for a in axes if a != axis and a not in along]
         for metric in compared:
-            means = done.groupby(axis, sort=False)[metric].mean().dropna()
+            means = _shared(done, axis, others, metric).groupby(axis, sort=False)[metric].mean().dropna()
             if len(means) < 2:
                 continue
             best = means.idxmin() if metric_specs()[metric].better == "lower" else means.idxmax()
             against = [c for c in found if c.axis == axis and c.metric == metric and best in (c.a, c.b)]
             lines.append(_finding(axis, metric, best, means[best], against, along) + convergence_note(done))
     return lines
+
+
+def _shared(done: pd.DataFrame, axis: str, others: list[str], metric: str) -> pd.DataFrame:
+    """The cells whose combination of the other axes is measured at every level of `axis`: the means a
+    finding ranks are then over the same combinations as its paired tests (a failed cell, or a level that
+    exists at one combination only, does not tilt them)."""
+    measured = done[done[metric].notna()]
+    if not others:
+        return measured
+    levels = measured[axis].nunique()
+    complete = measured.groupby(others, dropna=False)[axis].transform("nunique") == levels
+    return measured[complete]
 
 
 def _finding(axis: str, metric: str, best, mean: float, against: list[Comparison], along=()) -> str:
