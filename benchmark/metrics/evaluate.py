@@ -55,6 +55,7 @@ READS_CONDITION = (
 )
 TASK_SUM = (("task", "a sum over the target pixels, whose number the task sets"), *DENSITY_DATA)
 LABELS = (("dataset", "data sets differ in their number of classes"),)
+GIVEN_PIXELS = (("task", "the image includes the pixels the task gives"),)
 INCEPTION_REFERENCE = (
     ("dataset", "another test set as the reference"),
     ("image_size", "the reference is the test split at each size"),
@@ -507,13 +508,13 @@ def label_metrics(ctx: EvalContext) -> dict:
         "ssim_mean",
         "SSIM (skimage default window) of the completed image from the mean completion, visible pixels as given",
         "higher",
-        depends_on=(("task", "the image includes the pixels the task gives"),),
+        depends_on=GIVEN_PIXELS,
     ),
     MetricSpec(
         "ssim_best",
         f"SSIM of the best (highest-SSIM) of the {COMPLETIONS} completions",
         "higher",
-        depends_on=(("task", "the image includes the pixels the task gives"),),
+        depends_on=GIVEN_PIXELS,
     ),
     MetricSpec(
         "diversity",

@@ -237,8 +237,7 @@ def _answers(frame: pd.DataFrame, found, axes: list[str], ranked: list[str], gri
     question = grid.question
     asked = [m for m in question.metrics if m in ranked]
     family = "all" if question.holm == "across_metrics" else "metric"
-    samples = frame.loc[frame["status"] == "done", "n_samples"].dropna()
-    count = int(samples.iloc[0]) if len(samples) else INDEX_SAMPLE_COUNT
+    count = _sample_count(frame) or INDEX_SAMPLE_COUNT
     off = [m for m in asked if "n_samples" in metric_specs()[m].eval_settings and count != INDEX_SAMPLE_COUNT]
     asked = [m for m in asked if m not in off]
     if family == "all":
@@ -302,9 +301,15 @@ def _published_rows(frame: pd.DataFrame, published: dict, axes: list[str]) -> li
     return rows
 
 
-def _index_scale(frame: pd.DataFrame, grid: GridCells) -> str:
+def _sample_count(frame: pd.DataFrame) -> int | None:
+    """The done cells' eval.n_samples (one per grid: the grid's eval settings), None if none recorded it."""
     samples = frame.loc[frame["status"] == "done", "n_samples"].dropna()
-    drawn = f", {int(samples.iloc[0]):,} generated samples per cell" if len(samples) else ""
+    return int(samples.iloc[0]) if len(samples) else None
+
+
+def _index_scale(frame: pd.DataFrame, grid: GridCells) -> str:
+    count = _sample_count(frame)
+    drawn = f", {count:,} generated samples per cell" if count else ""
     return scale_text(frame) + drawn + _overridden(grid)
 
 
@@ -523,7 +528,7 @@ def _reference_section(frame: pd.DataFrame) -> str:
     done = frame[frame["status"] == "done"]
     if "fid_domain_floor" not in done or done["fid_domain_floor"].isna().all():
         return ""
-    samples = int(done["n_samples"].dropna().iloc[0])
+    samples = _sample_count(frame)
     rows = []
     for size, part in done.groupby("image_px", sort=True):
         rows.append(
@@ -542,6 +547,13 @@ def _reference_section(frame: pd.DataFrame) -> str:
     )
 
 
+def _stored_values(store: CellStore, cells: pd.DataFrame, metric: str) -> list:
+    """A metric the frame does not hold (a per-class dict, reliability bins), from each cell's metrics.json;
+    cells without it left out."""
+    values = [(store.read(c, "metrics.json") or {}).get(metric) for c in cells["cell"]]
+    return [v for v in values if v]
+
+
 def _per_class_section(store: CellStore, frame: pd.DataFrame, axes: list[str]) -> str:
     """Per-class accuracies (cond_acc of samples, generative_accuracy of test images) and the generative
     classifier's calibration, mean over seeds, in a folded block."""
@@ -554,8 +566,7 @@ def _per_class_section(store: CellStore, frame: pd.DataFrame, axes: list[str]) -
     ):
         rows = []
         for key, part in done.groupby(groups, sort=False) if groups else [((), done)]:
-            per_cell = [(store.read(c, "metrics.json") or {}).get(metric) for c in part["cell"]]
-            per_cell = [v for v in per_cell if isinstance(v, dict)]
+            per_cell = _stored_values(store, part, metric)
             if not per_cell:
                 continue
             key = key if isinstance(key, tuple) else (key,)
@@ -791,8 +802,7 @@ def _pooled_reliability(store: CellStore, frame: pd.DataFrame, axis: str | None)
     done = frame[frame["status"] == "done"]
     curves = {}
     for level, part in done.groupby(axis, sort=False) if axis else [("all cells", done)]:
-        rows = [(store.read(c, "metrics.json") or {}).get("generative_reliability") for c in part["cell"]]
-        rows = [r for r in rows if r]
+        rows = _stored_values(store, part, "generative_reliability")
         if not rows:
             continue
         pooled = []
