@@ -120,7 +120,7 @@ def training_curves(logs: pd.DataFrame, hue: str | None, path: Path, row: str | 
             band = _nonnegative_errorbar if term == "kl" else t_errorbar  # a KL is never below 0
             sns.lineplot(data=part, x="epoch", y=term, hue=hue, errorbar=band, ax=ax, marker=marker)
             title = "validation loss per image" if term == "val_loss" else f"training {term} per image"
-            ax.set_title(title if row is None else f"{title}, {row}={_level_text(level)}")
+            ax.set_title(title if row is None else f"{title}\n{row}={_level_text(level)}")  # two lines: no overlap
             ax.xaxis.set_major_locator(_epoch_ticks())
     _one_legend_outside(list(grid.flat))
     save(fig, path)
