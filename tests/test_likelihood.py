@@ -216,6 +216,20 @@ def test_the_calibration_error_of_a_hand_made_classifier_equals_the_hand_value()
     assert expected_calibration_error(rows) == pytest.approx(0.435)
 
 
+def test_a_tie_for_the_argmax_is_shared_in_the_reliability_bins_as_in_the_accuracy():
+    """A classifier that ignores its input ties all four classes on every image: the argmax is right for a
+    quarter of each image whatever the labels (not for every image of class 0), so its confidence 0.25
+    matches its accuracy and its calibration error is 0, and generative_accuracy says the same."""
+    from benchmark.metrics.calibration import expected_calibration_error, reliability
+
+    labels = torch.tensor([0, 0, 0, 1, 2, 3])
+    rows = reliability(torch.full((6, 4), 0.25), labels, 15)
+    assert [row for row in rows if row[2]] == [[0.25, 0.25, 6]]
+    assert expected_calibration_error(rows) == 0
+    flat = likelihood.label_information(torch.zeros(4, 6, dtype=torch.float64), labels, "abcd", 15)
+    assert flat["generative_accuracy"] == flat["generative_reliability"][3][1] == 0.25
+
+
 def test_label_information_is_ln_k_minus_the_generative_classifiers_log_loss():
     """log p(x|y) chosen by hand for two images and two classes: p(y|x) = softmax, so the information is
     ln 2 + mean log p(y_true|x) and the log-loss its complement."""

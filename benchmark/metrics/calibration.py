@@ -8,9 +8,12 @@ import torch
 
 def reliability(probabilities: torch.Tensor, labels: torch.Tensor, bins: int) -> list[list[float]]:
     """Per equal-width bin of the confidence max_y p(y|x) over (0, 1]: [mean confidence, accuracy of the
-    argmax, number of images]; (N, K) probabilities, N labels. Empty bins are [nan, nan, 0]."""
-    confidence, predicted = probabilities.max(1)
-    correct = (predicted == labels).double()
+    argmax, number of images]; (N, K) probabilities, N labels. Empty bins are [nan, nan, 0]. A tie for the
+    argmax is shared among the tied classes (as in generative_accuracy): a model that ignores the label
+    ties all K classes and scores 1/K on every image, whatever class the first index happens to be."""
+    confidence = probabilities.max(1).values
+    tied = probabilities == confidence[:, None]
+    correct = tied[torch.arange(len(labels)), labels].double() / tied.sum(1)
     # bin b holds confidences in (b/bins, (b+1)/bins]; a confidence of exactly 0 cannot occur (max over K >= 1)
     which = (confidence.double() * bins).ceil().long().clamp(1, bins) - 1
     rows = []

@@ -375,7 +375,7 @@ def likelihood_metrics(ctx: EvalContext) -> dict:
 
 @metric_group(
     "label",
-    2,
+    3,
     MetricSpec(
         "nll_marginal",
         "-log p(x) of the model's class-marginal, p(x) = (1/K) sum_y p(x|y), each p(x|y) importance-sampled "
