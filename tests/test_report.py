@@ -496,3 +496,59 @@ def test_the_readme_block_is_rewritten_between_its_markers_only(tmp_path):
     text = (tmp_path / "README.md").read_text()
     assert text.startswith("# Title\n\nhand text 1.23\n\n") and text.endswith(f"{README_END}\n\nmore\n")
     assert "old 9.99" not in text and "- [reports/toy.md](reports/toy.md): Toy? 4 cells, 3 min of cell time." in text
+
+
+def _tabular_rows(tex: str) -> tuple[str, list[int]]:
+    """Parse a LaTeX table strictly (pylatexenc raises on unbalanced braces or environments) and return its
+    column specification and the number of cells in each row of its tabular."""
+    from pylatexenc.latexwalker import LatexEnvironmentNode, LatexMacroNode, LatexSpecialsNode, LatexWalker
+
+    nodes, _, _ = LatexWalker(tex, tolerant_parsing=False).get_latex_nodes()
+    (table,) = [n for n in nodes if isinstance(n, LatexEnvironmentNode)]
+    (tabular,) = [n for n in table.nodelist if isinstance(n, LatexEnvironmentNode)]
+    assert table.environmentname == "table" and tabular.environmentname == "tabular"
+    spec = tabular.nodeargd.argnlist[0].nodelist[0].chars  # the {lrr} argument
+    body, rows, cells = tabular.nodelist, [], 1
+    macros = [n.macroname for n in body if isinstance(n, LatexMacroNode)]
+    assert macros[0] == "toprule" and "midrule" in macros and macros[-1] == "bottomrule"
+    for node in body:
+        if isinstance(node, LatexSpecialsNode) and node.specials_chars == "&":
+            cells += 1
+        elif isinstance(node, LatexMacroNode) and node.macroname == "\\":
+            rows.append(cells)
+            cells = 1
+    return spec, rows
+
+
+def test_every_published_table_is_also_latex_that_parses_with_one_cell_per_column():
+    """Each table of every committed report links a booktabs LaTeX file beside it; each of those parses
+    strictly and has as many cells in every row as its column specification has columns."""
+    import re
+    from pathlib import Path
+
+    reports = Path(__file__).resolve().parent.parent / "reports"
+    checked = 0
+    for report in sorted(reports.glob("*.md")):
+        if report.name in ("README.md", "perf.md"):
+            continue
+        text = report.read_text()
+        tables = len(re.findall(r"^\|---", text, flags=re.M))
+        linked = re.findall(r"As LaTeX: \[[^\]]+\]\(([^)]+\.tex)\)", text)
+        assert len(linked) == tables, f"{report.name}: {tables} tables, {len(linked)} LaTeX links"
+        for name in linked:
+            spec, rows = _tabular_rows((reports / name).read_text())
+            assert rows and set(rows) == {len(spec)}, f"{name}: columns {spec}, cells per row {rows}"
+            checked += 1
+    assert checked > 20
+
+
+def test_the_latex_check_catches_a_row_with_a_missing_cell_and_an_unbalanced_brace():
+    from pylatexenc.latexwalker import LatexWalkerError
+
+    from benchmark.report.summary import latex_table
+
+    good = latex_table(pd.DataFrame({"a": ["x", "y"], "b": ["1", "2"]}), "caption")
+    assert _tabular_rows(good) == ("lr", [2, 2, 2])
+    assert _tabular_rows(good.replace("y & 2", "y 2"))[1] == [2, 2, 1]
+    with pytest.raises(LatexWalkerError):
+        _tabular_rows(good.replace("\\caption{caption}", "\\caption{caption"))

@@ -108,11 +108,14 @@ def _render_into(store: CellStore, grid: GridCells, out: Path, data_dir, scale_c
     if metrics:
         sections += [
             _table_section(frame, axes, metrics, assets),
-            _reference_section(frame),
-            _per_class_section(store, frame, axes),
-            _published_section(frame, logs, grid.published, axes) if grid.published else "",
+            _reference_section(frame, assets),
+            _per_class_section(store, frame, axes, assets),
+            _published_section(frame, logs, grid.published, axes, assets) if grid.published else "",
             _comparison_section(frame, found, axes, ranked),
-            *(_scale_section(frame, other, grid, ranked) for other in scale_checks),
+            *(
+                _scale_section(frame, other, grid, ranked, assets, f"scale_check_{i + 1}")
+                for i, other in enumerate(scale_checks)
+            ),
             _figure_section(store, frame, logs, axes, metrics, grid, assets, data_dir, published),
         ]
     sections.append(f"Every cell's metrics in long format: [{grid.name}/metrics.csv]({grid.name}/metrics.csv)\n")
@@ -143,6 +146,12 @@ def _markdown(table: pd.DataFrame) -> str:
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
     rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join([header, rule, *rows]) + "\n"
+
+
+def _table(table: pd.DataFrame, assets: Path, name: str, caption: str) -> str:
+    """A report table: markdown in the report and the same table as booktabs LaTeX beside it, linked."""
+    write_text(assets / f"{name}.tex", latex_table(table, caption))
+    return _markdown(table) + f"\nAs LaTeX: [{assets.name}/{name}.tex]({assets.name}/{name}.tex).\n"
 
 
 def _overridden(grid: GridCells) -> str:
@@ -493,10 +502,9 @@ def _provenance_section(store: CellStore, frame: pd.DataFrame) -> str:
 def _table_section(frame: pd.DataFrame, axes: list[str], metrics: list[str], assets: Path) -> str:
     table = summary_table(frame, axes, metrics)
     caption = "Mean and 95% t-interval over seeds; best in bold."
-    write_text(assets / "results.tex", latex_table(table, caption))
     return (
         "## Results\n\nMean ± half-width of the 95% t-interval over seeds (n = seeds); best in bold. "
-        "A single seed shows the value alone.\n\n" + _markdown(table)
+        "A single seed shows the value alone.\n\n" + _table(table, assets, "results", caption)
     )
 
 
@@ -512,18 +520,16 @@ def _summary_section(frame: pd.DataFrame, found, axes: list[str], question, rank
         f"{question.text} Mean and 95% t-interval over every cell of each level; levels sharing a letter are not "
         "significantly different (Holm) or were not tested."
     )
-    write_text(assets / "summary.tex", latex_table(table, caption))
     return (
         f"## At a glance\n\n{question.text} One row per level of `{question.axis}`, each metric as mean ± 95% "
         "t-interval over every cell of the level (all other axes' levels and seeds); in brackets a compact letter "
         "display: levels that share a letter are not significantly different after Holm's correction (or had too "
-        f"few seeds for a test), `a` marks the group of the best mean. As LaTeX: [{assets.name}/summary.tex]"
-        f"({assets.name}/summary.tex); the results table's: [{assets.name}/results.tex]({assets.name}/results.tex).\n\n"
-        + _markdown(table)
+        "few seeds for a test), `a` marks the group of the best mean, the best mean is in bold.\n\n"
+        + _table(table, assets, "summary", caption)
     )
 
 
-def _reference_section(frame: pd.DataFrame) -> str:
+def _reference_section(frame: pd.DataFrame, assets: Path) -> str:
     """The floor and ceiling of the sample metrics, measured with the same instrument at the same n."""
     done = frame[frame["status"] == "done"]
     if "fid_domain_floor" not in done or done["fid_domain_floor"].isna().all():
@@ -539,11 +545,15 @@ def _reference_section(frame: pd.DataFrame) -> str:
                 "cond_acc": fmt(part["classifier_accuracy"].mean()),
             }
         )
+    caption = (
+        f"Reference rows: fid_domain and kid_domain of {samples:,} real training images against the test split "
+        "(the floor), the domain classifier's test accuracy (the ceiling of cond_acc)."
+    )
     return (
         "### Reference rows\n\nThe same instrument at the same n: `fid_domain` and `kid_domain` of the first "
         f"{samples:,} real training images against the test split (the floor a perfect generator would reach at "
         "this n), and the domain classifier's accuracy on the real test split (the ceiling of `cond_acc`).\n\n"
-        + _markdown(pd.DataFrame(rows))
+        + _table(pd.DataFrame(rows), assets, "reference", caption)
     )
 
 
@@ -554,7 +564,7 @@ def _stored_values(store: CellStore, cells: pd.DataFrame, metric: str) -> list:
     return [v for v in values if v]
 
 
-def _per_class_section(store: CellStore, frame: pd.DataFrame, axes: list[str]) -> str:
+def _per_class_section(store: CellStore, frame: pd.DataFrame, axes: list[str], assets: Path) -> str:
     """Per-class accuracies (cond_acc of samples, generative_accuracy of test images) and the generative
     classifier's calibration, mean over seeds, in a folded block."""
     done = frame[frame["status"] == "done"]
@@ -564,6 +574,7 @@ def _per_class_section(store: CellStore, frame: pd.DataFrame, axes: list[str]) -
         ("cond_acc_per_class", "`cond_acc` per class asked for (generated samples)"),
         ("generative_accuracy_per_class", "`generative_accuracy` per class (test images)"),
     ):
+        caption = f"{title}, mean over seeds."
         rows = []
         for key, part in done.groupby(groups, sort=False) if groups else [((), done)]:
             per_cell = _stored_values(store, part, metric)
@@ -576,17 +587,17 @@ def _per_class_section(store: CellStore, frame: pd.DataFrame, axes: list[str]) -
                 row["ECE"] = fmt(part["generative_ece"].mean())
             rows.append(row)
         if rows:
-            blocks.append(f"{title}, mean over seeds:\n\n" + _markdown(pd.DataFrame(rows)))
+            blocks.append(f"{title}, mean over seeds:\n\n" + _table(pd.DataFrame(rows), assets, metric, caption))
     if not blocks:
         return ""
     return "<details><summary>Per class</summary>\n\n" + "\n".join(blocks) + "\n</details>\n"
 
 
-def _published_section(frame: pd.DataFrame, logs: pd.DataFrame, published: dict, axes: list[str]) -> str:
+def _published_section(frame: pd.DataFrame, logs: pd.DataFrame, published: dict, axes: list[str], assets: Path) -> str:
     """The published figures beside ours, one column per value of the grid's first varying axis; a
     published table (`rows`: figures for groups of cells, e.g. one per task and model) row by row."""
     if "rows" in published:
-        return _published_rows_section(frame, published)
+        return _published_rows_section(frame, published, assets)
     done = frame[frame["status"] == "done"]
     lines = ["## Against the published figures\n", published.get("source", "").strip() + "\n"]
     where = published.get("where", {})  # the cells the published figures describe, e.g. {conditioning: none}
@@ -604,28 +615,26 @@ def _published_section(frame: pd.DataFrame, logs: pd.DataFrame, published: dict,
     varying = [a for a in axes if a != "seed" and done[a].nunique() > 1]
     compared = ", ".join(f"{k}={v}" for k, v in where.items()) or "all cells"
     groups = list(done.groupby(varying[0], sort=False)) if varying else [(compared, done)]
-    header = " | ".join(f"here, {varying[0]}={key}" if varying else str(key) for key, _ in groups)
-    lines += [f"| metric | published | {header} |", "|---|---|" + "---|" * len(groups)]
+    rows = []
     for metric, value in published.get("metrics", {}).items():
-        cells = " | ".join("{} ({})".format(*_against(part, metric, value)) for _, part in groups)
-        lines.append(f"| {metric} | {fmt(value)} | {cells} |")
-    lines.append(
-        "\nMean ± 95% t-interval over seeds; in brackets, the difference from the published figure, to the "
-        "same decimal place.\n"
-    )
+        row = {"metric": metric, "published": fmt(value)}
+        for key, part in groups:
+            row[f"here, {varying[0]}={key}" if varying else str(key)] = "{} ({})".format(*_against(part, metric, value))
+        rows.append(row)
+    caption = "Against the published figures: mean and 95% t-interval over seeds, the difference in brackets."
+    lines += [
+        _table(pd.DataFrame(rows), assets, "published", caption),
+        "Mean ± 95% t-interval over seeds; in brackets, the difference from the published figure, to the "
+        "same decimal place.\n",
+    ]
     lines += [_published_sentence(metric, value, groups, varying) for metric, value in published["metrics"].items()]
     lines += _curve_lines(done, logs, published["metrics"], varying)
     return "\n".join(lines) + "\n"
 
 
-def _published_rows_section(frame: pd.DataFrame, published: dict) -> str:
+def _published_rows_section(frame: pd.DataFrame, published: dict, assets: Path) -> str:
     done = frame[frame["status"] == "done"]
-    lines = [
-        "## Against the published figures\n",
-        published.get("source", "").strip() + "\n",
-        "| cells | metric | published | here (mean ± 95% t-interval over seeds) | difference |",
-        "|---|---|---|---|---|",
-    ]
+    rows = []
     for row in published["rows"]:
         part = done
         for field, value in row["where"].items():
@@ -633,8 +642,23 @@ def _published_rows_section(frame: pd.DataFrame, published: dict) -> str:
         cells = ", ".join(f"{field}={value}" for field, value in row["where"].items())
         for metric, value in row["metrics"].items():
             here, difference = _against(part, metric, value)
-            lines.append(f"| {cells} | {metric} | {fmt(value)} | {here} | {difference} |")
-    return "\n".join(lines) + "\n"
+            rows.append(
+                {
+                    "cells": cells,
+                    "metric": metric,
+                    "published": fmt(value),
+                    "here (mean ± 95% t-interval over seeds)": here,
+                    "difference": difference,
+                }
+            )
+    caption = "Against the published figures, row by row: mean and 95% t-interval over seeds."
+    return "\n".join(
+        [
+            "## Against the published figures\n",
+            published.get("source", "").strip() + "\n",
+            _table(pd.DataFrame(rows), assets, "published", caption),
+        ]
+    )
 
 
 def _against(cells: pd.DataFrame, metric: str, published: float) -> tuple[str, str]:
@@ -702,7 +726,9 @@ def _comparison_section(frame: pd.DataFrame, found, axes: list[str], ranked: lis
     return "\n".join(lines)
 
 
-def _scale_section(frame: pd.DataFrame, other_store: CellStore, grid: GridCells, ranked: list[str]) -> str:
+def _scale_section(
+    frame: pd.DataFrame, other_store: CellStore, grid: GridCells, ranked: list[str], assets: Path, name: str
+) -> str:
     from benchmark.report.frame import from_store_record
     from benchmark.report.ranking import ranking_agreement
 
@@ -722,7 +748,7 @@ def _scale_section(frame: pd.DataFrame, other_store: CellStore, grid: GridCells,
             f"`{other_store.root}`: here {scale(frame)}, there {scale(other)}. For each axis and headline metric, the "
             "ranking of the levels by their mean over those cells in each run, Kendall's tau between the two "
             "rankings (1: identical order) and whether the best level is the same.\n",
-            _markdown(table.drop(columns="cells")),
+            _table(table.drop(columns="cells"), assets, name, f"Ranking agreement with {other_store.root}."),
         ]
     )
 

@@ -53,7 +53,8 @@ def _alphabet():
 def summary_frame(
     frame: pd.DataFrame, found: list[Comparison], axes: list[str], axis: str, metrics: list[str]
 ) -> pd.DataFrame:
-    """One row per level of `axis`: n cells, each metric comparable along it as 'mean ± half (letters)'."""
+    """One row per level of `axis`: n cells, each metric comparable along it as 'mean ± half (letters)', the
+    best mean in bold."""
     done = frame[frame["status"] == "done"]
     along = compared_axes(frame, axes).get(axis, [])
     shown = metrics_along(frame, axis, along, metrics)[0]
@@ -62,10 +63,14 @@ def summary_frame(
     for metric in shown:
         means = done.groupby(axis, sort=False)[metric].mean().to_dict()
         mine = [c for c in found if c.axis == axis and c.metric == metric]
-        letters = letter_display(levels, means, mine, metric_specs()[metric].better)
+        better = metric_specs()[metric].better
+        letters = letter_display(levels, means, mine, better)
+        measured = {level: mean for level, mean in means.items() if mean == mean}
+        best = (min if better == "lower" else max)(measured, key=measured.get) if len(measured) > 1 else None
         for level in levels:
             mean, half, n = t_interval(done.loc[done[axis] == level, metric])
-            rows[level][header(metric)] = f"{interval_text(mean, half)} ({letters[level]})" if n else "-"
+            text = f"{interval_text(mean, half)} ({letters[level]})" if n else "-"
+            rows[level][header(metric)] = f"**{text}**" if level == best and n else text
     return pd.DataFrame(list(rows.values()))
 
 
