@@ -334,6 +334,57 @@ def reproduce(
     console.print(f"{spec.name}: all {len(spec.cells)} cells match {path} within its tolerances")
 
 
+@app.command()
+def compare(
+    store_a: Path = typer.Argument(..., help="The store compared against (A)."),
+    store_b: Path = typer.Argument(..., help="The store compared (B)."),
+    grid: Path = typer.Option(..., "--grid", help="Grid YAML: the cells compared."),
+    metric: list[str] = typer.Option(
+        None, "--metric", help="A metric to compare (repeatable; default: every metric with a tolerance)."
+    ),
+    csv: Path = typer.Option(None, "--csv", help="Also write every row to this CSV file."),
+) -> None:
+    """The same cells in two stores (another machine, commit or scale) side by side: B - A per metric and
+    whether it exceeds the `bench reproduce` tolerance; exit 1 if any does."""
+    import pandas as pd
+
+    from benchmark.grid import load_grid
+    from benchmark.runner.preflight import check_output_file, check_store
+    from benchmark.runner.reference import check_metric_names, compare_stores
+
+    spec, metrics = load_grid(grid), check_metric_names(metric or [])
+    a, b = check_store(store_a, "STORE_A"), check_store(store_b, "STORE_B")
+    if csv is not None:
+        check_output_file(csv, "--csv", ".csv")
+    rows, notes = compare_stores(spec, a, b, metrics)
+    for line in notes:
+        console.print(f"[yellow]{line}", soft_wrap=True)
+    beyond = [r for r in rows if r.beyond]
+    shown = rows if len(rows) <= 60 else beyond
+    table = Table(
+        "cell", "metric", "A", "B", "B - A", "allowed", "beyond", title=f"{spec.name}: {b.root} against {a.root}"
+    )
+    for r in shown:
+        table.add_row(r.cell, r.metric, *(_number(v) for v in (r.a, r.b, r.difference, r.allowed)), "yes" * r.beyond)
+    if shown:
+        console.print(table)
+    if csv is not None:
+        frame = pd.DataFrame([{**vars(r), "difference": r.difference, "beyond": r.beyond} for r in rows])
+        frame.to_csv(csv, index=False, float_format="%.10g")
+    cells = len({r.cell for r in rows})
+    console.print(
+        f"{cells} cells and {len(rows)} metric values compared, {len(beyond)} beyond tolerance"
+        + (" (only those shown; every row: --csv)" if shown is beyond and rows else "")
+        + (f"; wrote {csv}" if csv is not None else "")
+    )
+    if beyond:
+        raise typer.Exit(1)
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
 store_app = typer.Typer(no_args_is_help=True, help="The cell store itself.")
 app.add_typer(store_app, name="store")
 

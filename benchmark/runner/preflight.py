@@ -53,17 +53,17 @@ def check_results_folder(results: Path, option: str = "--results") -> None:
         raise BenchError(f"{option} {results}: {existing} is not writable")
 
 
-def check_store(results: Path) -> CellStore:
-    """A store that a command reads (evaluate, report, reproduce, sample): it must exist; a typo is an error,
-    not an empty store."""
+def check_store(results: Path, option: str = "--results") -> CellStore:
+    """A store that a command reads (evaluate, report, reproduce, sample, compare): it must exist; a typo is
+    an error, not an empty store. `option`: how the command names it in an error."""
     results = Path(results)
     if not results.exists():
-        raise BenchError(f"--results {results}: no such folder (no cell store there)")
+        raise BenchError(f"{option} {results}: no such folder (no cell store there)")
     if not results.is_dir():
-        raise BenchError(f"--results {results}: is a file, not a cell store")
+        raise BenchError(f"{option} {results}: is a file, not a cell store")
     store = CellStore(results)
     if not (results / GRIDS).is_dir() and not store.cell_ids():
-        raise BenchError(f"--results {results}: not a cell store (no {GRIDS}/ folder and no cells in it)")
+        raise BenchError(f"{option} {results}: not a cell store (no {GRIDS}/ folder and no cells in it)")
     return store
 
 

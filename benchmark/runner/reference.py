@@ -1,4 +1,5 @@
-"""Compare a grid's stored metrics with committed reference values, within stated tolerances.
+"""Compare a grid's stored metrics with committed reference values, or two stores with each other,
+within stated tolerances.
 
 The reference file lists, per cell, its id and metric values, and beside them the
 tolerance of each metric: |got - want| <= abs + rel * |want|.
@@ -6,6 +7,7 @@ tolerance of each metric: |got - want| <= abs + rel * |want|.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.errors import BenchError
@@ -83,12 +85,77 @@ def compare_with_reference(grid: Grid, store: CellStore, path: Path) -> list[str
                 if (expected is None) != (got.get(metric) is None):
                     problems.append(f"{name}: {metric} = {got.get(metric)}, reference {expected}")
                 continue
-            tol = reference["tolerances"][metric]
-            allowed = tol["abs"] + tol["rel"] * abs(expected)
-            diff = got[metric] - expected
+            diff, allowed = difference(got[metric], expected, reference["tolerances"][metric])
             if abs(diff) > allowed:
                 problems.append(
                     f"{name}: {metric} = {got[metric]:.6g}, reference {expected:.6g} "
                     f"(difference {diff:+.4g}, allowed +-{allowed:.4g})"
                 )
     return problems
+
+
+def difference(got: float, want: float, tolerance: dict[str, float]) -> tuple[float, float]:
+    """got - want, and the difference the tolerance allows: abs + rel * |want|."""
+    return got - want, tolerance["abs"] + tolerance["rel"] * abs(want)
+
+
+@dataclass(frozen=True)
+class StoreDifference:
+    """One metric of one cell in two stores; `allowed` is None for a metric without a tolerance."""
+
+    cell: str
+    metric: str
+    a: float | None
+    b: float | None
+    allowed: float | None
+
+    @property
+    def difference(self) -> float | None:
+        return None if self.a is None or self.b is None else self.b - self.a
+
+    @property
+    def beyond(self) -> bool:
+        """Past the tolerance, or measured in one store only."""
+        if (self.a is None) != (self.b is None):
+            return True
+        return self.allowed is not None and self.difference is not None and abs(self.difference) > self.allowed
+
+
+def check_metric_names(names: list[str]) -> list[str]:
+    """The metrics asked for by name (--metric), each a registered scalar; by default every metric that
+    has a reproduction tolerance."""
+    specs, known = metric_specs(), tolerances()
+    for name in names:
+        if name not in specs:
+            raise BenchError(f"--metric {name}: unknown metric; known: {', '.join(specs)}")
+    return list(names) or list(known)
+
+
+def compare_stores(grid: Grid, a: CellStore, b: CellStore, metrics: list[str]) -> tuple[list[StoreDifference], list]:
+    """The grid's cells done in both stores, metric by metric: B - A against each metric's `bench reproduce`
+    tolerance (relative to A, the run compared against); and a line for every cell not compared (not done in
+    one of them) or measured under different evaluation protocols."""
+    rows, notes, tol = [], [], tolerances()
+    for cell in grid.cells:
+        name = label(cell)
+        states = a.status(cell.id), b.status(cell.id)
+        if states != (CellStatus.DONE, CellStatus.DONE):
+            notes.append(f"{name}: {states[0].value} in A, {states[1].value} in B; not compared")
+            continue
+        got_a, got_b = a.read(cell.id, "metrics.json"), b.read(cell.id, "metrics.json")
+        versions = [m.get("protocol", {}).get("version") for m in (got_a, got_b)]
+        if versions[0] != versions[1]:
+            notes.append(f"{name}: measured under evaluation protocols {versions[0]} (A) and {versions[1]} (B)")
+        for metric in metrics:
+            value_a, value_b = _scalar(got_a.get(metric)), _scalar(got_b.get(metric))
+            if value_a is None and value_b is None:
+                continue
+            allowed = None
+            if metric in tol and value_a is not None and value_b is not None:
+                allowed = difference(value_b, value_a, tol[metric])[1]
+            rows.append(StoreDifference(name, metric, value_a, value_b, allowed))
+    return rows, notes
+
+
+def _scalar(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
