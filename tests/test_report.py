@@ -552,3 +552,28 @@ def test_the_latex_check_catches_a_row_with_a_missing_cell_and_an_unbalanced_bra
     assert _tabular_rows(good.replace("y & 2", "y 2"))[1] == [2, 2, 1]
     with pytest.raises(LatexWalkerError):
         _tabular_rows(good.replace("\\caption{caption}", "\\caption{caption"))
+
+
+def test_a_figure_draws_only_what_its_axes_may_compare_and_says_what_it_left_out():
+    """x = latent_dim coloured by image_size: sse_image (a per-image sum) would be compared across the
+    colours, so it is not drawn and its per-pixel form is; a metric equal in every cell is no panel. With the
+    image size fixed, sse_image is drawn along latent_dim."""
+    from benchmark.report.render import _drawable, _spread_text
+
+    rows = [
+        {"status": "done", "seed": s, "image_size": px, "latent_dim": z, "sse_image": px * px * 0.01 + z + s}
+        for px in (28, 64)
+        for z in (8, 32)
+        for s in (0, 1, 2)
+    ]
+    frame = pd.DataFrame(rows).assign(mse_pixel=lambda f: f.sse_image / f.image_size**2, ssim=0.5, cond_acc=0.1)
+    frame["ssim"] += frame["latent_dim"] * 0.001
+    groups = {"latent_dim": (), "image_size": ()}
+    drawn, note = _drawable(frame, groups, ["latent_dim", "image_size"], ["sse_image", "ssim", "cond_acc"])
+    assert drawn == ["ssim", "mse_pixel"]
+    assert "sse_image (not comparable along image_size)" in note and "cond_acc (not comparable" in note
+    one_size = frame[frame.image_size == 28]
+    drawn, note = _drawable(one_size, groups, ["latent_dim", None], ["sse_image", "ssim", "cond_acc"])
+    assert drawn == ["sse_image", "ssim"] and note == "; not drawn: cond_acc (the same in every cell: 0.1)"
+    assert _spread_text(frame) == "mean and 95% t-interval over seeds"
+    assert _spread_text(frame[frame.seed == 1]) == "one seed (1): the value, no interval"

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from benchmark.report.stats import t_errorbar  # noqa: E402
+from benchmark.report.stats import fmt, t_errorbar  # noqa: E402
 
 DPI = 110
 PANELS_PER_ROW = 4  # wider strips are unreadable at page width
@@ -67,26 +67,43 @@ def _level_text(value) -> str:
 
 
 def metrics_against_axis(frame: pd.DataFrame, axis: str, hue: str | None, metrics: list[str], path: Path) -> None:
-    """Numeric axis: lines with 95% t-interval error bars over seeds; categorical: bars."""
-    done = _as_levels(frame[frame["status"] == "done"], hue)
-    numeric = pd.api.types.is_numeric_dtype(done[axis])
+    """Points with 95% t-interval error bars over seeds (a bar from 0 misleads for values that can be
+    negative or far from 0), one position per level so that the ticks are the real levels (8, 32, not a
+    linear scale's 10, 20, 30); the levels of a numeric axis joined by a line (not those of a seed axis:
+    its draws are independent), the colours dodged so that their intervals do not cover each other."""
+    done = frame[frame["status"] == "done"]
+    if "seed" in done:  # the other axes' levels averaged within each seed: the interval is over seeds only
+        keys = [k for k in (axis, hue, "seed") if k is not None]
+        done = done.groupby(keys, sort=False, dropna=False)[metrics].mean().reset_index()
+    done = _as_levels(_as_levels(done, hue), axis)
+    joined = pd.api.types.is_numeric_dtype(frame[axis]) and not axis.endswith("seed")
     fig, axes = _panels(metrics)
     for ax, metric in zip(axes, metrics):
-        kwargs = dict(data=done, x=axis, y=metric, hue=hue, errorbar=t_errorbar, ax=ax)
-        if numeric:
-            sns.lineplot(marker="o", err_style="bars", **kwargs)
-            if done[axis].min() > 0 and done[axis].max() / done[axis].min() >= 8:  # a log axis cannot show 0
-                ax.set_xscale("log", base=2)
-        else:  # points with intervals: a bar from 0 misleads for values that can be negative or far from 0
-            sns.pointplot(linestyle="none", dodge=0.3 if hue else False, capsize=0.1, **kwargs)
+        sns.pointplot(
+            data=done,
+            x=axis,
+            y=metric,
+            hue=hue,
+            errorbar=t_errorbar,
+            ax=ax,
+            linestyle="-" if joined else "none",
+            dodge=0.3 if hue else False,
+            capsize=0.1,
+        )
+        if not joined:
             ax.tick_params(axis="x", labelrotation=30)
-        values = done[metric].dropna()
-        if len(values) and values.min() > 0 and values.max() / values.min() >= 20:  # spans orders of magnitude
-            ax.set_yscale("log")
+        _log_if_spanning(ax, done[metric])
         ax.set_title(metric)
         ax.set_ylabel("")
     _one_legend_outside(axes)
     save(fig, path)
+
+
+def _log_if_spanning(ax, values: pd.Series) -> None:
+    """A log y axis for positive values that span more than an order of magnitude."""
+    values = values.dropna()
+    if len(values) and values.min() > 0 and values.max() / values.min() >= 20:
+        ax.set_yscale("log")
 
 
 def _one_legend_outside(axes) -> None:
@@ -98,17 +115,24 @@ def _one_legend_outside(axes) -> None:
 
 
 def heatmap(frame: pd.DataFrame, rows: str, columns: str, metric: str, path: Path) -> None:
+    """The metric's mean over seeds per combination, annotated in the tables' number format."""
     done = frame[frame["status"] == "done"]
     table = done.pivot_table(index=rows, columns=columns, values=metric, aggfunc="mean", sort=False)
+    labels = table.map(lambda v: "" if v != v else fmt(v))
     fig, ax = plt.subplots(figsize=(1.2 * len(table.columns) + 2, 0.6 * len(table) + 1.5))
-    sns.heatmap(table, annot=True, fmt=".3g", cmap="viridis", ax=ax)
+    sns.heatmap(table, annot=labels, fmt="", cmap="viridis", ax=ax)
+    ax.tick_params(axis="y", labelrotation=0)  # horizontal: long levels (inpaint:14) do not run together
     ax.set_title(f"{metric} (mean over seeds)")
     save(fig, path)
 
 
-def training_curves(logs: pd.DataFrame, hue: str | None, path: Path, row: str | None = None) -> None:
+def training_curves(
+    logs: pd.DataFrame, hue: str | None, path: Path, row: str | None = None, nonnegative: bool = False
+) -> None:
     """Training loss terms per epoch and, where the cells hold out a validation split, its loss; one row of
-    panels per level of `row` (a second varying axis: its levels are not pooled)."""
+    panels per level of `row` (a second varying axis: its levels are not pooled). `nonnegative`: every term
+    is (a Bernoulli or Gaussian decoder's loss), so its band is cut at 0 like the KL's; a term spanning
+    orders of magnitude on a log scale."""
     terms = [t for t in ("loss", "recon", "kl", "val_loss") if t in logs]
     logs = _as_levels(logs, hue)
     levels = list(dict.fromkeys(logs[row])) if row else [None]
@@ -117,8 +141,9 @@ def training_curves(logs: pd.DataFrame, hue: str | None, path: Path, row: str | 
     for panels, level in zip(grid, levels):
         part = logs if row is None else logs[logs[row] == level]
         for ax, term in zip(panels, terms):
-            band = _nonnegative_errorbar if term == "kl" else t_errorbar  # a KL is never below 0
+            band = _nonnegative_errorbar if term == "kl" or nonnegative else t_errorbar  # a KL is never below 0
             sns.lineplot(data=part, x="epoch", y=term, hue=hue, errorbar=band, ax=ax, marker=marker)
+            _log_if_spanning(ax, part[term])
             title = "validation loss per image" if term == "val_loss" else f"training {term} per image"
             ax.set_title(title if row is None else f"{title}\n{row}={_level_text(level)}")  # two lines: no overlap
             ax.xaxis.set_major_locator(_epoch_ticks())

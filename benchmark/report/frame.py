@@ -95,6 +95,7 @@ def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:
         row["image_px"] = cell.get("image_size")
         row["curve_images"] = cell.get("curve_size") or None  # test images of its learning curve
         row.setdefault("task", cell.get("task"))  # an image task hides pixels (report/comparability.py)
+        row.setdefault("recon_loss", cell.get("recon_loss"))  # the decoder family: sets the loss's sign and scale
         row["reads_condition"] = _reads_condition(cell) if cell else None
         row["binary"] = cell.get("binarize", "none") != "none" if cell else None  # fixed and dynamic: one test set
         row["n_samples"] = config.get("eval", {}).get("n_samples")

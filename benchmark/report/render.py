@@ -756,7 +756,8 @@ def _scale_section(
 def _figure_section(
     store, frame, logs, axes, metrics, grid: GridCells, assets: Path, data_dir, published_assets
 ) -> str:
-    shown = [m for m in metrics if metric_specs()[m].better]
+    # the metrics findings are written on: through-q reconstructions of an image task are no comparison
+    shown = finding_metrics(frame, [m for m in metrics if metric_specs()[m].better])[0]
     varying = [a for a in axes if a != "seed" and frame[a].nunique() > 1]
     hue = "conditioning" if "conditioning" in varying else None
     lines = ["## Figures\n"]
@@ -765,35 +766,43 @@ def _figure_section(
         lines.append(f"![{caption}]({grid.name}/{filename})\n\n*{caption}*\n")
 
     groups = compared_axes(frame, axes)  # zipped axes change with their axis: one figure for them
+    spread = _spread_text(frame)
     for axis, along in groups.items():
         if axis == hue and len(groups) > 1:
             continue
         others = [a for a in groups if a != axis]
         colour = hue if hue in others else (others[0] if others else None)
         pooled = [a for a in others if a != colour]
+        drawn, left_out = _drawable(frame, groups, [axis, colour], shown)
+        if not drawn:
+            continue
         filename = f"metrics_vs_{axis}.png"
-        figures.metrics_against_axis(frame, axis, colour, shown, assets / filename)
+        figures.metrics_against_axis(frame, axis, colour, drawn, assets / filename)
         add(
             filename,
             f"Metrics against {axis}{along_text(along)}"
             + (f", by {colour}" if colour else "")
-            + "; mean and 95% t-interval over seeds"
-            + (f", pooled over {' and '.join(pooled)}" if pooled else ""),
+            + f"; {spread}"
+            + (f"; each seed's value the mean over {' and '.join(pooled)}" if pooled else "")
+            + left_out,
         )
     if len(varying) == 2:
-        filename = f"heatmap_{shown[0]}.png"
-        figures.heatmap(frame, varying[0], varying[1], shown[0], assets / filename)
-        add(filename, f"{shown[0]} over {varying[0]} x {varying[1]}")
+        drawn, _ = _drawable(frame, groups, varying, shown)
+        if drawn:
+            filename = f"heatmap_{drawn[0]}.png"
+            figures.heatmap(frame, varying[0], varying[1], drawn[0], assets / filename)
+            add(filename, f"{drawn[0]} over {varying[0]} x {varying[1]}, mean over seeds")
     curve_hue = hue or (varying[0] if varying else None)
     if len(logs):
         rest = [a for a in groups if a != curve_hue and a in logs]
-        figures.training_curves(logs, curve_hue, assets / "training_curves.png", rest[0] if rest else None)
+        rest.sort(key=lambda a: a not in _SCALE_FIELDS)  # a row per level of what sets the loss's scale
+        nonnegative = bool(frame.loc[frame["status"] == "done", "recon_loss"].isin(["bce", "mse"]).all())
+        figures.training_curves(logs, curve_hue, assets / "training_curves.png", rest[0] if rest else None, nonnegative)
         validated = "; the last column: the validation split's loss" if "val_loss" in logs else ""
         pooled = f", pooled over {' and '.join(rest[1:])}" if len(rest) > 1 else ""
         add(
             "training_curves.png",
-            f"Training loss terms per epoch (mean and 95% t-interval over seeds"
-            f"{f'; a row per {rest[0]}' if rest else ''}{pooled}){validated}",
+            f"Training loss terms per epoch ({spread}{f'; a row per {rest[0]}' if rest else ''}{pooled}){validated}",
         )
     elif _keep_published(published_assets, assets, "training_curves.png"):  # logs not published
         add("training_curves.png", "Training loss terms per epoch, as drawn when this report was first published")
@@ -820,6 +829,37 @@ def _figure_section(
     lines += _cell_images(store, frame, axes, assets, grid.name, published_assets, asked[0] if asked else None)
     lines += _latent_figures(store, frame, axes, assets, grid.name, data_dir, published_assets)
     return "\n".join(lines)
+
+
+_SCALE_FIELDS = ("image_size", "dataset", "task", "recon_loss", "binarize")  # change a per-image loss's scale
+
+
+def _spread_text(frame: pd.DataFrame) -> str:
+    """What a figure's points and intervals are: over seeds, or one seed and no interval."""
+    done = frame[frame["status"] == "done"]
+    if "seed" not in done or done["seed"].nunique() > 1:
+        return "mean and 95% t-interval over seeds"
+    return f"one seed ({int(done['seed'].iloc[0])}): the value, no interval"
+
+
+def _drawable(frame: pd.DataFrame, groups: dict, figure_axes: list, metrics: list[str]) -> tuple[list[str], str]:
+    """The metrics a figure along `figure_axes` (x, colour) may draw: those compared along every one of them
+    (a normalised form in place of one that is not), none whose value is the same in every cell; and a
+    caption clause naming what was left out and why."""
+    drawn, refusals = list(metrics), {}
+    shown_axes = [a for a in figure_axes if a is not None]
+    for axis in shown_axes:  # along each axis with the figure's other axis held at each of its levels
+        held = [a for a in shown_axes if a != axis]
+        for _, part in frame.groupby(held, sort=False) if held else [((), frame)]:
+            compared, refused = metrics_along(part, axis, groups.get(axis, ()), drawn)
+            drawn = [m for m in drawn if m in compared] + [m for m in compared if m not in drawn]
+            refusals.update({r.metric: r for r in refused if r.metric not in refusals})
+    done = frame[frame["status"] == "done"]
+    constant = [m for m in drawn if done[m].dropna().nunique() == 1]
+    drawn = [m for m in drawn if m not in constant]
+    notes = [f"{r.metric} (not comparable along {r.axis})" for r in refusals.values()]
+    notes += [f"{m} (the same in every cell: {fmt(done[m].dropna().iloc[0])})" for m in constant]
+    return drawn, (f"; not drawn: {', '.join(notes)}" if notes else "")
 
 
 def _pooled_reliability(store: CellStore, frame: pd.DataFrame, axis: str | None) -> dict[str, list]:
@@ -922,7 +962,7 @@ def _latent_figures(store, frame, axes, assets: Path, name: str, data_dir, publi
         return []
     trained = reps[[(store.cell_dir(c) / "model.pt").exists() for c in reps["cell"]]]
     if trained.empty:  # rendered from published data: the figures the published report drew
-        return _published_latent_figures(reps, assets, name, published)
+        return _published_latent_figures(reps, axes, assets, name, published)
     reps = trained
     lines = []
     by_mode = {mode: reps[reps["conditioning"] == mode]["cell"].iloc[0] for mode in reps["conditioning"].unique()}
@@ -935,33 +975,48 @@ def _latent_figures(store, frame, axes, assets: Path, name: str, data_dir, publi
         }
         _, bundle, _ = latents.load_cell(store, by_mode["none"], data_dir)
         figures.scatter_panels(panels, bundle.class_names, assets / "tsne_none_vs_concat.png")
-        lines.append(_TSNE_CAPTION.format(name=name))
+        lines.append(_TSNE_CAPTION.format(name=name, cells=_cells_text(reps, axes, by_mode, ("none", "concat"))))
     sizes = dict(zip(reps["cell"], reps["image_px"]))
     for mode, cell_id in by_mode.items():
         png = upscaled_png(
             latents.interpolation_strip(store, cell_id, data_dir=data_dir), display_scale(sizes[cell_id])
         )
         atomic_write(assets / f"interpolation_{mode}.png", lambda tmp, d=png: tmp.write_bytes(d))
-        lines.append(_INTERPOLATION_CAPTION.format(name=name, mode=mode))
+        lines.append(
+            _INTERPOLATION_CAPTION.format(name=name, mode=mode, cells=_cells_text(reps, axes, by_mode, [mode]))
+        )
     return lines
+
+
+def _cells_text(reps: pd.DataFrame, axes: list[str], by_mode: dict, modes) -> str:
+    """Which cells a latent figure shows: their id and the values of the other axes."""
+    shown = []
+    for mode in modes:
+        row = next(reps[reps["cell"] == by_mode[mode]].itertuples())
+        values = ", ".join(f"{a}={getattr(row, a)}" for a in axes if a not in ("conditioning",))
+        shown.append(f"`{row.cell}`" + (f" ({values})" if values else ""))
+    return "; ".join(shown)
 
 
 _TSNE_CAPTION = (
     "![t-SNE]({name}/tsne_none_vs_concat.png)\n\n*t-SNE of test-set latent means, coloured by "
-    "class: the plain VAE must encode the class in z, the CVAE is given it and need not.*\n"
+    "class: the plain VAE must encode the class in z, the CVAE is given it and need not. Cells: {cells}.*\n"
 )
 _INTERPOLATION_CAPTION = (
     "![interpolation {mode}]({name}/interpolation_{mode}.png)\n\n*Latent interpolation, "
     "conditioning {mode}: z moves between two test images' posterior means, condition held at "
-    "the first's.*\n"
+    "the first's. Cell: {cells}.*\n"
 )
 
 
-def _published_latent_figures(reps, assets: Path, name: str, published: Path) -> list[str]:
+def _published_latent_figures(reps, axes, assets: Path, name: str, published: Path) -> list[str]:
     lines = []
+    by_mode = {mode: reps[reps["conditioning"] == mode]["cell"].iloc[0] for mode in reps["conditioning"].unique()}
     if _keep_published(published, assets, "tsne_none_vs_concat.png"):
-        lines.append(_TSNE_CAPTION.format(name=name))
-    for mode in reps["conditioning"].unique():
+        lines.append(_TSNE_CAPTION.format(name=name, cells=_cells_text(reps, axes, by_mode, ("none", "concat"))))
+    for mode in by_mode:
         if _keep_published(published, assets, f"interpolation_{mode}.png"):
-            lines.append(_INTERPOLATION_CAPTION.format(name=name, mode=mode))
+            lines.append(
+                _INTERPOLATION_CAPTION.format(name=name, mode=mode, cells=_cells_text(reps, axes, by_mode, [mode]))
+            )
     return lines
