@@ -274,12 +274,10 @@ def report(
 
 def _write_indexes(out: Path) -> None:
     """The findings index and the README's list of published results, from the reports."""
-    from benchmark.report.index import write_index, write_readme_results
+    from benchmark.report.index import write_indexes
 
-    console.print(f"wrote {write_index(out)}")
-    readme = write_readme_results(out)
-    if readme:
-        console.print(f"wrote {readme}")
+    for path in write_indexes(out):
+        console.print(f"wrote {path}")
 
 
 @app.command()

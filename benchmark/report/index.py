@@ -102,3 +102,10 @@ def write_readme_results(out: Path) -> Path | None:
     tail = rest.split(README_END, 1)[1]
     write_text(readme, head + results_block(out) + tail)
     return readme
+
+
+def write_indexes(out: Path) -> list[Path]:
+    """The findings index and the README's list of published results, from the reports; the files written."""
+    index = write_index(out)
+    readme = write_readme_results(out)
+    return [index, *([readme] if readme else [])]
