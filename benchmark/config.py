@@ -73,6 +73,14 @@ def _registry_of(field: str):
     return CONDITIONINGS, "conditioning"
 
 
+REGISTERED_FIELDS = ("dataset", "condition", "backbone", "conditioning", "prior", "model", "schedule")
+
+
+def registry_of(field: str):
+    """The registry whose names a cell field takes, or None for a field that is no registered axis."""
+    return _registry_of(field)[0] if field in REGISTERED_FIELDS else None
+
+
 @functools.cache
 def _json_defaults() -> dict:
     """Every field's default as the JSON dump writes it (a tuple default dumps as a list)."""
@@ -126,7 +134,7 @@ class CellConfig(BaseModel):
     text_encoder: str | None = None  # condition "text": open_clip MODEL[:TAG|:FILE], see conditions/clip_text.py
     text_normalize: bool = Field(default=True, strict=True)  # L2-normalise sentence embeddings and their mean
 
-    @field_validator("dataset", "condition", "backbone", "conditioning", "prior", "model", "schedule")
+    @field_validator(*REGISTERED_FIELDS)
     @classmethod
     def _registered(cls, value: str, info: ValidationInfo) -> str:
         registry, kind = _registry_of(info.field_name)

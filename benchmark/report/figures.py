@@ -62,6 +62,18 @@ def _as_levels(frame: pd.DataFrame, hue: str | None) -> pd.DataFrame:
     return frame.assign(**{hue: pd.Categorical(frame[hue].map(_level_text), [_level_text(v) for v in levels])})
 
 
+def palette(frame: pd.DataFrame, hue: str | None) -> dict | None:
+    """Colours for the levels of a registered axis (conditioning, backbone, ...) by their place in its
+    registry, so that one mechanism has one colour in every report; None (seaborn's order) otherwise."""
+    from benchmark.config import registry_of
+
+    registry = registry_of(hue) if hue else None
+    if registry is None:
+        return None
+    colours, names = sns.color_palette("colorblind", 10), registry.names()
+    return {level: colours[names.index(level) % 10] for level in frame[hue].dropna().unique() if level in names}
+
+
 def _level_text(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -84,6 +96,7 @@ def metrics_against_axis(frame: pd.DataFrame, axis: str, hue: str | None, metric
             x=axis,
             y=metric,
             hue=hue,
+            palette=palette(done, hue),
             errorbar=t_errorbar,
             ax=ax,
             linestyle="-" if joined else "none",
@@ -142,7 +155,9 @@ def training_curves(
         part = logs if row is None else logs[logs[row] == level]
         for ax, term in zip(panels, terms):
             band = _nonnegative_errorbar if term == "kl" or nonnegative else t_errorbar  # a KL is never below 0
-            sns.lineplot(data=part, x="epoch", y=term, hue=hue, errorbar=band, ax=ax, marker=marker)
+            sns.lineplot(
+                data=part, x="epoch", y=term, hue=hue, palette=palette(logs, hue), errorbar=band, ax=ax, marker=marker
+            )
             _log_if_spanning(ax, part[term])
             title = "validation loss per image" if term == "val_loss" else f"training {term} per image"
             ax.set_title(title if row is None else f"{title}\n{row}={_level_text(level)}")  # two lines: no overlap
@@ -157,7 +172,16 @@ def learning_curves(logs: pd.DataFrame, hue: str | None, metrics: list[str], pub
     logs = _as_levels(logs, hue)
     fig, axes = _panels(metrics)
     for ax, metric in zip(axes, metrics):
-        sns.lineplot(data=logs, x="epoch", y=f"test_{metric}", hue=hue, errorbar=t_errorbar, ax=ax, marker=".")
+        sns.lineplot(
+            data=logs,
+            x="epoch",
+            y=f"test_{metric}",
+            hue=hue,
+            palette=palette(logs, hue),
+            errorbar=t_errorbar,
+            ax=ax,
+            marker=".",
+        )
         if metric in published:
             ax.axhline(published[metric], color="black", linestyle="--", linewidth=1, label="published")
         ax.set_title(f"test {metric} after each epoch")
@@ -199,9 +223,12 @@ def reliability(curves: dict[str, list[list[float]]], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="calibrated")
     for label, rows in curves.items():
-        points = [(c, a) for c, a, n in rows if n]
-        ax.plot(*zip(*points), marker="o", label=label)
-    ax.set(xlabel="confidence max_y p(y|x)", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
+        points = [(c, a, n) for c, a, n in rows if n]
+        confidence, accuracy, images = zip(*points)
+        (line,) = ax.plot(confidence, accuracy, label=label)
+        total = sum(images)  # marker area by the bin's share of the images: a bin of few images is a dot
+        ax.scatter(confidence, accuracy, s=[6 + 300 * n / total for n in images], color=line.get_color(), zorder=3)
+    ax.set(xlabel="confidence max_y p(y|x)", ylabel="accuracy", xlim=(0, 1.02), ylim=(0, 1.02))
     ax.set_aspect("equal")
     ax.legend(loc="upper left", fontsize="small")
     save(fig, path)

@@ -815,7 +815,7 @@ def _figure_section(
         add(
             "learning_curves.png",
             "Test metrics after each epoch (mean and 95% t-interval over seeds)"
-            + ("; dashed: the published figure" if set(published) & set(tested) else ""),
+            + (_published_line_text(grid.published) if set(published) & set(tested) else ""),
         )
     curves = _pooled_reliability(store, frame, hue or (varying[0] if varying else None))
     if curves:
@@ -823,12 +823,18 @@ def _figure_section(
         add(
             "reliability.png",
             "Calibration of the generative classifier p(y|x) on the test images: accuracy against confidence "
-            "per bin, pooled over seeds; on the dashed line it is calibrated",
+            "per bin, pooled over seeds, each marker's area the bin's share of the images; on the dashed line it "
+            "is calibrated",
         )
     asked = [m for m in (grid.question.metrics if grid.question else shown) if m in shown]
     lines += _cell_images(store, frame, axes, assets, grid.name, published_assets, asked[0] if asked else None)
     lines += _latent_figures(store, frame, axes, assets, grid.name, data_dir, published_assets)
     return "\n".join(lines)
+
+
+def _published_line_text(published: dict) -> str:
+    epochs = published.get("epochs")
+    return "; dashed: the published figure" + (f", reached after {epochs} epochs there" if epochs else "")
 
 
 _SCALE_FIELDS = ("image_size", "dataset", "task", "recon_loss", "binarize")  # change a per-image loss's scale
