@@ -27,7 +27,7 @@ from benchmark.models.loss import likelihood_case
 from benchmark.store.cells import png_bytes
 from benchmark.training.trainer import TrainedCell, stream_seed
 
-SAMPLE_STREAM, LIKELIHOOD_STREAM, SUBSET_STREAM, COMPLETION_STREAM = 3, 4, 5, 8
+SAMPLE_STREAM, LIKELIHOOD_STREAM, SUBSET_STREAM, COMPLETION_STREAM = 3, 4, 5, 9  # 8: the validation noise
 COMPLETIONS = 10  # sampled completions of each test input (image tasks)
 RELIABILITY_BINS = 15  # equal-width confidence bins of the generative classifier's calibration (Guo et al. 2017)
 
@@ -462,7 +462,7 @@ def label_metrics(ctx: EvalContext) -> dict:
 
 @metric_group(
     "completion",
-    2,
+    3,
     MetricSpec(
         "target_xent_iw",
         "image tasks, Bernoulli decoder: importance-weighted estimate (nll_k samples from q, the cell's prior, "
