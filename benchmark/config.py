@@ -6,7 +6,8 @@ results folder) are not part of it.
 
 Types are strict (no `true` for a number, no "8" for an integer), numbers are finite,
 and the names of data sets, condition kinds, backbones, conditioning modes and priors
-are checked against their registries, which are the only lists of them.
+are checked against their registries, which are the only lists of them. The schema sits at the bottom
+of the package: the registries (registry.py) import their entries' modules when first asked.
 """
 
 from __future__ import annotations
@@ -15,6 +16,18 @@ import functools
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from benchmark.registry import (
+    BACKBONES,
+    CELL_FIELD_REGISTRIES,
+    CONDITIONINGS,
+    CONDITIONS,
+    DATASETS,
+    IMAGE_TASKS,
+    MODELS,
+    SCHEDULES,
+    Registry,
+)
 
 # Upper bounds that keep a typo from asking for an impossible model; each is far above any published CVAE.
 MAX_WIDTH = 16_384  # latent_dim, embed_dim, hidden widths: a 16k x 16k Linear is already 1 GiB of fp32 weights
@@ -42,43 +55,24 @@ Count = Annotated[int, Field(strict=True, gt=0)]
 Width = Annotated[int, Field(strict=True, gt=0, le=MAX_WIDTH)]
 
 
-def _registry_of(field: str):
-    """The registry that owns a field's names (imported late: the registries' modules import this one)."""
-    if field == "dataset":
-        from benchmark.data import DATASETS
-
-        return DATASETS, "data set"
-    if field == "condition":
-        from benchmark.conditions import CONDITIONS
-
-        return CONDITIONS, "condition"
-    if field == "backbone":
-        from benchmark.models.backbones import BACKBONES
-
-        return BACKBONES, "backbone"
-    if field == "prior":
-        from benchmark.models.prior import PRIORS
-
-        return PRIORS, "prior"
-    if field == "model":
-        from benchmark.models.cvae import MODELS
-
-        return MODELS, "model"
-    if field == "schedule":
-        from benchmark.training.schedules import SCHEDULES
-
-        return SCHEDULES, "schedule"
-    from benchmark.models.conditioning import CONDITIONINGS
-
-    return CONDITIONINGS, "conditioning"
+IMAGE_SIZES = (28, 32, 64, 128, 256)  # every size a cell may ask for; the conv backbone grows with it
 
 
-REGISTERED_FIELDS = ("dataset", "condition", "backbone", "conditioning", "prior", "model", "schedule")
-
-
-def registry_of(field: str):
+def registry_of(field: str) -> Registry | None:
     """The registry whose names a cell field takes, or None for a field that is no registered axis."""
-    return _registry_of(field)[0] if field in REGISTERED_FIELDS else None
+    return CELL_FIELD_REGISTRIES.get(field)
+
+
+def parse_task(text: str, image_size: int) -> tuple[str, int]:
+    """An image task NAME:ARGUMENT (conditions/image_tasks.py) -> (name, argument), or ValueError saying what
+    is allowed."""
+    name, sep, argument = text.partition(":")
+    if name not in IMAGE_TASKS:
+        raise ValueError(f"unknown image task {name!r}; valid: {', '.join(IMAGE_TASKS.names())} (as NAME:ARGUMENT)")
+    family = IMAGE_TASKS[name]
+    if not sep or not argument.isdigit() or not family.valid(int(argument), image_size):
+        raise ValueError(f"image task {text!r}: the argument after {name}: is {family.arguments}")
+    return name, int(argument)
 
 
 @functools.cache
@@ -134,19 +128,17 @@ class CellConfig(BaseModel):
     text_encoder: str | None = None  # condition "text": open_clip MODEL[:TAG|:FILE], see conditions/clip_text.py
     text_normalize: bool = Field(default=True, strict=True)  # L2-normalise sentence embeddings and their mean
 
-    @field_validator(*REGISTERED_FIELDS)
+    @field_validator(*CELL_FIELD_REGISTRIES)
     @classmethod
     def _registered(cls, value: str, info: ValidationInfo) -> str:
-        registry, kind = _registry_of(info.field_name)
+        registry = CELL_FIELD_REGISTRIES[info.field_name]
         if value not in registry:
-            raise ValueError(f"unknown {kind} {value!r}; valid: {', '.join(registry.names())}")
+            raise ValueError(f"unknown {registry.kind} {value!r}; valid: {', '.join(registry.names())}")
         return value
 
     @field_validator("image_size")
     @classmethod
     def _image_size(cls, value: int) -> int:
-        from benchmark.data.images import IMAGE_SIZES
-
         if value not in IMAGE_SIZES:
             raise ValueError(f"image size not supported; valid: {', '.join(map(str, IMAGE_SIZES))}")
         return value
@@ -160,9 +152,6 @@ class CellConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> CellConfig:
-        from benchmark.data import DATASETS
-        from benchmark.models.backbones import BACKBONES
-
         BACKBONES[self.backbone].check(self)
         data = DATASETS[self.dataset]
         if self.condition not in data.conditions:
@@ -187,8 +176,6 @@ class CellConfig(BaseModel):
                 f"for condition 'image' (this cell: condition {self.condition!r}, task {self.task!r})"
             )
         if self.task is not None:
-            from benchmark.conditions.image_tasks import parse_task
-
             parse_task(self.task, self.image_size)
         if self.condition == "text" and not self.text_encoder:
             raise ValueError(
@@ -198,8 +185,6 @@ class CellConfig(BaseModel):
         return self
 
     def _check_training_protocol(self, split_images: int | None) -> None:
-        from benchmark.training.schedules import SCHEDULES
-
         if split_images is not None and self.val_size:
             left = split_images - self.val_size
             if left < (self.train_size or 1):
@@ -223,12 +208,6 @@ class CellConfig(BaseModel):
     def canonical(self) -> CellConfig:
         """The same cell with the fields its backbone, conditioning and condition ignore at their defaults,
         so one model has one id (hidden does not change a conv cell, embed_dim not a FiLM one)."""
-        from benchmark.conditions import CONDITIONS
-        from benchmark.models.backbones import BACKBONES
-        from benchmark.models.conditioning import CONDITIONINGS
-        from benchmark.models.cvae import MODELS
-        from benchmark.training.schedules import SCHEDULES
-
         ignored = {
             *SCHEDULES[self.schedule].ignores,
             *BACKBONES[self.backbone].ignores,
@@ -246,6 +225,4 @@ class CellConfig(BaseModel):
 
     @property
     def channels(self) -> int:
-        from benchmark.data import DATASETS
-
         return DATASETS[self.dataset].channels

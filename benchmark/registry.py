@@ -1,9 +1,17 @@
-"""One registry per pluggable axis: a name -> factory mapping with clear errors."""
+"""One registry per pluggable axis: a name -> entry mapping with clear errors, and the registries of the
+cell's axes themselves.
+
+Each registry names its home, the module that registers the project's own entries, and imports it on its
+first lookup. The schema (config.py) checks a cell's names against these registries at the bottom of the
+package, without importing the layers above it; an entry registered anywhere else is there as soon as its
+module has been imported.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from benchmark.errors import BenchError
 
@@ -11,8 +19,9 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, home: str | None = None):
         self.kind = kind
+        self.home = home  # the module that registers the built-in entries, imported on first lookup
         self._entries: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -24,14 +33,39 @@ class Registry(Generic[T]):
 
         return add
 
+    def _filled(self) -> dict[str, T]:
+        if self.home is not None:
+            importlib.import_module(self.home)  # once: later calls find it in sys.modules
+        return self._entries
+
     def __getitem__(self, name: str) -> T:
         try:
-            return self._entries[name]
+            return self._filled()[name]
         except KeyError:
             raise BenchError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}") from None
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._filled()
 
     def names(self) -> list[str]:
-        return list(self._entries)
+        return list(self._filled())
+
+
+# The cell's pluggable axes, keyed by the cell field that names an entry (config.py checks them).
+DATASETS: Registry[Any] = Registry("data set", "benchmark.data.datasets")
+CONDITIONS: Registry[Any] = Registry("condition", "benchmark.conditions")
+IMAGE_TASKS: Registry[Any] = Registry("image task", "benchmark.conditions.image_tasks")
+BACKBONES: Registry[Any] = Registry("backbone", "benchmark.models.backbones")
+CONDITIONINGS: Registry[Any] = Registry("conditioning", "benchmark.models.conditioning")
+PRIORS: Registry[Any] = Registry("prior", "benchmark.models.prior")
+MODELS: Registry[Any] = Registry("model", "benchmark.models.cvae")
+SCHEDULES: Registry[Any] = Registry("schedule", "benchmark.training.schedules")
+CELL_FIELD_REGISTRIES: dict[str, Registry[Any]] = {
+    "dataset": DATASETS,
+    "condition": CONDITIONS,
+    "backbone": BACKBONES,
+    "conditioning": CONDITIONINGS,
+    "prior": PRIORS,
+    "model": MODELS,
+    "schedule": SCHEDULES,
+}

@@ -1,21 +1,22 @@
 """Every random stream of a cell has its own id: two streams sharing one would draw the same numbers."""
 
+import pytest
 
-def test_the_random_streams_of_a_cell_are_distinct():
-    from benchmark.conditions import TASK_STREAM
-    from benchmark.metrics import evaluate
-    from benchmark.training import trainer
 
-    streams = {
-        "init": trainer.INIT_STREAM,
-        "order": trainer.ORDER_STREAM,
-        "noise": trainer.NOISE_STREAM,
-        "binarize": trainer.BINARIZE_STREAM,
-        "validation": trainer.VALIDATION_STREAM,
-        "task": TASK_STREAM,
-        "sample": evaluate.SAMPLE_STREAM,
-        "likelihood": evaluate.LIKELIHOOD_STREAM,
-        "subset": evaluate.SUBSET_STREAM,
-        "completion": evaluate.COMPLETION_STREAM,
-    }
-    assert len(set(streams.values())) == len(streams), streams
+def test_the_random_streams_of_a_cell_are_distinct_and_every_stream_used_is_in_the_table():
+    import re
+    from pathlib import Path
+
+    from benchmark.seeding import STREAMS, stream_seed
+
+    assert len(set(STREAMS.values())) == len(STREAMS)
+    package = Path(__file__).resolve().parents[1] / "benchmark"
+    used = set()
+    for path in package.rglob("*.py"):
+        used |= set(re.findall(r'(?:stream_generator|stream_seed)\([^,]+, "(\w+)"', path.read_text()))
+        used |= set(re.findall(r'generator\("(\w+)"\)', path.read_text()))
+    assert used and used <= set(STREAMS), used - set(STREAMS)
+    seeds = {stream_seed(seed, s) for seed in range(3) for s in STREAMS}
+    assert len(seeds) == 3 * len(STREAMS)
+    with pytest.raises(KeyError):
+        stream_seed(0, "nosie")

@@ -15,7 +15,8 @@ import torch
 from benchmark.config import CellConfig
 from benchmark.data import DatasetBundle
 from benchmark.models.condition_source import ConditionSource
-from benchmark.registry import Registry
+from benchmark.registry import CONDITIONS
+from benchmark.seeding import stream_generator
 
 
 @dataclass
@@ -24,9 +25,6 @@ class PreparedConditions:
     train: Callable[[torch.Generator], torch.Tensor]  # one condition per train image, drawn per epoch
     test: torch.Tensor  # one condition per test image, fixed
     notes: dict = field(default_factory=dict)  # provenance: encoder, whether it is trained, ...
-
-
-CONDITIONS: Registry[Callable[[CellConfig, DatasetBundle], PreparedConditions]] = Registry("condition")
 
 
 def _class_conditions(config: CellConfig, bundle: DatasetBundle) -> PreparedConditions:
@@ -73,18 +71,14 @@ def _text_conditions(config: CellConfig, bundle: DatasetBundle) -> PreparedCondi
     )
 
 
-TASK_STREAM = 7  # offset of the cell's seed stream that places the training images' inpainting boxes
-
-
 @CONDITIONS.register("image")
 def _image_conditions(config: CellConfig, bundle: DatasetBundle) -> PreparedConditions:
     """Each image's visible input and target mask under the cell's task, fixed per image: training boxes
     drawn from the cell's seed, test boxes from seed 0 (the same test task for every cell)."""
     from benchmark.conditions.image_tasks import task_condition
     from benchmark.models.backbones import BACKBONES
-    from benchmark.training.trainer import stream_seed
 
-    train_gen = torch.Generator().manual_seed(stream_seed(config.seed, TASK_STREAM))
+    train_gen = stream_generator(config.seed, "task")
     train = task_condition(config.task, bundle.train.images, train_gen)
     test = task_condition(config.task, bundle.test.images, torch.Generator().manual_seed(0))
     return PreparedConditions(

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from benchmark.registry import Registry
+from benchmark.config import parse_task
+from benchmark.registry import IMAGE_TASKS
 
 # A task maps (uint8 images (N, C, H, W), a generator for tasks that draw) to (visible uint8 (N, C, H, W),
 # target bool (N, 1, H, W)).
@@ -26,9 +27,6 @@ class TaskFamily:
     build: Callable[[int], Task]  # the task for one argument
     arguments: str  # what the argument may be, for errors
     valid: Callable[[int, int], bool]  # (argument, image size) -> allowed
-
-
-IMAGE_TASKS: Registry[TaskFamily] = Registry("image task")
 
 
 def quadrant_target(visible_quadrants: int, size: int) -> torch.Tensor:
@@ -83,17 +81,6 @@ IMAGE_TASKS.register("inpaint")(TaskFamily(_inpaint, "a box side from 1 to the i
 IMAGE_TASKS.register("superres")(
     TaskFamily(_superres, "a factor of 2 or 4 that divides the image size", lambda n, s: n in (2, 4) and s % n == 0)
 )
-
-
-def parse_task(text: str, image_size: int) -> tuple[str, int]:
-    """NAME:ARGUMENT -> (name, argument), or ValueError saying what is allowed."""
-    name, sep, argument = text.partition(":")
-    if name not in IMAGE_TASKS:
-        raise ValueError(f"unknown image task {name!r}; valid: {', '.join(IMAGE_TASKS.names())} (as NAME:ARGUMENT)")
-    family = IMAGE_TASKS[name]
-    if not sep or not argument.isdigit() or not family.valid(int(argument), image_size):
-        raise ValueError(f"image task {text!r}: the argument after {name}: is {family.arguments}")
-    return name, int(argument)
 
 
 def task_condition(text: str, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

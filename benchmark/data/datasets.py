@@ -19,7 +19,7 @@ from benchmark.data import coco, idx, synthetic
 from benchmark.data.images import IMAGE_SIZES, resize_square
 from benchmark.errors import BenchError
 from benchmark.fileio import save_torch
-from benchmark.registry import Registry
+from benchmark.registry import DATASETS
 
 
 @dataclass
@@ -104,7 +104,6 @@ class DatasetEntry:
     train_images: int | None = None  # size of the train split when fixed (bounds train_size)
 
 
-DATASETS: Registry[DatasetEntry] = Registry("data set")
 LABELLED = ("label", "keyword", "image")  # what a labelled image data set supports
 
 

@@ -24,10 +24,10 @@ from benchmark.metrics.protocol import EvalConfig
 from benchmark.metrics.registry import METRIC_GROUPS, MetricSpec, metric_group, protocol_version
 from benchmark.models.cost import parameter_count, training_flops_per_image
 from benchmark.models.loss import likelihood_case
+from benchmark.seeding import stream_generator
 from benchmark.store.cells import png_bytes
-from benchmark.training.trainer import TrainedCell, stream_seed
+from benchmark.training.trainer import TrainedCell
 
-SAMPLE_STREAM, LIKELIHOOD_STREAM, SUBSET_STREAM, COMPLETION_STREAM = 3, 4, 5, 9  # 8: the validation noise
 COMPLETIONS = 10  # sampled completions of each test input (image tasks)
 RELIABILITY_BINS = 15  # equal-width confidence bins of the generative classifier's calibration (Guo et al. 2017)
 
@@ -83,7 +83,7 @@ class EvalContext:
         size = min(self.eval.recon_size or n, n)
         if size == n:
             return torch.arange(n)
-        gen = torch.Generator().manual_seed(stream_seed(self.trained.config.seed, SUBSET_STREAM))
+        gen = stream_generator(self.trained.config.seed, "subset")
         return torch.randperm(n, generator=gen)[:size].sort().values
 
     def batches(self, index: torch.Tensor):
@@ -107,7 +107,7 @@ class EvalContext:
     @functools.cached_property
     def samples(self) -> torch.Tensor:
         """n_samples generated images, uint8, noise from the cell's seed."""
-        gen = self.generator(SAMPLE_STREAM)
+        gen = self.generator("sample")
         out = [
             self.model.sample(c.to(self.device), gen).mul(255).round().to(torch.uint8).cpu()
             for c in self.sample_conditions.split(self.eval.batch_size)
@@ -120,9 +120,9 @@ class EvalContext:
         x = self.trained.bundle.test.images[index].to(self.device).float() / 255
         return x, self.trained.conditions.test[index].to(self.device)
 
-    def generator(self, stream: int) -> torch.Generator:
+    def generator(self, stream: str) -> torch.Generator:
         """A fresh generator of one of the cell's evaluation streams (the same draws each time)."""
-        return torch.Generator(device=self.device).manual_seed(stream_seed(self.trained.config.seed, stream))
+        return stream_generator(self.trained.config.seed, stream, self.device)
 
     def unavailable(self, names: list[str], reason: str) -> dict:
         for name in names:
@@ -354,7 +354,7 @@ def likelihood_metrics(ctx: EvalContext) -> dict:
     if not density:
         estimated = [name for name in METRIC_GROUPS["likelihood"].names if name not in metrics]
         return {**metrics, **ctx.unavailable(estimated, case)}
-    generator = ctx.generator(LIKELIHOOD_STREAM)  # one stream over all batches: independent draws per image
+    generator = ctx.generator("likelihood")  # one stream over all batches: independent draws per image
     estimates = [
         likelihood.importance_estimate(ctx.model, xb, cb, ctx.eval.nll_k, generator, config.recon_loss)
         for xb, cb in zip(x.split(ctx.eval.batch_size), c.split(ctx.eval.batch_size))
@@ -453,7 +453,7 @@ def label_metrics(ctx: EvalContext) -> dict:
         x,
         classes,
         ctx.eval.nll_k,
-        lambda: ctx.generator(LIKELIHOOD_STREAM),
+        lambda: ctx.generator("likelihood"),
         config.recon_loss,
         ctx.eval.batch_size,
     )
@@ -528,7 +528,7 @@ def completion_metrics(ctx: EvalContext) -> dict:
     names = list(METRIC_GROUPS["completion"].names)
     if not ctx.model.image_condition:
         return ctx.unavailable(names, "not applicable: the condition is not an image task")
-    generator = ctx.generator(COMPLETION_STREAM)
+    generator = ctx.generator("completion")
     scores: dict[str, list] = {}
     for x, c in ctx.batches(ctx.recon_index):
         completions = torch.stack([ctx.model.sample(c, generator) for _ in range(COMPLETIONS)])
@@ -538,7 +538,7 @@ def completion_metrics(ctx: EvalContext) -> dict:
     if ctx.trained.config.recon_loss != "bce":
         return {**metrics, **ctx.unavailable(["target_xent_iw", "target_xent_elbo"], "the decoder is not a Bernoulli")}
     x, c = ctx.likelihood_images()
-    generator = ctx.generator(LIKELIHOOD_STREAM)
+    generator = ctx.generator("likelihood")
     estimates = [
         likelihood.importance_estimate(ctx.model, xb, cb, ctx.eval.nll_k, generator, "bce")
         for xb, cb in zip(x.split(ctx.eval.batch_size), c.split(ctx.eval.batch_size))
@@ -627,7 +627,7 @@ def image_grids(ctx: EvalContext, per_row: int = 10) -> dict[str, bytes]:
 
     x, c = next(ctx.batches(ctx.recon_index[:per_row]))
     recon = torch.cat([x, ctx.model.reconstruct(x, c)]).cpu()
-    gen = ctx.generator(SAMPLE_STREAM)
+    gen = ctx.generator("sample")
     classes = ctx.trained.conditions.source.num_classes
     if ctx.model.image_condition:
         samples = completion_grid(ctx.model, x, c, gen, 5).cpu()

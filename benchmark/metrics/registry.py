@@ -43,7 +43,7 @@ class MetricGroup:
         return tuple(spec.name for spec in self.specs)
 
 
-METRIC_GROUPS: Registry[MetricGroup] = Registry("metric group")
+METRIC_GROUPS: Registry[MetricGroup] = Registry("metric group", "benchmark.metrics.evaluate")
 
 
 def metric_group(name: str, version: int, *specs: MetricSpec) -> Callable:
@@ -56,14 +56,8 @@ def metric_group(name: str, version: int, *specs: MetricSpec) -> Callable:
     return add
 
 
-def _groups() -> Registry[MetricGroup]:
-    import benchmark.metrics.evaluate  # noqa: F401 - registers the groups
-
-    return METRIC_GROUPS
-
-
 def metric_specs() -> dict[str, MetricSpec]:
-    groups = _groups()
+    groups = METRIC_GROUPS
     return {spec.name: spec for name in groups.names() for spec in groups[name].specs}
 
 
@@ -72,7 +66,7 @@ def headline_metrics() -> list[str]:
 
 
 def group_versions() -> dict[str, int]:
-    groups = _groups()
+    groups = METRIC_GROUPS
     return {name: groups[name].version for name in groups.names()}
 
 
@@ -83,7 +77,7 @@ def protocol_version(eval_settings: dict, versions: dict[str, int]) -> str:
 
 
 def group_of(metric: str) -> str:
-    groups = _groups()
+    groups = METRIC_GROUPS
     for name in groups.names():
         if metric in groups[name].names:
             return name

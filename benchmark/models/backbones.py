@@ -16,7 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmark.registry import Registry
+from benchmark.config import IMAGE_SIZES
+from benchmark.registry import BACKBONES, CONDITIONINGS
 
 Modulate = Callable[[int, torch.Tensor], torch.Tensor]  # (FiLM site, activations) -> activations
 
@@ -119,9 +120,6 @@ class BackbonePreset:
 
     def check(self, config) -> None:
         """Raise ValueError (pydantic turns it into a validation error) for an unsupported cell."""
-        from benchmark.data.images import IMAGE_SIZES
-        from benchmark.models.conditioning import CONDITIONINGS
-
         for key, value, allowed in (
             ("image_size", config.image_size, self.image_sizes or IMAGE_SIZES),
             ("conditioning", config.conditioning, self.conditionings or tuple(CONDITIONINGS.names())),
@@ -132,9 +130,6 @@ class BackbonePreset:
                     f"backbone {config.backbone!r} does not support {key} {value!r}; "
                     f"valid: {', '.join(map(str, allowed))}"
                 )
-
-
-BACKBONES: Registry[BackbonePreset] = Registry("backbone")
 
 
 # --- generic MLP -------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ the defaults do nothing, so `none` is the plain VAE baseline.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -14,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from benchmark.models.condition_source import ConditionSource
-from benchmark.registry import Registry
+from benchmark.registry import CONDITIONINGS
 
 
 @dataclass(frozen=True)
@@ -49,8 +48,6 @@ class Conditioning(nn.Module):
 
 
 NORM_EPS = 1e-5  # of instance and layer norm (PyTorch's default)
-
-CONDITIONINGS: Registry[Callable[[ConditioningContext], Conditioning]] = Registry("conditioning")
 
 
 @CONDITIONINGS.register("none")

@@ -17,7 +17,7 @@ from benchmark.models.condition_source import ConditionSource
 from benchmark.models.conditioning import CONDITIONINGS, ConditioningContext
 from benchmark.models.loss import decoder_mean
 from benchmark.models.prior import PRIORS, kl_diagonal_gaussians
-from benchmark.registry import Registry
+from benchmark.registry import MODELS
 
 
 class CVAE(nn.Module):
@@ -154,7 +154,6 @@ class DeterministicNet(CVAE):
         return super().decode_logits(torch.zeros_like(z), c)
 
 
-MODELS: Registry[type[CVAE]] = Registry("model")
 MODELS.register("cvae")(CVAE)
 MODELS.register("deterministic")(DeterministicNet)
 

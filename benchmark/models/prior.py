@@ -6,13 +6,11 @@ the loss, the samples and the likelihood metrics all take it from here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
 
 from benchmark.models.condition_source import ConditionSource
-from benchmark.registry import Registry
+from benchmark.registry import PRIORS
 
 PRIOR_HIDDEN = 128  # width of the prior network's hidden layer (fixed: the same for every mechanism of a grid)
 
@@ -49,7 +47,6 @@ class ConditionalPrior(StandardPrior):
         return mu, logvar
 
 
-PRIORS: Registry[Callable[[int, ConditionSource], StandardPrior]] = Registry("prior")
 PRIORS.register("standard")(lambda latent_dim, source: StandardPrior(latent_dim))
 PRIORS.register("conditional")(ConditionalPrior)
 

@@ -19,20 +19,17 @@ from benchmark.config import CellConfig
 from benchmark.data import DatasetBundle, load_dataset
 from benchmark.data.binarize import binarized
 from benchmark.models.loss import cvae_loss, kl_weight
+from benchmark.seeding import stream_generator
 from benchmark.training.cpu import configure_cpu
 from benchmark.training.schedules import LearningRate
 from benchmark.training.selection import ModelSelection, training_summary
 from benchmark.training.trainer import (
-    NOISE_STREAM,
-    ORDER_STREAM,
     VALIDATION_BATCH,
-    VALIDATION_STREAM,
     CellFailed,
     TrainedCell,
     build_seeded_model,
     epoch_record,
     resolve_device,
-    stream_seed,
     validation_data,
     validation_record,
 )
@@ -81,7 +78,7 @@ class PerCellAdam:
 
 def noise_generators(configs: list[CellConfig], device: torch.device) -> list[torch.Generator]:
     """Each cell's own reparameterisation noise stream, seeded as when it trains alone."""
-    return [torch.Generator(device=device).manual_seed(stream_seed(c.seed, NOISE_STREAM)) for c in configs]
+    return [stream_generator(c.seed, "noise", device) for c in configs]
 
 
 def train_packed(
@@ -112,7 +109,7 @@ def train_packed(
     optimizer = PerCellAdam(params, [c.lr for c in configs])
     images = full.train.images.to(device)
     index = torch.stack(indices).to(device)  # (K, N): the same N for every cell of a pack
-    order_gens = [torch.Generator().manual_seed(stream_seed(c.seed, ORDER_STREAM)) for c in configs]
+    order_gens = [stream_generator(c.seed, "order") for c in configs]
     noise_gens = noise_generators(configs, device)
     logs: list[list[dict]] = [[] for _ in configs]
     failed: dict[int, CellFailed] = {}
@@ -188,10 +185,7 @@ class PackedProtocol:
             return [{} for _ in self.configs]
         images, conditions = self.validation
         base = self.configs[0]
-        noise = [
-            torch.Generator(device=self.device).manual_seed(stream_seed(c.seed, VALIDATION_STREAM))
-            for c in self.configs
-        ]
+        noise = [stream_generator(c.seed, "validation", self.device) for c in self.configs]
         betas = torch.tensor([c.beta for c in self.configs], device=self.device)
         sums = torch.zeros(len(self.configs), 3, dtype=torch.float64, device=self.device)
         for part in torch.arange(len(images), device=self.device).split(VALIDATION_BATCH):

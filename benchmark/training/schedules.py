@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch.optim import lr_scheduler
 
-from benchmark.registry import Registry
+from benchmark.registry import SCHEDULES
 
 SCHEDULE_FIELDS = ("milestones", "gamma", "lr_min", "plateau_patience")  # the fields schedules read
 
@@ -28,7 +28,6 @@ class Schedule:
         return tuple(f for f in SCHEDULE_FIELDS if f not in self.uses)
 
 
-SCHEDULES: Registry[Schedule] = Registry("schedule")
 SCHEDULES.register("constant")(Schedule(lambda optimizer, config: lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)))
 # pythae's recipe: MultiStepLR stepped once per epoch, lr * gamma after each milestone epoch
 SCHEDULES.register("multistep")(

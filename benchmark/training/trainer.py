@@ -22,12 +22,12 @@ from benchmark.data.binarize import binarized, draw
 from benchmark.models.backbones import BACKBONES
 from benchmark.models.cvae import CVAE, build_model
 from benchmark.models.loss import cvae_loss, kl_weight, likelihood_case
+from benchmark.seeding import stream_generator, stream_seed
 from benchmark.training.cpu import configure_cpu
 from benchmark.training.schedules import LearningRate
 from benchmark.training.selection import ModelSelection, training_summary
 
 # Offsets that give each random stream of a cell its own seed.
-INIT_STREAM, ORDER_STREAM, NOISE_STREAM, BINARIZE_STREAM, VALIDATION_STREAM = 0, 1, 2, 6, 8
 VALIDATION_BATCH = 1000
 
 
@@ -52,13 +52,9 @@ def resolve_device(name: str | None = "auto") -> torch.device:
     return torch.device(name)
 
 
-def stream_seed(seed: int, stream: int) -> int:
-    return seed * 1000 + stream
-
-
 def build_seeded_model(config: CellConfig, conditions: PreparedConditions, device: torch.device) -> CVAE:
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(stream_seed(config.seed, INIT_STREAM))
+        torch.manual_seed(stream_seed(config.seed, "init"))
         model = build_model(config, conditions.source)
     return model.to(device)
 
@@ -116,9 +112,9 @@ def train_cell(
     step_loss = _step_loss(model, config, device, compile)
 
     images = bundle.train.images.to(device)  # uint8, moved once
-    order_gen = torch.Generator().manual_seed(stream_seed(config.seed, ORDER_STREAM))
-    noise_gen = torch.Generator(device=device).manual_seed(stream_seed(config.seed, NOISE_STREAM))
-    binarize_gen = torch.Generator(device=device).manual_seed(stream_seed(config.seed, BINARIZE_STREAM))
+    order_gen = stream_generator(config.seed, "order")
+    noise_gen = stream_generator(config.seed, "noise", device)
+    binarize_gen = stream_generator(config.seed, "binarize", device)
     gens = (order_gen, noise_gen, binarize_gen if config.binarize == "dynamic" else None)
     validation = validation_data(config, bundle, device)
     schedule, selection = LearningRate(optimizer, config), ModelSelection(config)
@@ -151,7 +147,7 @@ def validation_data(config: CellConfig, bundle: DatasetBundle, device) -> tuple 
         return None
     images = bundle.validation.images.to(device)
     if config.binarize == "dynamic":
-        images = draw(images, torch.Generator(device=device).manual_seed(stream_seed(0, VALIDATION_STREAM)))
+        images = draw(images, stream_generator(0, "validation", device))
     conditions = prepare_conditions(config, replace(bundle, test=bundle.validation)).test.to(device)
     return images, conditions
 
@@ -161,7 +157,7 @@ def validation_terms(model: CVAE, images: torch.Tensor, conditions: torch.Tensor
     """The cell's loss at its full beta on the validation split, with the same noise every epoch; the
     negative ELBO (beta = 1) in nats where the decoder is a normalised density of the data."""
     model.eval()
-    noise = torch.Generator(device=images.device).manual_seed(stream_seed(config.seed, VALIDATION_STREAM))
+    noise = stream_generator(config.seed, "validation", images.device)
     sums = torch.zeros(3, dtype=torch.float64, device=images.device)
     for part in torch.arange(len(images), device=images.device).split(VALIDATION_BATCH):
         x, c = images.index_select(0, part).float().div_(255), conditions[part]
