@@ -69,7 +69,7 @@ def sample_grid(
     model, bundle, conditions = load_cell(store, cell_id, data_dir)
     config = store.read(cell_id, "config.json")
     if config["cell"]["condition"] == "image":
-        from benchmark.metrics.evaluate import completion_grid
+        from benchmark.drawing import completion_grid
 
         condition, index = image_condition_for(config["cell"], conditions, image)
         truth = bundle.test.images[index : index + 1].float() / 255

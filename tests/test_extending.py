@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from benchmark.grid.spec import build_grid
-from benchmark.metrics.evaluate import EvalContext
+from benchmark.metrics.context import EvalContext
 from benchmark.metrics.registry import METRIC_GROUPS, MetricGroup, MetricSpec
 from benchmark.models.conditioning import CONDITIONINGS, Conditioning, ConditioningContext
 from benchmark.report.frame import from_store_record

@@ -10,7 +10,7 @@ stays bounded for any k (5,000 is the literature's scale) and any number of test
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -75,6 +75,16 @@ def importance_estimate(model, x, c, k, generator, recon_loss: str = "bce", chun
     return ImportanceEstimate(lse - math.log(k), total / k, relative.clamp(min=0) / k)
 
 
+def batched_estimate(model, x, c, k: int, generator, recon_loss: str, batch_size: int) -> ImportanceEstimate:
+    """importance_estimate over batches of x from one generator (independent draws for every image), its
+    fields concatenated: the one estimator of every importance-weighted figure."""
+    parts = [
+        importance_estimate(model, xb, cb, k, generator, recon_loss)
+        for xb, cb in zip(x.split(batch_size), c.split(batch_size))
+    ]
+    return ImportanceEstimate(*(torch.cat([getattr(p, f.name) for p in parts]) for f in fields(ImportanceEstimate)))
+
+
 def iw_nll(weights: torch.Tensor) -> torch.Tensor:
     """-log p(x|c) per image: -(logsumexp_j w_j - log k). Never above the -ELBO of the same samples."""
     return -(torch.logsumexp(weights.double(), 0) - math.log(len(weights)))
@@ -96,12 +106,8 @@ def log_px_per_class(model, x, classes: int, k: int, new_generator, recon_loss: 
     label gives exactly equal rows, and differences between rows are the label's, not sampling noise."""
     rows = []
     for y in range(classes):
-        generator = new_generator()
-        parts = []
-        for xb in x.split(batch_size):
-            labels = torch.full((len(xb),), y, dtype=torch.long, device=xb.device)
-            parts.append(importance_estimate(model, xb, labels, k, generator, recon_loss).log_px)
-        rows.append(torch.cat(parts))
+        labels = torch.full((len(x),), y, dtype=torch.long, device=x.device)
+        rows.append(batched_estimate(model, x, labels, k, new_generator(), recon_loss, batch_size).log_px)
     return torch.stack(rows)
 
 

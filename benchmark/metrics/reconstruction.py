@@ -38,3 +38,24 @@ def ssim_per_image(x: torch.Tensor, x_hat: torch.Tensor, window: str = "uniform"
 
 def ssim(x: torch.Tensor, x_hat: torch.Tensor) -> float:
     return float(ssim_per_image(x, x_hat).mean())
+
+
+@torch.no_grad()
+def reconstruction_scores(model, batches) -> dict[str, float]:
+    """The reconstruction metrics of (x, c) batches through the model (decoder mean at z = mu(x, c)):
+    sse_image and both SSIMs as means over images, mse_pixel over every pixel. The evaluation stage and the
+    learning curve both measure with this."""
+    sse, uniform, gaussian, pixels = [], [], [], 0
+    for x, c in batches:
+        x_hat = model.reconstruct(x, c)
+        sse.append(squared_errors(x, x_hat).cpu())
+        uniform.append(ssim_per_image(x, x_hat))
+        gaussian.append(ssim_per_image(x, x_hat, window="gaussian"))
+        pixels += x.numel()
+    sse_all = torch.cat(sse)
+    return {
+        "mse_pixel": (sse_all.sum() / pixels).item(),
+        "sse_image": sse_all.mean().item(),
+        "ssim": float(np.concatenate(uniform).mean()),
+        "ssim_gaussian": float(np.concatenate(gaussian).mean()),
+    }

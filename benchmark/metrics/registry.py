@@ -1,6 +1,6 @@
 """The metric registry: every metric's facts in one place, registered beside the function computing it.
 
-A metric group (metrics/evaluate.py) is one function that computes several metrics from a trained
+A metric group (a module of metrics/groups/) is one function that computes several metrics from a trained
 cell, registered with a definition version and one `MetricSpec` per key it returns. Tables, figures,
 comparisons, `bench status`, `bench reproduce` and the protocol section of reports all read the specs
 from here; a group returning a key without a spec is a programming error that evaluation refuses.
@@ -43,7 +43,7 @@ class MetricGroup:
         return tuple(spec.name for spec in self.specs)
 
 
-METRIC_GROUPS: Registry[MetricGroup] = Registry("metric group", "benchmark.metrics.evaluate")
+METRIC_GROUPS: Registry[MetricGroup] = Registry("metric group", "benchmark.metrics.groups")
 
 
 def metric_group(name: str, version: int, *specs: MetricSpec) -> Callable:

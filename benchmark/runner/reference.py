@@ -18,7 +18,8 @@ from benchmark.store import CellStatus, CellStore
 
 
 def tolerances() -> dict[str, dict[str, float]]:
-    """Each metric's `bench reproduce` tolerance, from its spec (metrics/evaluate.py says how it was measured)."""
+    """Each metric's `bench reproduce` tolerance, from its spec (metrics/groups/reconstruction.py says how
+    it was measured)."""
     return {
         name: {"rel": spec.tolerance[0], "abs": spec.tolerance[1]}
         for name, spec in metric_specs().items()

@@ -19,6 +19,7 @@ from benchmark.conditions import PreparedConditions, prepare_conditions
 from benchmark.config import CellConfig
 from benchmark.data import DatasetBundle, load_dataset
 from benchmark.data.binarize import binarized, draw
+from benchmark.metrics.reconstruction import reconstruction_scores
 from benchmark.models.backbones import BACKBONES
 from benchmark.models.cvae import CVAE, build_model
 from benchmark.models.loss import cvae_loss, kl_weight, likelihood_case
@@ -217,21 +218,14 @@ CURVE_BATCH = 500
 def curve_point(model: CVAE, bundle: DatasetBundle, conditions: PreparedConditions, size: int, device) -> dict:
     """A learning-curve point: the reconstruction metrics of the evaluation stage (decoder mean at
     z = mu(x, c)) on the first `size` test images, measured in eval mode after an epoch."""
-    from benchmark.metrics.reconstruction import squared_errors, ssim_per_image
-
     model.eval()
-    sse, uniform, gaussian = [], [], []
-    for part in torch.arange(min(size, len(bundle.test))).split(CURVE_BATCH):
-        x = bundle.test.images[part].to(device).float().div_(255)
-        x_hat = model.reconstruct(x, conditions.test[part].to(device))
-        sse.append(squared_errors(x, x_hat).cpu())
-        uniform.append(torch.from_numpy(ssim_per_image(x, x_hat)))
-        gaussian.append(torch.from_numpy(ssim_per_image(x, x_hat, window="gaussian")))
-    return {
-        "test_sse_image": torch.cat(sse).mean().item(),
-        "test_ssim": torch.cat(uniform).mean().item(),
-        "test_ssim_gaussian": torch.cat(gaussian).mean().item(),
-    }
+    index = torch.arange(min(size, len(bundle.test)))
+    batches = (
+        (bundle.test.images[part].to(device).float().div_(255), conditions.test[part].to(device))
+        for part in index.split(CURVE_BATCH)
+    )
+    scores = reconstruction_scores(model, batches)
+    return {f"test_{name}": scores[name] for name in ("sse_image", "ssim", "ssim_gaussian")}
 
 
 def epoch_record(epoch: int, terms: list[float], beta: float, seconds: float, images_per_second: float) -> dict:

@@ -1,0 +1,91 @@
+"""Importance-weighted likelihood estimates and latent health."""
+
+from __future__ import annotations
+
+import math
+
+from benchmark.metrics import likelihood
+from benchmark.metrics.context import EvalContext
+from benchmark.metrics.dependence import (
+    DENSITY,
+    DENSITY_DATA,
+    READS_CONDITION,
+)
+from benchmark.metrics.registry import METRIC_GROUPS, MetricSpec, metric_group
+from benchmark.models.loss import likelihood_case
+
+
+@metric_group(
+    "likelihood",
+    2,
+    MetricSpec(
+        "nll_iw",
+        "importance-weighted estimate of -log p(x|c) in nats per image (k = nll_k samples from q(z|x,c), "
+        "the cell's prior p(z) or p(z|c), nll_size test images), reported only where the decoder is a "
+        "normalised density of the data",
+        "lower",
+        headline=True,
+        tolerance=(0.002, 0.0),
+        unit="nats",
+        depends_on=(*DENSITY, READS_CONDITION),
+        normalised="nll_marginal",
+    ),
+    MetricSpec("nll_iw_se", "standard error of nll_iw over test images (their spread / sqrt(n))", unit="nats"),
+    MetricSpec(
+        "nll_iw_mc_se",
+        "Monte-Carlo standard error of nll_iw from the importance weights themselves (delta method: "
+        "Var log p_hat ~ (k sum w^2 / (sum w)^2 - 1) / k per image)",
+        unit="nats",
+    ),
+    MetricSpec(
+        "neg_elbo",
+        "negative ELBO (beta = 1) in nats per image from the same samples",
+        "lower",
+        unit="nats",
+        depends_on=(*DENSITY, READS_CONDITION),
+        normalised="bits_per_dim",
+    ),
+    MetricSpec(
+        "bits_per_dim",
+        "nll_iw / (D ln 2); for the continuous Bernoulli on 8-bit data (nll_iw + D ln 256) / (D ln 2), the "
+        "density at the pixel values rescaled to [0, 256), without dequantisation",
+        "lower",
+        depends_on=(*DENSITY_DATA, READS_CONDITION),
+    ),
+    MetricSpec(
+        "kl_per_dim",
+        "mean over test images of KL(q(z_i|x,c) || p(z_i)) for each latent dimension i, against the cell's "
+        "prior (N(0, 1), or p(z_i|c) when it learns one)",
+    ),
+    MetricSpec(
+        "active_units",
+        "number of latent dimensions whose Var_x(E_q[z_i]) exceeds 0.01",
+        "higher",
+        tolerance=(0.0, 1.0),
+    ),
+)
+def likelihood_metrics(ctx: EvalContext) -> dict:
+    config = ctx.trained.config
+    x, c = ctx.likelihood_images()
+    metrics = likelihood.latent_health(ctx.model, x, c)
+    density, case = likelihood_case(config)
+    ctx.notes["likelihood"] = case
+    if not density:
+        estimated = [name for name in METRIC_GROUPS["likelihood"].names if name not in metrics]
+        return {**metrics, **ctx.unavailable(estimated, case)}
+    generator = ctx.generator("likelihood")  # one stream over all batches: independent draws per image
+    estimate = likelihood.batched_estimate(
+        ctx.model, x, c, ctx.eval.nll_k, generator, config.recon_loss, ctx.eval.batch_size
+    )
+    nll = -estimate.log_px
+    variance = estimate.log_var
+    pixels = x[0].numel()
+    shift = pixels * math.log(256) if config.recon_loss == "cbernoulli" else 0.0
+    return {
+        **metrics,
+        "nll_iw": nll.mean().item(),
+        "nll_iw_se": likelihood.standard_error(nll),
+        "nll_iw_mc_se": (variance.sum().sqrt() / len(nll)).item(),
+        "neg_elbo": -estimate.mean_weight.mean().item(),
+        "bits_per_dim": (nll.mean().item() + shift) / (pixels * math.log(2)),
+    }
