@@ -786,7 +786,7 @@ def _figure_section(
             + (f"; each seed's value the mean over {' and '.join(pooled)}" if pooled else "")
             + left_out,
         )
-    if len(varying) == 2:
+    if len(varying) == 2 and len(groups) == 2:  # two zipped axes would fill only the diagonal
         drawn, _ = _drawable(frame, groups, varying, shown)
         if drawn:
             filename = f"heatmap_{drawn[0]}.png"
@@ -804,11 +804,13 @@ def _figure_section(
             "training_curves.png",
             f"Training loss terms per epoch ({spread}{f'; a row per {rest[0]}' if rest else ''}{pooled}){validated}",
         )
-    elif _keep_published(published_assets, assets, "training_curves.png"):  # logs not published
-        add("training_curves.png", "Training loss terms per epoch, as drawn when this report was first published")
+    elif (published_assets / "training_curves.png").is_file():  # logs not published: nothing to draw from
+        lines.append(
+            "*Training curves: not drawn. These cells' per-epoch logs were not published with the report; the "
+            f"figures first published with it were drawn under older figure rules (`git log -- reports/{grid.name}/`)."
+            "*\n"
+        )
     tested = [c.removeprefix("test_") for c in logs.columns if c.startswith("test_")]
-    if not tested and not len(logs) and _keep_published(published_assets, assets, "learning_curves.png"):
-        add("learning_curves.png", "Test metrics after each epoch, as drawn when this report was first published")
     if tested:
         published = (grid.published or {}).get("metrics", {})  # a published table (rows) has no curve
         figures.learning_curves(logs, curve_hue, tested, published, assets / "learning_curves.png")
