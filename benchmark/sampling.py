@@ -6,11 +6,11 @@ from pathlib import Path
 
 import torch
 
+from benchmark.drawing import completion_grid, display_scale, grid_png, upscaled_png
 from benchmark.errors import BenchError
 from benchmark.fileio import atomic_write
-from benchmark.report.latents import load_cell
 from benchmark.store import CellStatus, CellStore
-from benchmark.store.cells import display_scale, png_bytes, upscaled_png
+from benchmark.training.trainer import load_stored_cell
 
 
 def image_condition_for(cell: dict, conditions, image: str | None) -> tuple[torch.Tensor, int]:
@@ -64,13 +64,10 @@ def sample_grid(
     if status != CellStatus.DONE or not (store.cell_dir(cell_id) / "model.pt").exists():
         known = sorted(p.parent.name for p in store.root.glob("*/model.pt"))
         raise BenchError(f"no trained cell {cell_id!r} in {store.root}; trained cells: {', '.join(known) or 'none'}")
-    from torchvision.utils import make_grid
-
-    model, bundle, conditions = load_cell(store, cell_id, data_dir)
+    trained = load_stored_cell(store, cell_id, data_dir)
+    model, bundle, conditions = trained.model, trained.bundle, trained.conditions
     config = store.read(cell_id, "config.json")
     if config["cell"]["condition"] == "image":
-        from benchmark.drawing import completion_grid
-
         condition, index = image_condition_for(config["cell"], conditions, image)
         truth = bundle.test.images[index : index + 1].float() / 255
         images = completion_grid(model, truth, condition[None], torch.Generator().manual_seed(seed), n)
@@ -84,6 +81,6 @@ def sample_grid(
         images = model.sample(condition.unsqueeze(0).expand(n, *condition.shape), torch.Generator().manual_seed(seed))
         nrow = max(1, int(n**0.5))
     scale = scale or display_scale(images.shape[-1])
-    png = upscaled_png(png_bytes(make_grid(images, nrow=nrow, padding=1, pad_value=1.0)), scale)
+    png = upscaled_png(grid_png(images, nrow), scale)
     atomic_write(out, lambda tmp: tmp.write_bytes(png))
     return f"{out}: {n} samples of cell {cell_id} for {described}, seed {seed}"

@@ -7,13 +7,13 @@ import pytest
 import yaml
 from PIL import Image
 
+from benchmark.drawing import png_bytes
 from benchmark.fileio import write_json
 from benchmark.grid import load_grid
 from benchmark.report.frame import from_grid_file
 from benchmark.report.render import render_report
 from benchmark.report.stats import at_place_of, comparisons, findings, holm, interval_text, sentence, t_interval
 from benchmark.store import CellStore
-from benchmark.store.cells import png_bytes
 
 T_975_DF2 = 4.302652729911275  # 97.5% quantile of Student's t with 2 degrees of freedom
 

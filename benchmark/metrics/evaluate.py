@@ -12,11 +12,10 @@ from dataclasses import dataclass
 
 import torch
 
-from benchmark.drawing import completion_grid
+from benchmark.drawing import completion_grid, grid_png
 from benchmark.metrics.context import EvalContext
 from benchmark.metrics.protocol import EvalConfig
 from benchmark.metrics.registry import METRIC_GROUPS, protocol_version
-from benchmark.store.cells import png_bytes
 from benchmark.training.trainer import TrainedCell
 
 
@@ -60,8 +59,6 @@ def evaluate_cell(
 def image_grids(ctx: EvalContext, per_row: int = 10) -> dict[str, bytes]:
     """Reconstructions (originals above, reconstructions below) and samples: one row per class, or for an
     image task the visible inputs, five completions of each and the truth."""
-    from torchvision.utils import make_grid
-
     x, c = next(ctx.batches(ctx.recon_index[:per_row]))
     recon = torch.cat([x, ctx.model.reconstruct(x, c)]).cpu()
     gen = ctx.generator("sample")
@@ -76,6 +73,6 @@ def image_grids(ctx: EvalContext, per_row: int = 10) -> dict[str, bytes]:
         )
         samples = ctx.model.sample(conds, gen).cpu()
     return {
-        "reconstructions": png_bytes(make_grid(recon, nrow=per_row, padding=1, pad_value=1.0)),
-        "samples": png_bytes(make_grid(samples, nrow=per_row, padding=1, pad_value=1.0)),
+        "reconstructions": grid_png(recon, per_row),
+        "samples": grid_png(samples, per_row),
     }

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmark.drawing import display_scale, interpolation_png, upscaled_png
 from benchmark.fileio import atomic_write, write_text
 from benchmark.metrics.protocol import EvalConfig
 from benchmark.metrics.registry import metric_specs
@@ -41,8 +42,8 @@ from benchmark.report.stats import (
 )
 from benchmark.report.summary import latex_table, summary_frame
 from benchmark.store import CellStore
-from benchmark.store.cells import display_scale, upscaled_png
 from benchmark.training.selection import CONVERGENCE_TOLERANCE
+from benchmark.training.trainer import load_stored_cell
 
 INDEX_SAMPLE_COUNT = EvalConfig().n_samples  # the findings index shows FIDs from this many samples only
 NUMERIC_AXES = ("latent_dim", "image_size", "beta", "lr", "epochs", "train_size")
@@ -804,7 +805,7 @@ def _figure_section(
             "training_curves.png",
             f"Training loss terms per epoch ({spread}{f'; a row per {rest[0]}' if rest else ''}{pooled}){validated}",
         )
-    elif (published_assets / "training_curves.png").is_file():  # logs not published: nothing to draw from
+    elif _legacy(store, frame):  # per-epoch logs not published: nothing to draw from
         lines.append(
             "*Training curves: not drawn. These cells' per-epoch logs were not published with the report; the "
             f"figures first published with it were drawn under older figure rules (`git log -- reports/{grid.name}/`)."
@@ -981,14 +982,14 @@ def _latent_figures(store, frame, axes, assets: Path, name: str, data_dir, publi
             )
             for mode in ("none", "concat")
         }
-        _, bundle, _ = latents.load_cell(store, by_mode["none"], data_dir)
+        bundle = load_stored_cell(store, by_mode["none"], data_dir).bundle
         figures.scatter_panels(panels, bundle.class_names, assets / "tsne_none_vs_concat.png")
         lines.append(_TSNE_CAPTION.format(name=name, cells=_cells_text(reps, axes, by_mode, ("none", "concat"))))
     sizes = dict(zip(reps["cell"], reps["image_px"]))
     for mode, cell_id in by_mode.items():
-        png = upscaled_png(
-            latents.interpolation_strip(store, cell_id, data_dir=data_dir), display_scale(sizes[cell_id])
-        )
+        trained = load_stored_cell(store, cell_id, data_dir)
+        strip = interpolation_png(trained.model, trained.bundle.test.images, trained.conditions.test)
+        png = upscaled_png(strip, display_scale(sizes[cell_id]))
         atomic_write(assets / f"interpolation_{mode}.png", lambda tmp, d=png: tmp.write_bytes(d))
         lines.append(
             _INTERPOLATION_CAPTION.format(name=name, mode=mode, cells=_cells_text(reps, axes, by_mode, [mode]))

@@ -11,14 +11,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from benchmark.config import CellConfig
 from benchmark.errors import BenchError
 from benchmark.grid import Cell
 from benchmark.metrics.evaluate import evaluate_cell
 from benchmark.metrics.registry import METRIC_GROUPS, group_of, group_versions, metric_specs, protocol_version
 from benchmark.store import CellStatus, CellStore
-from benchmark.store.cells import CHECKPOINT
-from benchmark.training.trainer import load_trained_cell
+from benchmark.training.trainer import load_stored_cell
 
 
 def current_version(cell: Cell) -> str:
@@ -83,8 +81,7 @@ def evaluate_cells(
             if not mine:
                 summary.busy.append(cell.id)
                 continue
-            config = CellConfig(**store.read(cell.id, "config.json")["cell"])
-            trained = load_trained_cell(config, store.cell_dir(cell.id) / CHECKPOINT, data_dir, device)
+            trained = load_stored_cell(store, cell.id, data_dir, device)
             evaluation = evaluate_cell(trained, cell.eval, data_dir, groups)
             metrics = evaluation.metrics
             if groups:

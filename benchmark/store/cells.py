@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import enum
 import fcntl
-import io
-import math
 import shutil
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -241,33 +239,3 @@ def _damage_of(folder: Path) -> Damage | None:
     except DamagedFile as err:
         return err.damage
     return check_listed_files(folder, metrics.get(FILES_KEY, {}))
-
-
-DISPLAY_PIXELS = 112  # an image is shown at least this wide on screen: 28 px images at 4x, 64 px at 2x
-
-
-def display_scale(image_size: int) -> int:
-    """The integer upscaling that shows an image of this size at least DISPLAY_PIXELS wide."""
-    return max(1, math.ceil(DISPLAY_PIXELS / image_size))
-
-
-def upscaled_png(data: bytes, scale: int) -> bytes:
-    """A PNG enlarged by an integer factor, nearest neighbour (every pixel a scale x scale block)."""
-    if scale == 1:
-        return data
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as image:
-        big = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
-        buffer = io.BytesIO()
-        big.save(buffer, format="png")
-    return buffer.getvalue()
-
-
-def png_bytes(image) -> bytes:
-    """A (C, H, W) float tensor in [0, 1] -> PNG bytes."""
-    from torchvision.utils import save_image
-
-    buffer = io.BytesIO()
-    save_image(image, buffer, format="png")
-    return buffer.getvalue()

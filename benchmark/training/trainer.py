@@ -24,6 +24,8 @@ from benchmark.models.backbones import BACKBONES
 from benchmark.models.cvae import CVAE, build_model
 from benchmark.models.loss import cvae_loss, kl_weight, likelihood_case
 from benchmark.seeding import stream_generator, stream_seed
+from benchmark.store import CellStore
+from benchmark.store.cells import CHECKPOINT
 from benchmark.training.cpu import configure_cpu
 from benchmark.training.schedules import LearningRate
 from benchmark.training.selection import ModelSelection, training_summary
@@ -254,6 +256,13 @@ def load_checkpoint(config: CellConfig, conditions: PreparedConditions, path: Pa
     model = build_model(config, conditions.source)
     model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
     return model.to(device).eval()
+
+
+def load_stored_cell(store: CellStore, cell_id: str, data_dir=None, device="cpu") -> TrainedCell:
+    """A done cell of a store, from its recorded config and its checkpoint: what evaluate, report and
+    sample read."""
+    config = CellConfig(**store.read(cell_id, "config.json")["cell"])
+    return load_trained_cell(config, store.cell_dir(cell_id) / CHECKPOINT, data_dir, device)
 
 
 def load_trained_cell(config: CellConfig, checkpoint: Path, data_dir=None, device="cpu", log=None) -> TrainedCell:
