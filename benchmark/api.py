@@ -29,7 +29,7 @@ __all__ = ["BenchError", "Grid", "RunSummary", "load_grid", "results_frame", "re
 
 def load_grid(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Grid:
     """A grid file expanded into its cells; `overrides` as `bench run --override`, e.g. ["epochs=1"]."""
-    return _load_grid(Path(path), list(overrides))
+    return _load_grid(Path(path), [overrides] if isinstance(overrides, str) else list(overrides))
 
 
 def run_grid(grid: Grid, results: str | Path, only: list[str] | tuple[str, ...] = (), **options) -> RunSummary:
@@ -44,7 +44,11 @@ def run_grid(grid: Grid, results: str | Path, only: list[str] | tuple[str, ...] 
         if name not in known:
             raise BenchError(f"run_grid: unknown option {name!r}; known: {', '.join(sorted(known))}")
     run = RunOptions(**options)
-    cells = filter_cells(grid.cells, list(only))
+    if run.workers > 1 and run.executor not in ("local", "processes"):
+        raise BenchError(
+            f"run_grid: workers={run.workers} is for the local executor; with {run.executor}, set cpus_per_cell"
+        )
+    cells = filter_cells(grid.cells, [only] if isinstance(only, str) else list(only))
     check_results_folder(Path(results))
     check_device(run.device)
     check_run(grid, cells, Path(results), run.device, run.data_dir)

@@ -343,39 +343,48 @@ def compare(
     csv: Path = typer.Option(None, "--csv", help="Also write every row to this CSV file."),
 ) -> None:
     """The same cells in two stores (another machine, commit or scale) side by side: B - A per metric and
-    whether it exceeds the `bench reproduce` tolerance; exit 1 if any does."""
+    whether it exceeds the `bench reproduce` tolerance; exit 1 if any does or B lacks a cell A has."""
     import pandas as pd
 
-    from benchmark.grid import load_grid
+    from benchmark.fileio import atomic_write
+    from benchmark.report.frame import from_grid_file
     from benchmark.runner.preflight import check_output_file, check_store
     from benchmark.runner.reference import check_metric_names, compare_stores
 
-    spec, metrics = load_grid(grid), check_metric_names(metric or [])
+    metrics = check_metric_names(metric or [])
     a, b = check_store(store_a, "STORE_A"), check_store(store_b, "STORE_B")
     if csv is not None:
         check_output_file(csv, "--csv", ".csv")
-    rows, notes = compare_stores(spec, a, b, metrics)
-    for line in notes:
+    spec = from_grid_file(a, grid)  # the cells as A ran them (its recorded overrides), else as the file says
+    cells = [(" ".join(f"{k}={v}" for k, v in c["axes"].items()), c["id"]) for c in spec.cells]
+    result = compare_stores(cells, a, b, metrics)
+    if not result.compared and not result.missing:
+        raise BenchError(f"--grid {grid}: none of its {len(cells)} cells is done in STORE_A {a.root}; nothing compared")
+    for name in metric or []:
+        if not any(r.metric == name for r in result.rows):
+            raise BenchError(f"--metric {name}: no cell holds it as one number (a list or per-class value?)")
+    for line in result.notes:
         console.print(f"[yellow]{line}", soft_wrap=True)
-    beyond = [r for r in rows if r.beyond]
-    shown = rows if len(rows) <= 60 else beyond
-    table = Table(
-        "cell", "metric", "A", "B", "B - A", "allowed", "beyond", title=f"{spec.name}: {b.root} against {a.root}"
-    )
-    for r in shown:
-        table.add_row(r.cell, r.metric, *(_number(v) for v in (r.a, r.b, r.difference, r.allowed)), "yes" * r.beyond)
+    for line in result.missing:
+        console.print(f"[red]missing: {line}", soft_wrap=True)
+    beyond = [r for r in result.rows if r.beyond]
+    shown = result.rows if len(result.rows) <= 60 else beyond
     if shown:
+        table = Table("cell", "metric", "A", "B", "B - A", "allowed", "beyond", title=f"{spec.name}: B against A")
+        for r in shown:
+            values = (_number(v) for v in (r.a, r.b, r.difference, r.allowed))
+            table.add_row(r.cell, r.metric, *values, "yes" * r.beyond)
         console.print(table)
     if csv is not None:
-        frame = pd.DataFrame([{**vars(r), "difference": r.difference, "beyond": r.beyond} for r in rows])
-        frame.to_csv(csv, index=False, float_format="%.10g")
-    cells = len({r.cell for r in rows})
+        frame = pd.DataFrame([{**vars(r), "difference": r.difference, "beyond": r.beyond} for r in result.rows])
+        atomic_write(csv, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.10g"))
     console.print(
-        f"{cells} cells and {len(rows)} metric values compared, {len(beyond)} beyond tolerance"
-        + (" (only those shown; every row: --csv)" if shown is beyond and rows else "")
+        f"{len(result.compared)} cells and {len(result.rows)} metric values compared, "
+        f"{len(beyond)} beyond tolerance, {len(result.missing)} done in A and missing in B"
+        + (" (only those beyond shown; every row: --csv)" if shown is beyond and result.rows else "")
         + (f"; wrote {csv}" if csv is not None else "")
     )
-    if beyond:
+    if beyond or result.missing:
         raise typer.Exit(1)
 
 

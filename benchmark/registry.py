@@ -10,6 +10,7 @@ module has been imported.
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -25,6 +26,9 @@ class Registry(Generic[T]):
         self._entries: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
+        if self.home is not None and self.home not in sys.modules:
+            importlib.import_module(self.home)  # the built-in entries first, whoever registers next
+
         def add(entry: T) -> T:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
@@ -35,7 +39,9 @@ class Registry(Generic[T]):
 
     def _filled(self) -> dict[str, T]:
         if self.home is not None:
-            importlib.import_module(self.home)  # once: later calls find it in sys.modules
+            module = importlib.import_module(self.home)  # once: later calls find it in sys.modules
+            if getattr(module.__spec__, "_initializing", False):  # a lookup from inside its own import
+                raise RuntimeError(f"the {self.kind} registry was queried while {self.home} is being imported")
         return self._entries
 
     def __getitem__(self, name: str) -> T:

@@ -5,7 +5,7 @@ from test_runner import TINY, TINY_EVAL
 
 from benchmark.grid.spec import build_grid
 from benchmark.runner.grid_run import RunOptions, run_grid
-from benchmark.runner.reference import compare_stores, tolerances
+from benchmark.runner.reference import StoreDifference, compare_stores, label, tolerances
 from benchmark.store import CellStore
 from benchmark.training import trainer
 
@@ -29,14 +29,19 @@ def stores(tmp_path_factory, request):
     return grid, a, b, c, root
 
 
+def cells_of(grid):
+    return [(label(cell), cell.id) for cell in grid.cells]
+
+
 def test_a_rerun_matches_its_store_and_a_planted_bug_is_beyond_tolerance(stores):
     grid, a, b, c, _ = stores
     metrics = list(tolerances())
-    same, notes = compare_stores(grid, a, b, metrics)
-    assert not notes and len({r.cell for r in same}) == 2
-    assert same and not any(r.beyond for r in same) and all(r.difference == 0 for r in same)
-    drifted, notes = compare_stores(grid, a, c, metrics)
-    assert notes == ["conditioning=none seed=0: done in A, pending in B; not compared"]
+    same = compare_stores(cells_of(grid), a, b, metrics)
+    assert not same.notes and not same.missing and len({r.cell for r in same.rows}) == 2
+    assert same.rows and not any(r.beyond for r in same.rows) and all(r.difference == 0 for r in same.rows)
+    result = compare_stores(cells_of(grid), a, c, metrics)
+    drifted = result.rows
+    assert result.missing == ["conditioning=none seed=0: done in A, pending in B"]
     assert {r.cell for r in drifted} == {"conditioning=concat seed=0"}
     assert {"sse_image", "mse_pixel"} <= {r.metric for r in drifted if r.beyond}
     row = next(r for r in drifted if r.metric == "sse_image")
@@ -54,9 +59,19 @@ def test_the_command_exits_1_on_drift_and_writes_every_row_as_csv(stores, cli):
     assert "2 cells and" in ok.stdout and "0 beyond tolerance" in ok.stdout
     csv = root / "drift.csv"
     drift = cli("compare", a.root, c.root, "--grid", grid, "--metric", "sse_image", "--csv", csv)
-    assert drift.returncode == 1 and "1 beyond tolerance" in drift.stdout
+    assert drift.returncode == 1 and "1 beyond tolerance, 1 done in A and missing in B" in drift.stdout
     table = pd.read_csv(csv)
     assert list(table["metric"]) == ["sse_image"] and bool(table["beyond"].iloc[0])
+    nested = root / "new" / "folder" / "rows.csv"  # a folder that does not exist yet is made
+    assert cli("compare", a.root, b.root, "--grid", grid, "--csv", nested).returncode == 0 and nested.is_file()
+
+
+def test_a_value_that_is_not_a_number_in_one_store_is_beyond_tolerance():
+    nan = float("nan")
+    assert StoreDifference("c", "sse_image", 30.0, nan, 0.06).beyond
+    assert StoreDifference("c", "sse_image", 30.0, None, None).beyond
+    assert not StoreDifference("c", "sse_image", nan, nan, None).beyond
+    assert not StoreDifference("c", "sse_image", 30.0, 30.05, 0.06).beyond
 
 
 @pytest.mark.parametrize(
@@ -66,12 +81,15 @@ def test_the_command_exits_1_on_drift_and_writes_every_row_as_csv(stores, cli):
         (["{a}", "{root}/none", "--grid", "{grid}"], "STORE_B {root}/none: no such folder"),
         (["{a}", "{b}", "--grid", "{grid}", "--metric", "sse"], "--metric sse: unknown metric"),
         (["{a}", "{b}", "--grid", "{grid}", "--csv", "{root}/out.txt"], "--csv {root}/out.txt: writes a CSV file"),
+        (["{a}", "{b}", "--grid", "{grid}", "--metric", "kl_per_dim"], "--metric kl_per_dim: no cell holds it"),
+        (["{bare}", "{b}", "--grid", "{grid}"], "none of its 2 cells is done in STORE_A"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(stores, cli, args, message):
     _, a, b, _, root = stores
-    values = {"a": a.root, "b": b.root, "root": root / "empty", "grid": root / "tiny.yaml"}
+    values = {"a": a.root, "b": b.root, "root": root / "empty", "bare": root / "bare", "grid": root / "tiny.yaml"}
     (root / "empty").mkdir(exist_ok=True)
+    (root / "bare" / "grids").mkdir(parents=True, exist_ok=True)  # a store with no cell
     result = cli("compare", *(arg.format(**values) for arg in args))
     assert result.returncode == 2 and message.format(**values) in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

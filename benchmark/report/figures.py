@@ -71,7 +71,10 @@ def palette(frame: pd.DataFrame, hue: str | None) -> dict | None:
     if registry is None:
         return None
     colours, names = sns.color_palette("colorblind", 10), registry.names()
-    return {level: colours[names.index(level) % 10] for level in frame[hue].dropna().unique() if level in names}
+    levels = list(frame[hue].dropna().unique())
+    unknown = [level for level in levels if level not in names]  # registered elsewhere: after the known ones
+    place = {level: names.index(level) if level in names else len(names) + unknown.index(level) for level in levels}
+    return {level: colours[place[level] % 10] for level in levels}
 
 
 def _level_text(value) -> str:
@@ -144,7 +147,7 @@ def training_curves(
 ) -> None:
     """Training loss terms per epoch and, where the cells hold out a validation split, its loss; one row of
     panels per level of `row` (a second varying axis: its levels are not pooled). `nonnegative`: every term
-    is (a Bernoulli or Gaussian decoder's loss), so its band is cut at 0 like the KL's; a term spanning
+    is (the Bernoulli's cross-entropy or a squared error), so its band is cut at 0 like the KL's; a term spanning
     orders of magnitude on a log scale."""
     terms = [t for t in ("loss", "recon", "kl", "val_loss") if t in logs]
     logs = _as_levels(logs, hue)
@@ -224,6 +227,8 @@ def reliability(curves: dict[str, list[list[float]]], path: Path) -> None:
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="calibrated")
     for label, rows in curves.items():
         points = [(c, a, n) for c, a, n in rows if n]
+        if not points:
+            continue
         confidence, accuracy, images = zip(*points)
         (line,) = ax.plot(confidence, accuracy, label=label)
         total = sum(images)  # marker area by the bin's share of the images: a bin of few images is a dot

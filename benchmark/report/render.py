@@ -859,7 +859,7 @@ def _drawable(frame: pd.DataFrame, groups: dict, figure_axes: list, metrics: lis
     shown_axes = [a for a in figure_axes if a is not None]
     for axis in shown_axes:  # along each axis with the figure's other axis held at each of its levels
         held = [a for a in shown_axes if a != axis]
-        for _, part in frame.groupby(held, sort=False) if held else [((), frame)]:
+        for _, part in frame.groupby(held, sort=False, dropna=False) if held else [((), frame)]:
             compared, refused = metrics_along(part, axis, groups.get(axis, ()), drawn)
             drawn = [m for m in drawn if m in compared] + [m for m in compared if m not in drawn]
             refusals.update({r.metric: r for r in refused if r.metric not in refusals})
@@ -1021,7 +1021,7 @@ _INTERPOLATION_CAPTION = (
 def _published_latent_figures(reps, axes, assets: Path, name: str, published: Path) -> list[str]:
     lines = []
     by_mode = {mode: reps[reps["conditioning"] == mode]["cell"].iloc[0] for mode in reps["conditioning"].unique()}
-    if _keep_published(published, assets, "tsne_none_vs_concat.png"):
+    if {"none", "concat"} <= set(by_mode) and _keep_published(published, assets, "tsne_none_vs_concat.png"):
         lines.append(_TSNE_CAPTION.format(name=name, cells=_cells_text(reps, axes, by_mode, ("none", "concat"))))
     for mode in by_mode:
         if _keep_published(published, assets, f"interpolation_{mode}.png"):

@@ -87,7 +87,7 @@ def compare_with_reference(grid: Grid, store: CellStore, path: Path) -> list[str
                     problems.append(f"{name}: {metric} = {got.get(metric)}, reference {expected}")
                 continue
             diff, allowed = difference(got[metric], expected, reference["tolerances"][metric])
-            if abs(diff) > allowed:
+            if abs(diff) > allowed or (diff != diff and not (got[metric] != got[metric] and expected != expected)):
                 problems.append(
                     f"{name}: {metric} = {got[metric]:.6g}, reference {expected:.6g} "
                     f"(difference {diff:+.4g}, allowed +-{allowed:.4g})"
@@ -116,15 +116,16 @@ class StoreDifference:
 
     @property
     def beyond(self) -> bool:
-        """Past the tolerance, or measured in one store only."""
-        if (self.a is None) != (self.b is None):
+        """Past the tolerance, measured in one store only, or not a number in one of them (a diverged run)."""
+        if (self.a is None) != (self.b is None) or (self.a != self.a) != (self.b != self.b):
             return True
-        return self.allowed is not None and self.difference is not None and abs(self.difference) > self.allowed
+        difference = self.difference
+        return self.allowed is not None and difference is not None and abs(difference) > self.allowed
 
 
 def check_metric_names(names: list[str]) -> list[str]:
-    """The metrics asked for by name (--metric), each a registered scalar; by default every metric that
-    has a reproduction tolerance."""
+    """The metrics asked for by name (--metric), each registered; by default every metric that has a
+    reproduction tolerance."""
     specs, known = metric_specs(), tolerances()
     for name in names:
         if name not in specs:
@@ -132,21 +133,31 @@ def check_metric_names(names: list[str]) -> list[str]:
     return list(names) or list(known)
 
 
-def compare_stores(grid: Grid, a: CellStore, b: CellStore, metrics: list[str]) -> tuple[list[StoreDifference], list]:
-    """The grid's cells done in both stores, metric by metric: B - A against each metric's `bench reproduce`
-    tolerance (relative to A, the run compared against); and a line for every cell not compared (not done in
-    one of them) or measured under different evaluation protocols."""
-    rows, notes, tol = [], [], tolerances()
-    for cell in grid.cells:
-        name = label(cell)
-        states = a.status(cell.id), b.status(cell.id)
-        if states != (CellStatus.DONE, CellStatus.DONE):
-            notes.append(f"{name}: {states[0].value} in A, {states[1].value} in B; not compared")
+@dataclass
+class StoreComparison:
+    rows: list[StoreDifference]
+    compared: list[str]  # the cells done in both
+    missing: list[str]  # cells done in A that B lacks: a failure, like a value beyond tolerance
+    notes: list[str]  # cells not done in A, evaluation protocols that differ
+
+
+def compare_stores(cells: list[tuple[str, str]], a: CellStore, b: CellStore, metrics: list[str]) -> StoreComparison:
+    """The cells (label, id) done in both stores, metric by metric: B - A against each metric's `bench
+    reproduce` tolerance (relative to A, the run compared against)."""
+    result, tol = StoreComparison([], [], [], []), tolerances()
+    for name, cell_id in cells:
+        states = a.status(cell_id), b.status(cell_id)
+        if states[0] != CellStatus.DONE:
+            result.notes.append(f"{name}: {states[0].value} in A; not compared")
             continue
-        got_a, got_b = a.read(cell.id, "metrics.json"), b.read(cell.id, "metrics.json")
+        if states[1] != CellStatus.DONE:
+            result.missing.append(f"{name}: done in A, {states[1].value} in B")
+            continue
+        result.compared.append(name)
+        got_a, got_b = a.read(cell_id, "metrics.json"), b.read(cell_id, "metrics.json")
         versions = [m.get("protocol", {}).get("version") for m in (got_a, got_b)]
         if versions[0] != versions[1]:
-            notes.append(f"{name}: measured under evaluation protocols {versions[0]} (A) and {versions[1]} (B)")
+            result.notes.append(f"{name}: measured under evaluation protocols {versions[0]} (A) and {versions[1]} (B)")
         for metric in metrics:
             value_a, value_b = _scalar(got_a.get(metric)), _scalar(got_b.get(metric))
             if value_a is None and value_b is None:
@@ -154,8 +165,8 @@ def compare_stores(grid: Grid, a: CellStore, b: CellStore, metrics: list[str]) -
             allowed = None
             if metric in tol and value_a is not None and value_b is not None:
                 allowed = difference(value_b, value_a, tol[metric])[1]
-            rows.append(StoreDifference(name, metric, value_a, value_b, allowed))
-    return rows, notes
+            result.rows.append(StoreDifference(name, metric, value_a, value_b, allowed))
+    return result
 
 
 def _scalar(value) -> float | None:

@@ -30,7 +30,6 @@ from benchmark.training.cpu import configure_cpu
 from benchmark.training.schedules import LearningRate
 from benchmark.training.selection import ModelSelection, training_summary
 
-# Offsets that give each random stream of a cell its own seed.
 VALIDATION_BATCH = 1000
 
 
