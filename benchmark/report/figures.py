@@ -116,18 +116,29 @@ def metrics_against_axis(frame: pd.DataFrame, axis: str, hue: str | None, metric
 
 
 def _log_if_spanning(ax, values: pd.Series) -> None:
-    """A log y axis for positive values that span more than an order of magnitude."""
+    """A log y axis for positive values that span more than an order of magnitude; for values of both signs
+    whose largest magnitude is orders above the typical one (a diverged seed), a symmetric log axis."""
     values = values.dropna()
-    if len(values) and values.min() > 0 and values.max() / values.min() >= 20:
+    if not len(values):
+        return
+    if values.min() > 0 and values.max() / values.min() >= 20:
         ax.set_yscale("log")
+    elif values.min() <= 0 and values.abs().median() > 0 and values.abs().max() / values.abs().median() >= 100:
+        ax.set_yscale("symlog", linthresh=float(values.abs().median()))
 
 
 def _one_legend_outside(axes) -> None:
-    for ax in axes[:-1]:
+    """One legend right of the last panel, with every level any panel drew (a row may lack some)."""
+    handles: dict = {}
+    title = None
+    for ax in axes:
         if ax.get_legend():
+            title = title or ax.get_legend().get_title().get_text()
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                handles.setdefault(label, handle)
             ax.get_legend().remove()
-    if axes[-1].get_legend():
-        sns.move_legend(axes[-1], "center left", bbox_to_anchor=(1, 0.5))
+    if handles:
+        axes[-1].legend(handles.values(), handles.keys(), title=title, loc="center left", bbox_to_anchor=(1, 0.5))
 
 
 def heatmap(frame: pd.DataFrame, rows: str, columns: str, metric: str, path: Path) -> None:
@@ -219,7 +230,7 @@ def scatter_panels(panels: dict[str, tuple[np.ndarray, np.ndarray]], class_names
     save(fig, path, vector=False)  # thousands of points: the PNG is the figure
 
 
-def reliability(curves: dict[str, list[list[float]]], path: Path) -> None:
+def reliability(curves: dict[str, list[list[float]]], path: Path, colours: dict | None = None) -> None:
     """Reliability diagram of the generative classifier: per confidence bin, accuracy against mean
     confidence (the diagonal is calibration), one line per level; `curves`: level -> [[confidence, accuracy,
     images], ...] pooled over seeds."""
@@ -230,10 +241,10 @@ def reliability(curves: dict[str, list[list[float]]], path: Path) -> None:
         if not points:
             continue
         confidence, accuracy, images = zip(*points)
-        (line,) = ax.plot(confidence, accuracy, label=label)
+        (line,) = ax.plot(confidence, accuracy, label=label, color=(colours or {}).get(label))
         total = sum(images)  # marker area by the bin's share of the images: a bin of few images is a dot
         ax.scatter(confidence, accuracy, s=[6 + 300 * n / total for n in images], color=line.get_color(), zorder=3)
-    ax.set(xlabel="confidence max_y p(y|x)", ylabel="accuracy", xlim=(0, 1.02), ylim=(0, 1.02))
+    ax.set(xlabel="confidence max_y p(y|x)", ylabel="accuracy", xlim=(0, 1.06), ylim=(0, 1.06))
     ax.set_aspect("equal")
-    ax.legend(loc="upper left", fontsize="small")
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
     save(fig, path)

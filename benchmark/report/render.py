@@ -792,10 +792,13 @@ def _figure_section(
         if drawn:
             filename = f"heatmap_{drawn[0]}.png"
             figures.heatmap(frame, varying[0], varying[1], drawn[0], assets / filename)
-            add(filename, f"{drawn[0]} over {varying[0]} x {varying[1]}, mean over seeds")
+            over = "one seed" if spread.startswith("one seed") else "mean over seeds"
+            add(filename, f"{drawn[0]} over {varying[0]} x {varying[1]}, {over}")
     curve_hue = hue or (varying[0] if varying else None)
     if len(logs):
         rest = [a for a in groups if a != curve_hue and a in logs]
+        if curve_hue in _SCALE_FIELDS and rest and not hue:  # per-image sums of two scales in one panel: swap
+            curve_hue, rest = rest[0], [curve_hue, *rest[1:]]
         rest.sort(key=lambda a: a not in _SCALE_FIELDS)  # a row per level of what sets the loss's scale
         nonnegative = bool(frame.loc[frame["status"] == "done", "recon_loss"].isin(["bce", "mse"]).all())
         figures.training_curves(logs, curve_hue, assets / "training_curves.png", rest[0] if rest else None, nonnegative)
@@ -803,7 +806,8 @@ def _figure_section(
         pooled = f", pooled over {' and '.join(rest[1:])}" if len(rest) > 1 else ""
         add(
             "training_curves.png",
-            f"Training loss terms per epoch ({spread}{f'; a row per {rest[0]}' if rest else ''}{pooled}){validated}",
+            f"Training loss terms per epoch ({spread}{f'; a row per {rest[0]}' if rest else ''}{pooled}){validated}"
+            "; on a log axis a band whose lower end reaches 0 runs off the bottom",
         )
     elif _legacy(store, frame):  # per-epoch logs not published: nothing to draw from
         lines.append(
@@ -820,14 +824,19 @@ def _figure_section(
             "Test metrics after each epoch (mean and 95% t-interval over seeds)"
             + (_published_line_text(grid.published) if set(published) & set(tested) else ""),
         )
-    curves = _pooled_reliability(store, frame, hue or (varying[0] if varying else None))
+    reliability_axis = hue or (varying[0] if varying else None)
+    curves = _pooled_reliability(store, frame, reliability_axis)
     if curves:
-        figures.reliability(curves, assets / "reliability.png")
+        colours = figures.palette(frame[frame["status"] == "done"], reliability_axis) or {}
+        figures.reliability(
+            curves, assets / "reliability.png", {f"{reliability_axis}={k}": v for k, v in colours.items()}
+        )
+        others = [a for a in varying if a != reliability_axis]
         add(
             "reliability.png",
             "Calibration of the generative classifier p(y|x) on the test images: accuracy against confidence "
-            "per bin, pooled over seeds, each marker's area the bin's share of the images; on the dashed line it "
-            "is calibrated",
+            f"per bin, pooled over seeds{''.join(f' and {a}' for a in others)}, each marker's area the bin's share "
+            "of the images; on the dashed line it is calibrated",
         )
     asked = [m for m in (grid.question.metrics if grid.question else shown) if m in shown]
     lines += _cell_images(store, frame, axes, assets, grid.name, published_assets, asked[0] if asked else None)
