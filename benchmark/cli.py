@@ -349,14 +349,14 @@ def compare(
     from benchmark.fileio import atomic_write
     from benchmark.report.frame import from_grid_file
     from benchmark.runner.preflight import check_output_file, check_store
-    from benchmark.runner.reference import check_metric_names, compare_stores
+    from benchmark.runner.reference import axes_label, check_metric_names, compare_stores
 
     metrics = check_metric_names(metric or [])
     a, b = check_store(store_a, "STORE_A"), check_store(store_b, "STORE_B")
     if csv is not None:
         check_output_file(csv, "--csv", ".csv")
     spec = from_grid_file(a, grid)  # the cells as A ran them (its recorded overrides), else as the file says
-    cells = [(" ".join(f"{k}={v}" for k, v in c["axes"].items()), c["id"]) for c in spec.cells]
+    cells = [(axes_label(c["axes"]), c["id"]) for c in spec.cells]
     result = compare_stores(cells, a, b, metrics)
     if not result.compared and not result.missing:
         raise BenchError(f"--grid {grid}: none of its {len(cells)} cells is done in STORE_A {a.root}; nothing compared")

@@ -15,8 +15,9 @@ from pathlib import Path
 import torch
 
 from benchmark import paths
+from benchmark.config import IMAGE_SIZES
 from benchmark.data import coco, idx, synthetic
-from benchmark.data.images import IMAGE_SIZES, resize_square
+from benchmark.data.images import resize_square
 from benchmark.errors import BenchError
 from benchmark.fileio import save_torch
 from benchmark.registry import DATASETS

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import torch
 
-from benchmark.config import IMAGE_SIZES  # noqa: F401 - the data layer resizes to these
-
 INTERPOLATION = "bilinear, antialias=True (torchvision.transforms.v2), then centre crop"
 RESIZE_CHUNK = 4096  # bounds peak memory when resizing 60,000 images to 256x256
 

@@ -57,8 +57,7 @@ def metric_group(name: str, version: int, *specs: MetricSpec) -> Callable:
 
 
 def metric_specs() -> dict[str, MetricSpec]:
-    groups = METRIC_GROUPS
-    return {spec.name: spec for name in groups.names() for spec in groups[name].specs}
+    return {spec.name: spec for name in METRIC_GROUPS.names() for spec in METRIC_GROUPS[name].specs}
 
 
 def headline_metrics() -> list[str]:
@@ -66,8 +65,7 @@ def headline_metrics() -> list[str]:
 
 
 def group_versions() -> dict[str, int]:
-    groups = METRIC_GROUPS
-    return {name: groups[name].version for name in groups.names()}
+    return {name: METRIC_GROUPS[name].version for name in METRIC_GROUPS.names()}
 
 
 def protocol_version(eval_settings: dict, versions: dict[str, int]) -> str:
@@ -77,8 +75,12 @@ def protocol_version(eval_settings: dict, versions: dict[str, int]) -> str:
 
 
 def group_of(metric: str) -> str:
-    groups = METRIC_GROUPS
-    for name in groups.names():
-        if metric in groups[name].names:
+    for name in METRIC_GROUPS.names():
+        if metric in METRIC_GROUPS[name].names:
             return name
     raise KeyError(metric)
+
+
+def scalar_value(value) -> float | None:
+    """A stored metric value as one number, or None (not measured, a list, a per-class mapping, a flag)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

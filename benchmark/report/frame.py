@@ -9,7 +9,7 @@ import pandas as pd
 
 from benchmark.errors import BenchError
 from benchmark.grid import Grid, load_grid
-from benchmark.metrics.registry import headline_metrics, metric_specs
+from benchmark.metrics.registry import headline_metrics, metric_specs, scalar_value
 from benchmark.runner.grid_run import grid_record
 from benchmark.store import CellStatus, CellStore
 
@@ -106,7 +106,7 @@ def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:
         log = (store.read(cell_id, "log.json") or []) if readable else []
         row["train_seconds"] = sum(e.get("seconds", 0.0) for e in log) if log else None
         row["eval_seconds"] = sum((metrics.get("eval_seconds") or {}).values()) if metrics else None
-        row.update({m: _number(metrics.get(m)) for m in _scalar_metrics(row)})
+        row.update({m: scalar_value(metrics.get(m)) for m in _scalar_metrics(row)})
         if row["reads_condition"] is False and row.get("nll_marginal") is None:
             row["nll_marginal"] = row.get("nll_iw")  # a model that ignores the label: p(x|y) = p(x) for every y
         rows.append(row)
@@ -134,10 +134,6 @@ def _scalar_metrics(row: dict) -> list[str]:
     """Every registered metric (headline or not, e.g. target_xent_elbo for a published table) that is not
     already a column of the row."""
     return [name for name in metric_specs() if name not in row]
-
-
-def _number(value) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def long_frame(frame: pd.DataFrame, axes: list[str]) -> pd.DataFrame:

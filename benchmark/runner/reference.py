@@ -13,7 +13,7 @@ from pathlib import Path
 from benchmark.errors import BenchError
 from benchmark.fileio import read_json, write_json
 from benchmark.grid import Grid
-from benchmark.metrics.registry import metric_specs
+from benchmark.metrics.registry import metric_specs, scalar_value
 from benchmark.store import CellStatus, CellStore
 
 
@@ -28,7 +28,12 @@ def tolerances() -> dict[str, dict[str, float]]:
 
 
 def label(cell) -> str:
-    return " ".join(f"{k}={v}" for k, v in cell.axis_values)
+    return axes_label(dict(cell.axis_values))
+
+
+def axes_label(axes: dict) -> str:
+    """A cell named by its axis values: 'conditioning=concat seed=0'."""
+    return " ".join(f"{k}={v}" for k, v in axes.items())
 
 
 def write_reference(grid: Grid, store: CellStore, path: Path) -> None:
@@ -159,7 +164,7 @@ def compare_stores(cells: list[tuple[str, str]], a: CellStore, b: CellStore, met
         if versions[0] != versions[1]:
             result.notes.append(f"{name}: measured under evaluation protocols {versions[0]} (A) and {versions[1]} (B)")
         for metric in metrics:
-            value_a, value_b = _scalar(got_a.get(metric)), _scalar(got_b.get(metric))
+            value_a, value_b = scalar_value(got_a.get(metric)), scalar_value(got_b.get(metric))
             if value_a is None and value_b is None:
                 continue
             allowed = None
@@ -167,7 +172,3 @@ def compare_stores(cells: list[tuple[str, str]], a: CellStore, b: CellStore, met
                 allowed = difference(value_b, value_a, tol[metric])[1]
             result.rows.append(StoreDifference(name, metric, value_a, value_b, allowed))
     return result
-
-
-def _scalar(value) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
