@@ -503,6 +503,36 @@ def perf_train(
     console.print(f"wrote {out}")
 
 
+@perf_app.command("cell")
+def perf_cell(
+    grid: Path = typer.Option(..., "--grid", help="Grid YAML whose cells to time."),
+    override: list[str] = typer.Option([], "--override", help="As given to bench run."),
+    only: list[str] = typer.Option([], "--only", help="Keep cells with KEY=VALUE (repeatable); the first are timed."),
+    epochs: int = typer.Option(3, "--epochs", min=2, help="Epochs per cell (the first is not counted)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Cells at a time, as bench run --workers."),
+    out: Path = typer.Option(None, "--out", help="Also write the tables to this .md file."),
+    data_dir: Path = DataDirOption,
+) -> None:
+    """A real cell of a grid trained through bench run's path beside the trainer as bench perf times it (CPU)."""
+    from benchmark.cli_run import resolve_grid
+    from benchmark.fileio import write_text
+    from benchmark.perf.cell_speed import QUICK_EVAL, measure_cells, render_markdown
+    from benchmark.runner.grid_run import filter_cells
+    from benchmark.runner.preflight import check_data_dir, check_output_file
+
+    if out is not None:
+        check_output_file(out, "--out", ".md")
+    spec = resolve_grid(grid, [], [*override, f"epochs={epochs}", *QUICK_EVAL])
+    cells = filter_cells(spec.cells, only)[:workers]
+    if len(cells) < workers:
+        raise BenchError(f"--workers {workers}: the grid has only {len(cells)} cell(s) left to time side by side")
+    check_data_dir(data_dir)
+    text = render_markdown(spec, measure_cells(spec, cells, workers, data_dir), workers)
+    if out is not None:
+        write_text(out, text)
+    console.print(text)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors, ours and the option parser's, become one line on stderr and exit 2."""
     try:

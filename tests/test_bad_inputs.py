@@ -338,6 +338,10 @@ OTHER_COMMANDS = [
     ("perf on an unknown device", ["perf", "train", "--device", "tpu"], "--device 'tpu'"),
     ("perf eval on an unknown device", ["perf", "eval", "--device", "tpu"], "--device 'tpu'"),
     ("perf eval of no samples", ["perf", "eval", "--n-samples", "0"], "Invalid value for '--n-samples'"),
+    ("perf cell of more cells than the grid has", ["perf", "cell", "--grid", "{grid}", "--workers", "2"], "has only 1"),
+    ("perf cell of one epoch", ["perf", "cell", "--grid", "{grid}", "--epochs", "1"], "Invalid value for '--epochs'"),
+    ("perf cell tables into a folder", ["perf", "cell", "--grid", "{grid}", "--out", "{dir}"], "is a folder"),
+    ("perf cell of a missing grid", ["perf", "cell", "--grid", "{missing}"], "no-such-store"),
     (
         "binarised export of a colour data set",
         ["data", "export-amat", "--dataset", "coco", "--out", "{dir}/amat"],

@@ -29,3 +29,38 @@ def test_perf_measures_every_run_and_reports_it(shared_data, monkeypatch):
             line = f"| {row['backbone']} | {label} | {ips:,.0f} | {ips / row['baseline_ips']:.2f}x | {percent:.0f}% |"
             assert line in text
     assert "Data set held once in memory as uint8: 52.3 MiB" in text
+
+
+def test_a_real_cell_is_timed_beside_the_trainer_on_the_same_training(shared_data, monkeypatch, tmp_path):
+    """`bench perf cell`: (p) and (r) train the same cell (equal losses epoch for epoch), so their images/s
+    are figures of one computation; the real cell's wall time is accounted for without overlap."""
+    from benchmark.grid.spec import build_grid
+    from benchmark.perf.cell_speed import QUICK_EVAL, measure_cells
+    from benchmark.perf.cell_speed import render_markdown as render_cells
+
+    monkeypatch.setenv("BENCH_DATA_DIR", str(shared_data))
+    base = {
+        "dataset": "mnist",
+        "binarize": "fixed",
+        "val_size": 300,
+        "train_size": 500,
+        "backbone": "mlp",
+        "hidden": [32],
+        "latent_dim": 4,
+        "recon_loss": "bce",
+        "batch_size": 100,
+        "epochs": 2,
+    }
+    eval_settings = dict(item.removeprefix("eval.").split("=") for item in QUICK_EVAL)
+    eval_settings = {k: v == "true" if v in ("true", "false") else int(v) for k, v in eval_settings.items()}
+    grid = build_grid({"name": "speed", "base": base, "axes": {}, "seeds": [0], "eval": eval_settings}, "speed.yaml")
+    (speed,) = measure_cells(grid, list(grid.cells), workers=1)
+    assert speed.same_training
+    assert [e["epoch"] for e in speed.real_log] == [1, 2]
+    assert speed.perf_ips > 0 and speed.real_ips > 0 and speed.real_epoch_ips > 0
+    assert speed.real_epoch_ips < speed.real_ips  # whole epochs include the validation pass
+    parts = speed.breakdown()
+    assert all(seconds >= 0 for seconds in parts.values()), parts
+    assert parts["evaluation (reduced protocol)"] > 0 and parts["validation and learning curve"] > 0
+    text = render_cells(grid, [speed], workers=1)
+    assert f"| seed=0 | {speed.perf_ips:,.0f} | {speed.real_ips:,.0f} |" in text

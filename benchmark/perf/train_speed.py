@@ -161,25 +161,33 @@ def kernel_ceiling(config: CellConfig) -> float:
 def side_by_side(config: CellConfig, workers: int) -> float:
     """Aggregate images/s of `workers` cells (seeds 0..workers-1) trained at once on the CPU, one
     process and one thread each: how the Ray executor runs a grid on one machine by default."""
+    configs = [config.model_copy(update={"seed": s}) for s in range(workers)]
+    return sum(log[0]["images_per_second"] for log in train_side_by_side(configs, threads=1))
+
+
+def train_side_by_side(configs: list[CellConfig], threads: int | None, data_dir=None) -> list[list[dict]]:
+    """Each config trained by the trainer in a process of its own with `threads` torch threads (None:
+    torch's default), all starting together once every process holds its data; their epoch logs, in order."""
     context = multiprocessing.get_context("spawn")
-    ready, results = context.Barrier(workers), context.Queue()
+    ready, results = context.Barrier(len(configs)), context.Queue()
     processes = [
-        context.Process(target=_one_thread_cell, args=(config.model_copy(update={"seed": s}), ready, results))
-        for s in range(workers)
+        context.Process(target=_train_in_process, args=(k, config, threads, data_dir, ready, results))
+        for k, config in enumerate(configs)
     ]
     for process in processes:
         process.start()
-    rates = [results.get() for _ in processes]
+    logs = dict(results.get() for _ in processes)
     for process in processes:
         process.join()
-    return sum(rates)
+    return [logs[k] for k in range(len(configs))]
 
 
-def _one_thread_cell(config: CellConfig, ready, results) -> None:
-    torch.set_num_threads(1)
-    bundle = cell_data(config)
+def _train_in_process(k: int, config: CellConfig, threads: int | None, data_dir, ready, results) -> None:
+    if threads:
+        torch.set_num_threads(threads)
+    bundle = cell_data(config, data_dir)
     ready.wait()  # every worker has its data; they train at the same time
-    results.put(train_cell(config, device="cpu", bundle=bundle).log[0]["images_per_second"])
+    results.put((k, train_cell(config, device="cpu", bundle=bundle).log))
 
 
 def run_perf(n_images: int = 12_800, pack: int = 4, device: str = "auto", presets=tuple(PRESETS)) -> dict:

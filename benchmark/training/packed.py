@@ -137,6 +137,7 @@ def train_packed(
             sums += terms.detach().double() * batch.shape[1]
         seconds = time.perf_counter() - start
         validated = protocol.validate(batched_loss, params, buffers)
+        epoch_seconds = time.perf_counter() - start
         for k, terms_k in enumerate((sums / index.shape[1]).tolist()):
             if k in failed or k in protocol.stopped:
                 continue
@@ -146,7 +147,7 @@ def train_packed(
             except CellFailed as err:
                 failed[k] = err
                 continue
-            record = record | {"lr": lrs[k]} | validated[k]
+            record = record | {"lr": lrs[k]} | validated[k] | {"epoch_seconds": epoch_seconds}
             logs[k].append(record)
             if on_epoch:
                 on_epoch(k, record)

@@ -122,13 +122,14 @@ def train_cell(
     schedule, selection = LearningRate(optimizer, config), ModelSelection(config)
     log = []
     for epoch in range(config.epochs):
-        lr = schedule.current
+        started, lr = time.perf_counter(), schedule.current
         record = _train_epoch(step_loss, model, optimizer, images, conditions, config, epoch, gens) | {"lr": lr}
         if validation:
             record |= validation_terms(model, *validation, config)
             selection.update(epoch + 1, record["val_loss"], model.state_dict)
         if config.curve_size:
             record |= curve_point(model, bundle, conditions, config.curve_size, device)
+        record["epoch_seconds"] = time.perf_counter() - started  # the loop, validation and curve point
         log.append(record)
         if on_epoch:
             on_epoch(record)
