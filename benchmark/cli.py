@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmark import __version__
-from benchmark.errors import BenchError
+from benchmark.errors import BenchError, Preempted
 
 try:
     from typer._click import exceptions as parser_errors  # typer >= 0.29 bundles its own click
@@ -127,6 +127,16 @@ def run(
     ray_cpus: int = typer.Option(None, "--ray-cpus", min=1, help="Ray: CPUs of the local Ray (default: all)."),
     cpus_per_cell: float = typer.Option(1.0, "--cpus-per-cell", min=0.01, help="Ray: CPUs per task."),
     gpus_per_cell: float = typer.Option(0.0, "--gpus-per-cell", min=0.0, help="Ray: GPUs per task (fractions share)."),
+    checkpoint_every: int = typer.Option(
+        1,
+        "--checkpoint-every",
+        min=0,
+        help="Save a training cell's state every N epochs (and on SIGTERM); a killed cell resumes from it. "
+        "0: only after training and on SIGTERM. Packed cells save none.",
+    ),
+    keep_checkpoints: bool = typer.Option(
+        False, "--keep-checkpoints", help="Keep a done cell's last training state (resume.pt)."
+    ),
     data_dir: Path = DataDirOption,
 ) -> None:
     """Train and evaluate every cell of a grid that is not done yet."""
@@ -153,6 +163,8 @@ def run(
         ray_cpus=ray_cpus,
         cpus_per_cell=cpus_per_cell,
         gpus_per_cell=gpus_per_cell,
+        checkpoint_every=checkpoint_every,
+        keep_checkpoints=keep_checkpoints,
     )
     raise typer.Exit(run_command(console, spec, results, options, only, dry_run))
 
@@ -549,6 +561,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail(err.format_message(), err.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         _fail("interrupted: cells already stored are kept; the next run redoes the cell in flight", 130)
+    except Preempted:
+        _fail("terminated (SIGTERM): cells in training saved their state; the next run resumes them", 143)
     sys.exit(code or 0)
 
 

@@ -10,3 +10,9 @@ class BenchError(Exception):
     def __init__(self, message: str, exit_code: int = 2):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class Preempted(BaseException):  # noqa: N818 - it names what happened, as KeyboardInterrupt does
+    """The process was asked to stop (SIGTERM, what cluster schedulers send before a kill). Cells in training
+    save their state first (training/resume.py). A BaseException, like KeyboardInterrupt, so no handler of
+    ordinary errors takes it for a cell's failure."""

@@ -55,7 +55,10 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def execute_cell(cell: Cell, device: str = "auto", data_dir=None, on_epoch=None, compile: bool = False) -> CellResult:
+def execute_cell(
+    cell: Cell, device: str = "auto", data_dir=None, on_epoch=None, compile: bool = False, checkpointing=None
+) -> CellResult:
+    """Train (resuming from `checkpointing`'s saved state if there is one) and evaluate one cell."""
     device_obj = resolve_device(device)
     info = {**provenance(device_obj), "start": _now(), "compile": compile}
     start = time.perf_counter()
@@ -79,9 +82,7 @@ def execute_cell(cell: Cell, device: str = "auto", data_dir=None, on_epoch=None,
             if on_epoch:
                 on_epoch(entry)
 
-        trained = train_cell(
-            config, device=device_obj, data_dir=data_dir, bundle=bundle, on_epoch=record, compile=compile
-        )
+        trained = train_cell(config, device_obj, data_dir, bundle, record, compile, checkpointing)
         return _evaluated(cell, trained, info, start, data_dir)
     except CellFailed as err:
         return _failed(cell, log, info, start, str(err))
@@ -90,7 +91,8 @@ def execute_cell(cell: Cell, device: str = "auto", data_dir=None, on_epoch=None,
 
 
 def execute_pack(cells: list[Cell], device: str = "auto", data_dir=None, on_epoch=None) -> list[CellResult]:
-    """Train compatible cells together (training/packed.py), then evaluate each on its own."""
+    """Train compatible cells together (training/packed.py), then evaluate each on its own. A pack saves no
+    training state mid-way: the next run may pack other cells together, and a pack's state is theirs at once."""
     device_obj = resolve_device(device)
     info = {**provenance(device_obj), "start": _now(), "packed_with": [c.id for c in cells]}
     start = time.perf_counter()

@@ -1,12 +1,14 @@
 """Run a grid: skip done cells, group the rest into units (packs), hand them to an executor.
 
-The executors share one claim / execute / store loop (loop.py). An interrupted cell (Ctrl-C,
-kill -9) leaves a partial folder that the next run redoes.
+The executors share one claim / execute / store loop (loop.py). An interrupted cell (Ctrl-C, kill -9,
+SIGTERM) leaves a partial folder that the next run redoes, from the training state it saved last
+(every `checkpoint_every` epochs, and on SIGTERM at its next batch: training/resume.py).
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import replace
 
 from benchmark.errors import BenchError
 from benchmark.grid import Cell, Grid
@@ -15,6 +17,7 @@ from benchmark.registry import Registry
 from benchmark.runner.loop import Progress, RunOptions, RunSummary, run_locally
 from benchmark.runner.provenance import pin_git_commit
 from benchmark.store import CellStatus, CellStore
+from benchmark.training.resume import STOP
 
 __all__ = ["EXECUTORS", "Progress", "RunOptions", "RunSummary", "filter_cells", "run_grid"]
 
@@ -56,7 +59,9 @@ def run_grid(
     todo = [c for c in cells if options.force or store.status(c.id) != CellStatus.DONE]
     summary.skipped = [c.id for c in cells if c not in todo]
     units = pack_units(todo[: options.max_cells], options)
-    EXECUTORS[executor_name(options)](units, store, options, progress, summary)
+    options = replace(options, results=str(store.root))  # where cells save their training state
+    with STOP.handling():  # SIGTERM: cells in training save their state, then the run ends (Preempted)
+        EXECUTORS[executor_name(options)](units, store, options, progress, summary)
     return summary
 
 

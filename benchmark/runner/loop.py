@@ -14,6 +14,8 @@ from typing import Any
 from benchmark.grid import Cell
 from benchmark.runner.execute import CellResult, execute_cell, execute_pack, failed_results
 from benchmark.store import CellStore
+from benchmark.store.cells import RESUME
+from benchmark.training.resume import Checkpointing
 
 
 @dataclass
@@ -32,6 +34,9 @@ class RunOptions:
     ray_cpus: int | None = None  # CPUs of the local Ray started for the run; None = all
     cpus_per_cell: float = 1.0
     gpus_per_cell: float = 0.0
+    checkpoint_every: int = 1  # epochs between a training cell's saved states (training/resume.py); 0: none
+    keep_checkpoints: bool = False  # keep a done cell's last saved training state (resume.pt)
+    results: str | None = None  # the store's folder, where workers save training states (set by run_grid)
 
 
 @dataclass
@@ -55,18 +60,18 @@ def run_locally(units, store: CellStore, options: RunOptions, progress: Progress
     """The default executor: one unit after another in this process."""
     for unit in units:
         with contextlib.ExitStack() as held:
-            mine = begin_unit(unit, store, held, progress, summary)
+            mine = begin_unit(unit, store, held, progress, summary, options)
             if mine:
-                store_results(store, mine, execute_unit(mine, options, progress), progress, summary)
+                store_results(store, mine, execute_unit(mine, options, progress), progress, summary, options)
 
 
-def run_concurrently(units, store: CellStore, progress, summary, pending: dict, submit, wait_any) -> None:
+def run_concurrently(units, store: CellStore, progress, summary, pending: dict, submit, wait_any, options) -> None:
     """Claim each unit and `submit` it (which returns a handle kept in `pending`), then store each
     unit's results as `wait_any(pending)` hands back (handle, results). The caller owns `pending`,
     so it can cancel what is still in flight when interrupted."""
     with contextlib.ExitStack() as held:
         for unit in units:
-            mine = begin_unit(unit, store, held, progress, summary)
+            mine = begin_unit(unit, store, held, progress, summary, options)
             if mine:
                 pending[submit(mine)] = mine
         while pending:
@@ -75,30 +80,40 @@ def run_concurrently(units, store: CellStore, progress, summary, pending: dict, 
             for cell, result in zip(cells, results):  # workers report epochs only with their results
                 for record in result.log:
                     progress.epoch(cell, record)
-            store_results(store, cells, results, progress, summary)
+            store_results(store, cells, results, progress, summary, options)
 
 
-def begin_unit(unit: list[Cell], store: CellStore, held: contextlib.ExitStack, progress, summary) -> list[Cell]:
-    """Claim the unit's cells (skipping those another run holds) and start their folders."""
+def begin_unit(unit: list[Cell], store: CellStore, held, progress, summary, options: RunOptions) -> list[Cell]:
+    """Claim the unit's cells (skipping those another run holds) and start their folders (keeping a saved
+    training state to resume from, unless the run is forced)."""
     mine = [c for c in unit if held.enter_context(store.claim(c.id))]
     summary.busy += [c.id for c in unit if c not in mine]
     for cell in mine:
         progress.cell_started(cell)
-        moved = store.begin(cell.id, cell.resolved())
+        moved = store.begin(cell.id, cell.resolved(), keep_resume=not options.force)
         if moved:
             summary.moved_aside[cell.id] = str(moved)
     return mine
 
 
-def store_results(store: CellStore, cells: list[Cell], results: list[CellResult], progress, summary) -> None:
+def store_results(store: CellStore, cells: list[Cell], results: list[CellResult], progress, summary, options) -> None:
     for cell, result in zip(cells, results):
         if result.failure:
             store.fail(cell.id, result.failure, result.provenance, result.log)
             summary.failed[cell.id] = result.failure
         else:
-            store.finish(cell.id, result)
+            store.finish(cell.id, result, keep_resume=options.keep_checkpoints)
             summary.done.append(cell.id)
         progress.cell_finished(cell, "failed" if result.failure else "done")
+
+
+def cell_checkpointing(cell: Cell, options: RunOptions) -> Checkpointing | None:
+    """Where and how often the cell saves its training state; None where the store's folder is not
+    reachable from this process (a Ray node without the store's filesystem) or the run asks for none."""
+    if not options.results or not options.checkpoint_every:
+        return None
+    folder = CellStore(options.results).cell_dir(cell.id)
+    return Checkpointing(folder / RESUME, cell.id, options.checkpoint_every) if folder.is_dir() else None
 
 
 def execute_unit(cells: list[Cell], options: RunOptions, progress: Progress) -> list[CellResult]:
@@ -110,10 +125,9 @@ def execute_unit(cells: list[Cell], options: RunOptions, progress: Progress) -> 
     try:
         if len(cells) == 1:
             on_epoch = lambda record: progress.epoch(cells[0], record)  # noqa: E731
-            return [execute_cell(cells[0], options.device, options.data_dir, on_epoch, compile=options.compile)]
+            checkpointing = cell_checkpointing(cells[0], options)
+            return [execute_cell(cells[0], options.device, options.data_dir, on_epoch, options.compile, checkpointing)]
         return execute_pack(cells, options.device, options.data_dir, progress.epoch)
-    except (KeyboardInterrupt, SystemExit):
-        raise
     except Exception as err:  # noqa: BLE001 - isolation is the point
         reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
         return failed_results(cells, reason)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from benchmark.errors import BenchError
+from benchmark.errors import BenchError, Preempted
 from benchmark.runner.execute import CellResult, failed_results
 from benchmark.runner.loop import Progress, execute_unit, run_concurrently
 
@@ -59,8 +59,9 @@ def run_on_ray(units, store, options, progress, summary) -> None:
             pending,
             lambda cells: remote.remote(cells, worker_options),
             lambda pending: _next_done(ray, pending),
+            options,
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Preempted):  # a cell in flight resumes from its last saved state
         for ref in pending:
             ray.cancel(ref, force=True)
         raise

@@ -30,13 +30,14 @@ from benchmark.store.integrity import (
     without_meta,
 )
 
-CONFIG, LOG, METRICS, FAILED, CHECKPOINT, LOCK = (
+CONFIG, LOG, METRICS, FAILED, CHECKPOINT, LOCK, RESUME = (
     "config.json",
     "log.json",
     "metrics.json",
     "failed.json",
     "model.pt",
     ".lock",
+    "resume.pt",  # a cell's training state mid-way (training/resume.py); gone once the cell is done
 )
 GRIDS, DAMAGED = "grids", "damaged"  # folders of the store that are not cells
 REQUIRED_KEYS = {CONFIG: ("cell",), METRICS: ("protocol",), FAILED: ("reason",)}
@@ -140,13 +141,14 @@ class CellStore:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def begin(self, cell_id: str, resolved: dict) -> Path | None:
-        """Start (or restart) a claimed cell: drop what a crashed, failed or forced attempt left, or move a
-        damaged cell's files aside (returned: where to); then write its config."""
+    def begin(self, cell_id: str, resolved: dict, keep_resume: bool = True) -> Path | None:
+        """Start (or restart) a claimed cell: drop what a crashed, failed or forced attempt left but its saved
+        training state (unless `keep_resume` is False), or move a damaged cell's files aside (returned:
+        where to); then write its config."""
         folder = self.cell_dir(cell_id)
         moved = self._move_aside(cell_id) if self.status(cell_id) == CellStatus.DAMAGED else None
         for entry in folder.iterdir():
-            if entry.name == LOCK:
+            if entry.name == LOCK or (entry.name == RESUME and keep_resume):
                 continue
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         write_json(folder / CONFIG, sealed(resolved))
@@ -161,9 +163,9 @@ class CellStore:
                 entry.rename(target / entry.name)
         return target
 
-    def finish(self, cell_id: str, result) -> None:
+    def finish(self, cell_id: str, result, keep_resume: bool = False) -> None:
         """Write a finished cell's files; metrics.json goes last, which marks the cell done, with the
-        checksums of the files written before it."""
+        checksums of the files written before it; then drop its mid-way training state unless kept."""
         folder = self.cell_dir(cell_id)
         config = self.read(cell_id, CONFIG)
         config["provenance"] = result.provenance
@@ -176,6 +178,8 @@ class CellStore:
         if result.state_dict is not None:
             save_torch(folder / CHECKPOINT, result.state_dict)
         write_json(folder / METRICS, sealed({**result.metrics, FILES_KEY: _checksums(folder)}))
+        if not keep_resume:
+            (folder / RESUME).unlink(missing_ok=True)
 
     def remeasure(self, cell_id: str, metrics: dict, images: dict[str, bytes]) -> None:
         """New metrics for a done cell (`bench evaluate`): the old metrics.json stays until the new one is whole.
@@ -217,8 +221,10 @@ class CellStore:
 
 
 def _checksums(folder: Path) -> dict[str, str]:
-    """sha256 of every file of a cell but its lock and metrics.json (which carries them)."""
-    return {p.name: file_checksum(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name not in (LOCK, METRICS)}
+    """sha256 of every file of a cell but its lock, its mid-way training state and metrics.json (which carries
+    them)."""
+    skipped = (LOCK, METRICS, RESUME)
+    return {p.name: file_checksum(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name not in skipped}
 
 
 def _damage_of(folder: Path) -> Damage | None:

@@ -6,6 +6,8 @@ ignores (so they do not change its id) and whether it needs the validation loss.
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -65,7 +67,16 @@ class LearningRate:
         return self.optimizer.param_groups[0]["lr"]
 
     def step(self, val_loss: float | None) -> None:
-        if isinstance(self.scheduler, lr_scheduler.ReduceLROnPlateau):
-            self.scheduler.step(val_loss)
-        else:
-            self.scheduler.step()
+        with warnings.catch_warnings():
+            # a cell resumed at an epoch's end steps its schedule before this optimizer object has stepped
+            warnings.filterwarnings("ignore", re.escape("Detected call of `lr_scheduler.step()` before"), UserWarning)
+            if isinstance(self.scheduler, lr_scheduler.ReduceLROnPlateau):
+                self.scheduler.step(val_loss)
+            else:
+                self.scheduler.step()
+
+    def state_dict(self) -> dict:
+        return self.scheduler.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.scheduler.load_state_dict(state)

@@ -43,6 +43,13 @@ class ModelSelection:
     def should_stop(self) -> bool:
         return self.patience is not None and self.stale_epochs >= self.patience
 
+    def state_dict(self) -> dict:
+        return {k: getattr(self, k) for k in ("best_loss", "best_epoch", "best_state", "stale_epochs")}
+
+    def load_state_dict(self, state: dict) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+
     def restore_best(self, model: torch.nn.Module) -> None:
         if self.keep_best and self.best_state is not None:
             model.load_state_dict(self.best_state)

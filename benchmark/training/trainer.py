@@ -19,6 +19,7 @@ from benchmark.conditions import PreparedConditions, prepare_conditions
 from benchmark.config import CellConfig
 from benchmark.data import DatasetBundle, load_dataset
 from benchmark.data.binarize import binarized, draw
+from benchmark.errors import Preempted
 from benchmark.metrics.reconstruction import reconstruction_scores
 from benchmark.models.backbones import BACKBONES
 from benchmark.models.cvae import CVAE, build_model
@@ -27,6 +28,7 @@ from benchmark.seeding import stream_generator, stream_seed
 from benchmark.store import CellStore
 from benchmark.store.cells import CHECKPOINT
 from benchmark.training.cpu import configure_cpu
+from benchmark.training.resume import STOP, Checkpointing, EpochPosition
 from benchmark.training.schedules import LearningRate
 from benchmark.training.selection import ModelSelection, training_summary
 
@@ -99,9 +101,11 @@ def train_cell(
     bundle: DatasetBundle | None = None,
     on_epoch: Callable[[dict], None] | None = None,
     compile: bool = False,
+    checkpointing: Checkpointing | None = None,
 ) -> TrainedCell:
     """Train one cell. `compile` runs the step through torch.compile: faster after a warm-up, and equal
-    to eager only within float tolerance, so it is a run option recorded in provenance."""
+    to eager only within float tolerance, so it is a run option recorded in provenance. `checkpointing`:
+    resume from the cell's saved state if there is one, and save it as training goes (training/resume.py)."""
     device = resolve_device(device) if not isinstance(device, torch.device) else device
     if device.type == "cpu":
         configure_cpu()
@@ -114,33 +118,92 @@ def train_cell(
     step_loss = _step_loss(model, config, device, compile)
 
     images = bundle.train.images.to(device)  # uint8, moved once
-    order_gen = stream_generator(config.seed, "order")
-    noise_gen = stream_generator(config.seed, "noise", device)
-    binarize_gen = stream_generator(config.seed, "binarize", device)
-    gens = (order_gen, noise_gen, binarize_gen if config.binarize == "dynamic" else None)
+    gens = (
+        stream_generator(config.seed, "order"),
+        stream_generator(config.seed, "noise", device),
+        stream_generator(config.seed, "binarize", device) if config.binarize == "dynamic" else None,
+    )
     validation = validation_data(config, bundle, device)
-    schedule, selection = LearningRate(optimizer, config), ModelSelection(config)
-    log = []
-    for epoch in range(config.epochs):
-        started, lr = time.perf_counter(), schedule.current
-        record = _train_epoch(step_loss, model, optimizer, images, conditions, config, epoch, gens) | {"lr": lr}
-        if validation:
-            record |= validation_terms(model, *validation, config)
-            selection.update(epoch + 1, record["val_loss"], model.state_dict)
-        if config.curve_size:
-            record |= curve_point(model, bundle, conditions, config.curve_size, device)
-        record["epoch_seconds"] = time.perf_counter() - started  # the loop, validation and curve point
-        log.append(record)
-        if on_epoch:
-            on_epoch(record)
-        schedule.step(record.get("val_loss"))
-        if selection.should_stop:
-            break
-    selection.restore_best(model)
+    state = TrainingState(model, optimizer, LearningRate(optimizer, config), ModelSelection(config), gens)
+    log, epoch, position = state.restore(checkpointing.load() if checkpointing else None)
+    STOP.training = True
+    try:
+        while epoch < config.epochs and not state.selection.should_stop:
+            started, lr = time.perf_counter() - (position.seconds if position else 0.0), state.schedule.current
+            try:
+                record = _train_epoch(step_loss, model, optimizer, images, conditions, config, epoch, gens, position)
+            except _EpochStopped as stopped:
+                if checkpointing:
+                    checkpointing.save(state.snapshot(log, epoch, stopped.position))
+                raise Preempted("terminated (SIGTERM) mid-epoch; the cell's state is saved") from None
+            record["lr"], position = lr, None
+            if validation:
+                record |= validation_terms(model, *validation, config)
+                state.selection.update(epoch + 1, record["val_loss"], model.state_dict)
+            if config.curve_size:
+                record |= curve_point(model, bundle, conditions, config.curve_size, device)
+            record["epoch_seconds"] = time.perf_counter() - started  # the loop, validation and curve point
+            log.append(record)
+            if on_epoch:
+                on_epoch(record)
+            state.schedule.step(record.get("val_loss"))
+            epoch += 1
+            if checkpointing and checkpointing.due(epoch):
+                checkpointing.save(state.snapshot(log, epoch))
+    finally:
+        STOP.training = False
+    if checkpointing and not checkpointing.due(epoch):
+        checkpointing.save(state.snapshot(log, epoch))  # a kill during evaluation redoes only the evaluation
+    if STOP.requested:
+        raise Preempted("terminated (SIGTERM) after training; the cell's state is saved")
+    state.selection.restore_best(model)
     model.eval()
-    best = selection.best_epoch if validation else None
-    summary = training_summary(log, config, selection.should_stop, best)
+    best = state.selection.best_epoch if validation else None
+    summary = training_summary(log, config, state.selection.should_stop, best)
+    if state.resumes:
+        summary["resumed_from"] = state.resumes  # 0-based epoch and batches done when each resume began
     return TrainedCell(config, model, log, bundle, conditions, device, summary)
+
+
+@dataclass
+class TrainingState:
+    """Everything a cell's training carries from one batch to the next, saved and restored as one."""
+
+    model: CVAE
+    optimizer: torch.optim.Optimizer
+    schedule: LearningRate
+    selection: ModelSelection
+    gens: tuple  # order, noise, binarisation (or None)
+    resumes: list[dict] = field(default_factory=list)  # where each earlier run of this cell stopped
+
+    def snapshot(self, log: list[dict], epoch: int, position: EpochPosition | None = None) -> dict:
+        """`epoch`: the 0-based epoch to run next (mid-epoch: the one `position` stopped in)."""
+        return {
+            "epoch": epoch,
+            "position": None if position is None else vars(position),
+            "log": log,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "selection": self.selection.state_dict(),
+            "generators": [g.get_state() if g is not None else None for g in self.gens],
+            "resumes": self.resumes,
+        }
+
+    def restore(self, saved: dict | None) -> tuple[list[dict], int, EpochPosition | None]:
+        """Load a snapshot; returns (log, epoch to run next, position in it); a fresh start without one."""
+        if saved is None:
+            return [], 0, None
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.schedule.load_state_dict(saved["schedule"])
+        self.selection.load_state_dict(saved["selection"])
+        for generator, generator_state in zip(self.gens, saved["generators"]):
+            if generator is not None:
+                generator.set_state(generator_state)
+        position = saved["position"]
+        self.resumes = [*saved["resumes"], {"epoch": saved["epoch"], "batch": position["batch"] if position else 0}]
+        return saved["log"], saved["epoch"], None if position is None else EpochPosition(**position)
 
 
 def validation_data(config: CellConfig, bundle: DatasetBundle, device) -> tuple | None:
@@ -191,16 +254,32 @@ def _step_loss(model: CVAE, config: CellConfig, device: torch.device, compile: b
     return torch.compile(step) if compile else step
 
 
-def _train_epoch(step_loss, model, optimizer, images, conditions, config, epoch, gens) -> dict:
-    """One pass; `gens` = (order, noise, binarisation or None): dynamic binarisation draws each batch anew."""
+class _EpochStopped(Exception):  # noqa: N818
+    def __init__(self, position: EpochPosition):
+        self.position = position
+
+
+def _train_epoch(step_loss, model, optimizer, images, conditions, config, epoch, gens, position=None) -> dict:
+    """One pass; `gens` = (order, noise, binarisation or None): dynamic binarisation draws each batch anew.
+    `position`: continue an epoch stopped part way (its order drawn again from the order generator's state at
+    its start). A stop request (SIGTERM) after a batch raises _EpochStopped with the position reached."""
     order_gen, noise_gen, binarize_gen = gens
-    start = time.perf_counter()
+    if position:
+        order_gen.set_state(position.order_at_start)
+    order_at_start = order_gen.get_state()
+    start = time.perf_counter() - (position.seconds if position else 0.0)
     model.train()
     beta = kl_weight(config.beta, epoch, config.kl_warmup_epochs)
     cond = conditions.train(order_gen).to(images.device)
     order = torch.randperm(len(images), generator=order_gen).to(images.device)
-    sums = torch.zeros(3, dtype=torch.float64, device=images.device)
-    for batch in order.split(config.batch_size):
+    sums = (
+        position.sums.to(images.device, copy=True)
+        if position
+        else torch.zeros(3, dtype=torch.float64, device=images.device)
+    )
+    for index, batch in enumerate(order.split(config.batch_size)):
+        if position and index < position.batch:
+            continue  # done before the stop
         x = images.index_select(0, batch)  # a plain gather: 4x faster than images[batch]
         x = (draw(x, binarize_gen) if binarize_gen is not None else x).float().div_(255)
         eps = torch.randn(len(batch), config.latent_dim, generator=noise_gen, device=x.device)
@@ -209,6 +288,8 @@ def _train_epoch(step_loss, model, optimizer, images, conditions, config, epoch,
         total.backward()
         optimizer.step()
         sums += terms.detach().double() * len(batch)
+        if STOP.requested:
+            raise _EpochStopped(EpochPosition(index + 1, sums, time.perf_counter() - start, order_at_start))
     seconds = time.perf_counter() - start
     return epoch_record(epoch, (sums / len(images)).tolist(), beta, seconds, len(images) / seconds)
 
