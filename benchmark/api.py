@@ -37,6 +37,7 @@ def run_grid(grid: Grid, results: str | Path, only: list[str] | tuple[str, ...] 
     `results`, as `bench run` does. `options`: the fields of `RunOptions` (device, workers, threads, executor,
     force, pack, data_dir, ...)."""
     from benchmark.runner.preflight import check_device, check_results_folder, check_run
+    from benchmark.runner.tracking import check_tracking
     from benchmark.store import CellStore
 
     known = {f.name for f in fields(RunOptions)}
@@ -52,6 +53,7 @@ def run_grid(grid: Grid, results: str | Path, only: list[str] | tuple[str, ...] 
     check_results_folder(Path(results))
     check_device(run.device)
     check_run(grid, cells, Path(results), run.device, run.data_dir)
+    check_tracking(run.tracking)
     return _run_grid(grid, cells, CellStore(results), run)
 
 

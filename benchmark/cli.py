@@ -137,11 +137,19 @@ def run(
     keep_checkpoints: bool = typer.Option(
         False, "--keep-checkpoints", help="Keep a done cell's last training state (resume.pt)."
     ),
+    track: list[str] = typer.Option(
+        [], "--track", help="Log each cell to an experiment tracker: tensorboard, mlflow (repeatable)."
+    ),
+    track_dir: Path = typer.Option(Path("tracking"), "--track-dir", help="Folder of the trackers' local logs."),
+    track_uri: str = typer.Option(
+        None, "--track-uri", help="MLflow tracking URI (default: a file store in --track-dir)."
+    ),
     data_dir: Path = DataDirOption,
 ) -> None:
     """Train and evaluate every cell of a grid that is not done yet."""
     from benchmark.cli_run import resolve_grid, run_command
     from benchmark.runner.grid_run import RunOptions
+    from benchmark.runner.tracking import TrackingOptions
 
     spec = resolve_grid(grid, set_, override)
     from benchmark.runner.grid_run import EXECUTORS
@@ -165,6 +173,7 @@ def run(
         gpus_per_cell=gpus_per_cell,
         checkpoint_every=checkpoint_every,
         keep_checkpoints=keep_checkpoints,
+        tracking=TrackingOptions(tuple(dict.fromkeys(track)), str(track_dir), track_uri),
     )
     raise typer.Exit(run_command(console, spec, results, options, only, dry_run))
 

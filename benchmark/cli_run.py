@@ -14,6 +14,7 @@ from benchmark.grid import Cell, Grid, load_grid, single_cell_grid
 from benchmark.metrics.registry import headline_metrics
 from benchmark.runner.grid_run import Progress, RunOptions, RunSummary, filter_cells, run_grid
 from benchmark.runner.preflight import check_device, check_results_folder, check_run
+from benchmark.runner.tracking import check_tracking
 from benchmark.store import CellStatus, CellStore
 
 DEFAULT_GRID = Path("ablations/smoke.yaml")
@@ -78,6 +79,7 @@ def run_command(
         console.print(cell_table(grid, cells, store, f"{grid.name}: {len(cells)} cells (dry run)"))
         return 0
     check_run(grid, cells, results, options.device, options.data_dir)
+    check_tracking(options.tracking)
     todo = len(cells) if options.max_cells is None else min(options.max_cells, len(cells))
     with RichProgress(*PROGRESS_COLUMNS, console=console) as bars:
         summary = run_grid(grid, cells, store, options, RichRunProgress(bars, todo))

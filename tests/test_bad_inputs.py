@@ -201,6 +201,9 @@ OPTIONS = [
     ("unknown option", ["--colour", "red"], "No such option: --colour"),
     ("workers with ray", ["--workers", "2", "--executor", "ray"], "--workers 2 is for the local executor"),
     ("unknown executor", ["--executor", "dask"], "unknown executor 'dask'; known: local, processes, ray"),
+    ("unknown tracker", ["--track", "wandb"], "unknown tracker 'wandb'; known: tensorboard, mlflow"),
+    ("tracking folder under a file", ["--track", "tensorboard", "--track-dir", "{file}/tb"], "cannot write there"),
+    ("negative checkpoint interval", ["--checkpoint-every", "-1"], "Invalid value for '--checkpoint-every'"),
     (
         "filter matching nothing",
         ["--only", "latent_dim=99"],

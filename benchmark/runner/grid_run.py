@@ -59,7 +59,8 @@ def run_grid(
     todo = [c for c in cells if options.force or store.status(c.id) != CellStatus.DONE]
     summary.skipped = [c.id for c in cells if c not in todo]
     units = pack_units(todo[: options.max_cells], options)
-    options = replace(options, results=str(store.root))  # where cells save their training state
+    # where cells save their training state, and the grid their tracker runs are grouped by
+    options = replace(options, results=str(store.root), tracking=replace(options.tracking, grid=grid.name))
     with STOP.handling():  # SIGTERM: cells in training save their state, then the run ends (Preempted)
         EXECUTORS[executor_name(options)](units, store, options, progress, summary)
     return summary

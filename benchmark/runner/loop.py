@@ -13,6 +13,7 @@ from typing import Any
 
 from benchmark.grid import Cell
 from benchmark.runner.execute import CellResult, execute_cell, execute_pack, failed_results
+from benchmark.runner.tracking import TrackingOptions
 from benchmark.store import CellStore
 from benchmark.store.cells import RESUME
 from benchmark.training.resume import Checkpointing
@@ -37,6 +38,7 @@ class RunOptions:
     checkpoint_every: int = 1  # epochs between a training cell's saved states (training/resume.py); 0: none
     keep_checkpoints: bool = False  # keep a done cell's last saved training state (resume.pt)
     results: str | None = None  # the store's folder, where workers save training states (set by run_grid)
+    tracking: TrackingOptions = field(default_factory=TrackingOptions)  # --track: experiment trackers
 
 
 @dataclass
@@ -122,12 +124,24 @@ def execute_unit(cells: list[Cell], options: RunOptions, progress: Progress) -> 
         import torch
 
         torch.set_num_threads(options.threads)
+    tracked: dict = {}
+
+    def on_epoch(cell: Cell, record: dict) -> None:
+        progress.epoch(cell, record)
+        tracked[cell.id].epoch(record)
+
     try:
+        tracked |= {cell.id: options.tracking.open(cell) for cell in cells}
         if len(cells) == 1:
-            on_epoch = lambda record: progress.epoch(cells[0], record)  # noqa: E731
             checkpointing = cell_checkpointing(cells[0], options)
-            return [execute_cell(cells[0], options.device, options.data_dir, on_epoch, options.compile, checkpointing)]
-        return execute_pack(cells, options.device, options.data_dir, progress.epoch)
+            epoch = lambda record: on_epoch(cells[0], record)  # noqa: E731
+            results = [execute_cell(cells[0], options.device, options.data_dir, epoch, options.compile, checkpointing)]
+        else:
+            results = execute_pack(cells, options.device, options.data_dir, on_epoch)
     except Exception as err:  # noqa: BLE001 - isolation is the point
         reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-        return failed_results(cells, reason)
+        results = failed_results(cells, reason)
+    for result in results:
+        if result.cell_id in tracked:
+            tracked[result.cell_id].end(None if result.failure else result)
+    return results
