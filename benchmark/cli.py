@@ -121,7 +121,9 @@ def run(
         1, "--workers", min=1, help="local: train N cells at once, each in its own process (default 1)."
     ),
     executor: str = typer.Option(
-        "local", "--executor", help="local, processes (as --workers N), or ray (needs the ray extra)."
+        "local",
+        "--executor",
+        help="local, processes (as --workers N), ray (the ray extra) or slurm (the slurm extra: submitit).",
     ),
     ray_address: str = typer.Option(None, "--ray-address", help="Join this Ray cluster (default: start one)."),
     ray_cpus: int = typer.Option(None, "--ray-cpus", min=1, help="Ray: CPUs of the local Ray (default: all)."),
@@ -144,6 +146,16 @@ def run(
     track_uri: str = typer.Option(
         None, "--track-uri", help="MLflow tracking URI (default: a file store in --track-dir)."
     ),
+    slurm_partition: str = typer.Option(None, "--slurm-partition", help="Slurm: partition of the jobs."),
+    slurm_time: int = typer.Option(None, "--slurm-time", min=1, help="Slurm: minutes per job (default 60)."),
+    slurm_mem: float = typer.Option(None, "--slurm-mem", min=0.1, help="Slurm: GB of memory per job."),
+    slurm_cpus: int = typer.Option(None, "--slurm-cpus", min=1, help="Slurm: CPUs per job (default 1)."),
+    slurm_gpus: int = typer.Option(None, "--slurm-gpus", min=0, help="Slurm: GPUs per job (default 0)."),
+    slurm_cells_per_job: int = typer.Option(None, "--slurm-cells-per-job", min=1, help="Slurm: cells per job."),
+    slurm_folder: Path = typer.Option(None, "--slurm-folder", help="Slurm: submitit's job files (default slurm/)."),
+    slurm_local: bool = typer.Option(
+        None, "--slurm-local", help="Slurm: run the jobs with submitit's local executor (subprocesses here)."
+    ),
     data_dir: Path = DataDirOption,
 ) -> None:
     """Train and evaluate every cell of a grid that is not done yet."""
@@ -157,6 +169,19 @@ def run(
     EXECUTORS[executor]  # an unknown name is a user error before anything runs
     if workers > 1 and executor not in ("local", "processes"):
         raise BenchError(f"--workers {workers} is for the local executor; with {executor}, set --cpus-per-cell")
+    slurm_given = {
+        "partition": slurm_partition,
+        "time_min": slurm_time,
+        "mem_gb": slurm_mem,
+        "cpus_per_job": slurm_cpus,
+        "gpus_per_job": slurm_gpus,
+        "cells_per_job": slurm_cells_per_job,
+        "folder": None if slurm_folder is None else str(slurm_folder),
+        "local": slurm_local,
+    }
+    slurm_given = {k: v for k, v in slurm_given.items() if v is not None}
+    if slurm_given and executor != "slurm":
+        raise BenchError(f"--slurm-* options are for --executor slurm (the executor here: {executor})")
     options = RunOptions(
         device=device,
         force=force,
@@ -174,8 +199,17 @@ def run(
         checkpoint_every=checkpoint_every,
         keep_checkpoints=keep_checkpoints,
         tracking=TrackingOptions(tuple(dict.fromkeys(track)), str(track_dir), track_uri),
+        slurm=_slurm_options(slurm_given) if executor == "slurm" else None,
     )
     raise typer.Exit(run_command(console, spec, results, options, only, dry_run))
+
+
+def _slurm_options(given: dict):
+    from benchmark.runner.slurm_executor import SlurmOptions, check_slurm
+
+    options = SlurmOptions(**given)
+    check_slurm(options)  # submitit installed, its folder writable: before any cell
+    return options
 
 
 @app.command()

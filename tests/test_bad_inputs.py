@@ -3,6 +3,7 @@ no traceback, nothing trained, and the store exactly as it was. None of these ne
 
 import gzip
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -204,6 +205,9 @@ OPTIONS = [
     ("unknown tracker", ["--track", "wandb"], "unknown tracker 'wandb'; known: tensorboard, mlflow"),
     ("tracking folder under a file", ["--track", "tensorboard", "--track-dir", "{file}/tb"], "cannot write there"),
     ("negative checkpoint interval", ["--checkpoint-every", "-1"], "Invalid value for '--checkpoint-every'"),
+    ("Slurm options without the slurm executor", ["--slurm-partition", "gpu"], "--slurm-* options are for"),
+    ("zero cells per Slurm job", ["--executor", "slurm", "--slurm-cells-per-job", "0"], "'--slurm-cells-per-job'"),
+    ("Slurm job files under a file", ["--executor", "slurm", "--slurm-folder", "{file}/jobs"], "cannot write there"),
     (
         "filter matching nothing",
         ["--only", "latent_dim=99"],
@@ -435,6 +439,14 @@ def test_bad_run_option(tmp_path, store, capsys, args, expected):
     if "--device" not in args:
         command += ["--device", "cpu"]
     assert_refused(command, expected, store, capsys)
+
+
+def test_the_slurm_executor_without_submitit_is_one_line_before_any_cell(tmp_path, store, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "submitit", None)  # as if the slurm extra were not installed
+    grid = tmp_path / "good.yaml"
+    grid.write_text(grid_text(rest="seeds: [0]\naxes: {latent_dim: [16]}\n"))
+    command = ["run", "--grid", grid, "--results", store, "--device", "cpu", "--executor", "slurm"]
+    assert_refused(command, "the slurm executor needs the 'slurm' extra", store, capsys)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")

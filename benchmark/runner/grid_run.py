@@ -84,6 +84,7 @@ EXECUTORS = Registry("executor")
 EXECUTORS.register("local")(run_locally)
 EXECUTORS.register("processes")(_imported("benchmark.runner.process_pool", "run_in_processes"))
 EXECUTORS.register("ray")(_imported("benchmark.runner.ray_executor", "run_on_ray"))
+EXECUTORS.register("slurm")(_imported("benchmark.runner.slurm_executor", "run_on_slurm"))
 
 
 def _packing(options: RunOptions) -> bool:

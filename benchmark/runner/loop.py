@@ -14,7 +14,7 @@ from typing import Any
 from benchmark.grid import Cell
 from benchmark.runner.execute import CellResult, execute_cell, execute_pack, failed_results
 from benchmark.runner.tracking import TrackingOptions
-from benchmark.store import CellStore
+from benchmark.store import CellStatus, CellStore
 from benchmark.store.cells import RESUME
 from benchmark.training.resume import Checkpointing
 
@@ -39,6 +39,7 @@ class RunOptions:
     keep_checkpoints: bool = False  # keep a done cell's last saved training state (resume.pt)
     results: str | None = None  # the store's folder, where workers save training states (set by run_grid)
     tracking: TrackingOptions = field(default_factory=TrackingOptions)  # --track: experiment trackers
+    slurm: Any = None  # the slurm executor's SlurmOptions (runner/slurm_executor.py)
 
 
 @dataclass
@@ -90,6 +91,9 @@ def begin_unit(unit: list[Cell], store: CellStore, held, progress, summary, opti
     training state to resume from, unless the run is forced)."""
     mine = [c for c in unit if held.enter_context(store.claim(c.id))]
     summary.busy += [c.id for c in unit if c not in mine]
+    finished = [c for c in mine if not options.force and store.status(c.id) == CellStatus.DONE]
+    summary.skipped += [c.id for c in finished]  # another run finished it since this one looked
+    mine = [c for c in mine if c not in finished]
     for cell in mine:
         progress.cell_started(cell)
         moved = store.begin(cell.id, cell.resolved(), keep_resume=not options.force)

@@ -64,4 +64,5 @@ def provenance(device: torch.device) -> dict:
         "git_commit": git_commit(),
         "device": device_name(device),
         "host": socket.gethostname(),
+        **({"job": os.environ["BENCH_JOB_ID"]} if "BENCH_JOB_ID" in os.environ else {}),  # a Slurm job's id
     }

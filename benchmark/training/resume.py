@@ -68,6 +68,7 @@ class StopRequest:
 
     def __init__(self):
         self.requested = False
+        self.signum: int | None = None  # the signal that asked
         self.training = False
         self.exit_when_idle = False
 
@@ -76,7 +77,7 @@ class StopRequest:
         `exit_when_idle`: a worker process, which outside training ends at once and quietly."""
         if threading.current_thread() is not threading.main_thread():
             return False
-        self.requested, self.exit_when_idle = False, exit_when_idle
+        self.requested, self.signum, self.exit_when_idle = False, None, exit_when_idle
         signal.signal(signal.SIGTERM, self._on_signal)
         return True
 
@@ -92,7 +93,7 @@ class StopRequest:
                 signal.signal(signal.SIGTERM, previous)
 
     def _on_signal(self, signum, frame) -> None:
-        self.requested = True
+        self.requested, self.signum = True, signum
         if not self.training:
             if self.exit_when_idle:
                 os._exit(EXIT_TERMINATED)
