@@ -603,7 +603,9 @@ def main(argv: list[str] | None = None) -> None:
     except parser_errors.ClickException as err:
         _fail(err.format_message(), err.exit_code)
     except (KeyboardInterrupt, typer.Abort):
-        _fail("interrupted: cells already stored are kept; the next run redoes the cell in flight", 130)
+        _fail(
+            "interrupted: cells already stored are kept; the next run resumes those in flight from their last save", 130
+        )
     except Preempted:
         _fail("terminated (SIGTERM): cells in training saved their state; the next run resumes them", 143)
     sys.exit(code or 0)

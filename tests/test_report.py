@@ -529,7 +529,7 @@ def test_every_published_table_is_also_latex_that_parses_with_one_cell_per_colum
     reports = Path(__file__).resolve().parent.parent / "reports"
     checked = 0
     for report in sorted(reports.glob("*.md")):
-        if report.name in ("README.md", "perf.md"):
+        if report.name == "README.md" or report.name.startswith("perf"):  # speed measurements: no findings
             continue
         text = report.read_text()
         tables = len(re.findall(r"^\|---", text, flags=re.M))

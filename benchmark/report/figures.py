@@ -103,7 +103,7 @@ def metrics_against_axis(frame: pd.DataFrame, axis: str, hue: str | None, metric
             errorbar=t_errorbar,
             ax=ax,
             linestyle="-" if joined else "none",
-            dodge=0.3 if hue else False,
+            dodge=0.3 if hue and done[hue].nunique() > 1 else False,  # seaborn divides by the levels - 1
             capsize=0.1,
         )
         if not joined:
