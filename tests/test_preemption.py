@@ -173,3 +173,15 @@ def test_sigterm_and_sigkill_at_random_moments_end_with_the_metrics_of_an_uninte
         resumed += "resumed_from" in store.read(cell_id, "config.json")["training"]
     assert resumed >= 1
     assert mid_epoch_saves >= 1  # SIGTERM in training saves at the next batch, not at the last epoch's end
+
+
+def test_a_state_from_another_commit_or_device_kind_starts_over(tmp_path, monkeypatch):
+    path = tmp_path / "resume.pt"
+    monkeypatch.setattr(trainer, "STOP", StopAfter(12))
+    with pytest.raises(Preempted):
+        train_cell(
+            PROTOCOL_CELL, device="cpu", checkpointing=Checkpointing(path, "c", origin={"code": "a", "device": "cpu"})
+        )
+    assert Checkpointing(path, "c", origin={"code": "a", "device": "cpu"}).load() is not None
+    assert Checkpointing(path, "c", origin={"code": "b", "device": "cpu"}).load() is None
+    assert Checkpointing(path, "c", origin={"code": "a", "device": "cuda"}).load() is None

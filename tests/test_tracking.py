@@ -93,3 +93,15 @@ def test_the_tracking_folder_must_be_writable(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(BenchError, match="--track-dir .*file/t: cannot write there"):
         check_tracking(TrackingOptions(("tensorboard",), str(Path(tmp_path / "file" / "t"))))
+
+
+def test_a_tracker_that_fails_mid_run_is_a_warning_and_the_cell_is_stored(tmp_path, monkeypatch):
+    def broken(self, record):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(tracking.TensorBoardRun, "epoch", broken)
+    grid = build_grid({"name": "broken", "base": BASE, "axes": {}, "seeds": [0], "eval": TINY_EVAL}, "b.yaml")
+    options = RunOptions(device="cpu", tracking=TrackingOptions(("tensorboard",), str(tmp_path / "tracking")))
+    with pytest.warns(UserWarning, match="tracker TensorBoardRun: OSError: disk full"):
+        summary = run_grid(grid, list(grid.cells), CellStore(tmp_path / "results"), options)
+    assert summary.done == [grid.cells[0].id] and not summary.failed

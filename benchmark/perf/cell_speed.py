@@ -94,7 +94,7 @@ def measure_cells(grid: Grid, cells: list[Cell], workers: int, data_dir=None) ->
     perf_logs = train_side_by_side([c.config for c in cells], worker_threads(workers), data_dir)
     with tempfile.TemporaryDirectory(prefix="bench-perf-cell-") as folder:
         store = CellStore(Path(folder))
-        summary = run_grid(grid, cells, store, RunOptions(workers=workers, data_dir=data_dir))
+        summary = run_grid(grid, cells, store, RunOptions(device="cpu", workers=workers, data_dir=data_dir))
         if summary.failed:
             raise BenchError(f"bench perf cell: the real run failed: {next(iter(summary.failed.values()))}")
         return [

@@ -16,6 +16,7 @@ from benchmark.grid.spec import parse_assignments
 from benchmark.registry import Registry
 from benchmark.runner.loop import Progress, RunOptions, RunSummary, run_locally
 from benchmark.runner.provenance import pin_git_commit
+from benchmark.runner.tracking import prepare_tracking
 from benchmark.store import CellStatus, CellStore
 from benchmark.training.resume import STOP
 
@@ -61,6 +62,7 @@ def run_grid(
     units = pack_units(todo[: options.max_cells], options)
     # where cells save their training state, and the grid their tracker runs are grouped by
     options = replace(options, results=str(store.root), tracking=replace(options.tracking, grid=grid.name))
+    prepare_tracking(options.tracking)
     with STOP.handling():  # SIGTERM: cells in training save their state, then the run ends (Preempted)
         EXECUTORS[executor_name(options)](units, store, options, progress, summary)
     return summary

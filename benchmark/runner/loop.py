@@ -118,8 +118,14 @@ def cell_checkpointing(cell: Cell, options: RunOptions) -> Checkpointing | None:
     reachable from this process (a Ray node without the store's filesystem) or the run asks for none."""
     if not options.results or not options.checkpoint_every:
         return None
+    from benchmark.runner.provenance import git_commit
+    from benchmark.training import resolve_device
+
     folder = CellStore(options.results).cell_dir(cell.id)
-    return Checkpointing(folder / RESUME, cell.id, options.checkpoint_every) if folder.is_dir() else None
+    if not folder.is_dir():
+        return None
+    origin = {"code": git_commit(), "device": resolve_device(options.device).type}
+    return Checkpointing(folder / RESUME, cell.id, options.checkpoint_every, origin)
 
 
 def execute_unit(cells: list[Cell], options: RunOptions, progress: Progress) -> list[CellResult]:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from benchmark.errors import BenchError, Preempted
 from benchmark.runner.loop import Progress, RunSummary, run_locally
-from benchmark.store import CellStore
-from benchmark.training.resume import STOP
+from benchmark.store import CellStatus, CellStore
+from benchmark.training.resume import EXIT_TERMINATED, STOP
 
 SLURM_HINT = "the slurm executor needs the 'slurm' extra: pip install 'cvae-bench[slurm]' (or uv sync --extra slurm)"
 
@@ -50,7 +50,10 @@ def check_slurm(options: SlurmOptions) -> None:
 def run_on_slurm(units, store: CellStore, options, progress, summary: RunSummary) -> None:
     executor = _executor(options.slurm)
     batches = [units[i : i + options.slurm.cells_per_job] for i in range(0, len(units), options.slurm.cells_per_job)]
-    job_options = replace(options, executor="local", workers=1, threads=options.threads or options.slurm.cpus_per_job)
+    if options.force:  # done here, once: a requeued job must resume its cells, not start them over
+        _reset(store, [cell for unit in units for cell in unit])
+    threads = options.threads or options.slurm.cpus_per_job
+    job_options = replace(options, executor="local", workers=1, threads=threads, force=False)
     jobs = executor.map_array(CellsJob(), [str(store.root)] * len(batches), batches, [job_options] * len(batches))
     for job, batch in zip(jobs, batches):
         for unit in batch:
@@ -58,13 +61,23 @@ def run_on_slurm(units, store: CellStore, options, progress, summary: RunSummary
                 progress.cell_started(cell)
         try:
             done: RunSummary = job.result()
-        except Exception as err:  # noqa: BLE001 - a job that failed for good: its cells fail, the grid goes on
-            reason = f"Slurm job {job.job_id} failed: {str(err).strip().splitlines()[-1] if str(err) else type(err)}"
-            done = RunSummary(failed={c.id: reason for unit in batch for c in unit})
+        except Exception as err:  # noqa: BLE001 - a job that ended without its result: the store says what it did
+            reason = f"Slurm job {job.job_id} ended: {str(err).strip().splitlines()[-1] if str(err) else type(err)}"
+            cells = [c for unit in batch for c in unit]
+            stored = [c.id for c in cells if store.status(c.id) == CellStatus.DONE]
+            done = RunSummary(done=stored, failed={c.id: reason for c in cells if c.id not in stored})
         _merge(summary, done)
         for unit in batch:
             for cell in unit:
                 progress.cell_finished(cell, "failed" if cell.id in done.failed else "done")
+
+
+def _reset(store: CellStore, cells) -> None:
+    """`--force`: each cell not held by another run starts from nothing (its files and saved state dropped)."""
+    for cell in cells:
+        with store.claim(cell.id) as mine:
+            if mine:
+                store.begin(cell.id, cell.resolved(), keep_resume=False)
 
 
 def _executor(slurm: SlurmOptions):
@@ -114,7 +127,11 @@ class CellsJob(Checkpointable):
             try:
                 run_locally(units, CellStore(root), options, Progress(), summary)
             except Preempted:
-                if STOP.signum == preempt and callable(requeue):  # not on SIGTERM: scancel sends that too
+                if preempt in STOP.signals and callable(requeue):
                     requeue(preempt, None)  # submitit: checkpoint (this job, as submitted) and requeue, then exit
-                raise
+                # SIGTERM alone (scancel, or a preemption that Slurm requeues itself): end without a result, so
+                # a job that Slurm requeues runs again and resumes, and the run's driver sees it end unfinished
+                os._exit(EXIT_TERMINATED)
+            finally:
+                signal.signal(preempt, requeue)
         return summary

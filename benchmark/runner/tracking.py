@@ -35,7 +35,25 @@ class TrackingOptions:
     grid: str = ""  # set by run_grid
 
     def open(self, cell) -> CellTracking:
-        return CellTracking([TRACKERS[name](self, cell) for name in self.trackers])
+        """The cell's runs; a tracker that cannot start one is a warning, never the cell's failure."""
+        runs = []
+        for name in self.trackers:
+            try:
+                runs.append(TRACKERS[name](self, cell))
+            except Exception as err:  # noqa: BLE001 - tracking is a view of the run, not part of it
+                _warn(name, err)
+        return CellTracking(runs)
+
+
+def prepare_tracking(options: TrackingOptions) -> None:
+    """In the run's own process, before any cell: what the cells' runs share (MLflow's experiment, created
+    once here so that workers starting at once do not each create one)."""
+    if "mlflow" in options.trackers:
+        MlflowRun.experiment(options)
+
+
+def _warn(tracker: str, err: Exception) -> None:
+    warnings.warn(f"tracker {tracker}: {type(err).__name__}: {err}", stacklevel=3)
 
 
 def check_tracking(options: TrackingOptions) -> None:
@@ -61,19 +79,23 @@ class CellTracking:
     runs: list = field(default_factory=list)
 
     def epoch(self, record: dict) -> None:
-        for run in self.runs:
-            run.epoch(record)
+        for run in list(self.runs):
+            self._guarded(run, lambda run: run.epoch(record))
 
     def end(self, result) -> None:
-        """Log a done cell's metrics and samples (`result`; None for a failed cell) and close its runs. The
-        cell's results are stored whatever a tracker does here: its failure is a warning."""
-        for run in self.runs:
-            try:
-                if result is not None:
-                    run.finish(final_scalars(result.metrics), result.images.get("samples"))
-                run.close()
-            except Exception as err:  # noqa: BLE001 - a tracker's trouble must not lose the cell
-                warnings.warn(f"tracker {type(run).__name__}: {type(err).__name__}: {err}", stacklevel=2)
+        """Log a done cell's metrics and samples (`result`; None for a failed cell) and close its runs."""
+        for run in list(self.runs):
+            if result is not None:
+                self._guarded(run, lambda run: run.finish(final_scalars(result.metrics), result.images.get("samples")))
+            self._guarded(run, lambda run: run.close())
+
+    def _guarded(self, run, call) -> None:
+        """A tracker's trouble is a warning and ends its run's logging, never the cell."""
+        try:
+            call(run)
+        except Exception as err:  # noqa: BLE001 - tracking is a view of the run, not part of it
+            _warn(type(run).__name__, err)
+            self.runs.remove(run)
 
 
 def hyperparameters(cell) -> dict[str, str | int | float | bool]:
@@ -137,19 +159,30 @@ class TensorBoardRun:
 @TRACKERS.register("mlflow")
 class MlflowRun:
     def __init__(self, options: TrackingOptions, cell):
+        self.client, experiment_id = MlflowRun.experiment(options)
+        unfinished = self.client.search_runs(
+            [experiment_id], f"tags.cell = '{cell.id}' and attributes.status = 'RUNNING'", max_results=1
+        )
+        if unfinished:  # a run of this cell stopped part way (preempted): it goes on in the same run
+            self.run_id = unfinished[0].info.run_id
+            return
+        tags = {"grid": options.grid, "cell": cell.id, **{f"axis.{k}": str(v) for k, v in cell.axis_values}}
+        self.run_id = self.client.create_run(experiment_id, tags=tags, run_name=_run_name(cell)).info.run_id
+        for key, value in hyperparameters(cell).items():
+            self.client.log_param(self.run_id, key, value)
+
+    @staticmethod
+    def experiment(options: TrackingOptions):
+        """The client and the grid's experiment id (created if it is not there yet)."""
         from mlflow.tracking import MlflowClient
 
         uri = options.uri
         if uri is None:  # MLflow keeps its file store in maintenance mode, but still writes and reads it
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
             uri = (Path(options.folder) / "mlruns").resolve().as_uri()
-        self.client = MlflowClient(tracking_uri=uri)
-        experiment = self.client.get_experiment_by_name(options.grid)
-        experiment_id = experiment.experiment_id if experiment else _create_experiment(self.client, options.grid)
-        tags = {"grid": options.grid, "cell": cell.id, **{f"axis.{k}": str(v) for k, v in cell.axis_values}}
-        self.run_id = self.client.create_run(experiment_id, tags=tags, run_name=_run_name(cell)).info.run_id
-        for key, value in hyperparameters(cell).items():
-            self.client.log_param(self.run_id, key, value)
+        client = MlflowClient(tracking_uri=uri)
+        experiment = client.get_experiment_by_name(options.grid)
+        return client, experiment.experiment_id if experiment else _create_experiment(client, options.grid)
 
     def epoch(self, record: dict) -> None:
         for name, value in epoch_scalars(record).items():

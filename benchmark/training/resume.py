@@ -15,7 +15,7 @@ import contextlib
 import os
 import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -31,15 +31,18 @@ class Checkpointing:
     path: Path  # the cell's state file
     identity: str  # the cell's id: a state written for another cell is never resumed from
     every: int = 1  # epochs between states; 0: only when training ends or the process is asked to stop
+    origin: dict = field(default_factory=dict)  # the code commit and device kind a state must come from
 
     def due(self, epochs_done: int) -> bool:
         return self.every > 0 and epochs_done % self.every == 0
 
     def save(self, state: dict) -> None:
-        save_torch(self.path, {"format": FORMAT, "cell": self.identity, **state})
+        save_torch(self.path, {"format": FORMAT, "cell": self.identity, "origin": self.origin, **state})
 
     def load(self) -> dict | None:
-        """The saved state, or None when there is none for this cell (a damaged file is started over)."""
+        """The saved state, or None when there is none this run can continue: none for this cell, unreadable,
+        or written by another commit of the code or on another kind of device (`origin`: its generators'
+        states and the arithmetic differ), which start over."""
         if not self.path.exists():
             return None
         try:
@@ -48,7 +51,7 @@ class Checkpointing:
             return None
         if not isinstance(state, dict) or state.get("format") != FORMAT or state.get("cell") != self.identity:
             return None
-        return state
+        return state if state.get("origin") == self.origin else None
 
 
 @dataclass
@@ -68,7 +71,7 @@ class StopRequest:
 
     def __init__(self):
         self.requested = False
-        self.signum: int | None = None  # the signal that asked
+        self.signals: set[int] = set()  # the signals that asked
         self.training = False
         self.exit_when_idle = False
 
@@ -77,7 +80,7 @@ class StopRequest:
         `exit_when_idle`: a worker process, which outside training ends at once and quietly."""
         if threading.current_thread() is not threading.main_thread():
             return False
-        self.requested, self.signum, self.exit_when_idle = False, None, exit_when_idle
+        self.requested, self.signals, self.exit_when_idle = False, set(), exit_when_idle
         signal.signal(signal.SIGTERM, self._on_signal)
         return True
 
@@ -93,7 +96,8 @@ class StopRequest:
                 signal.signal(signal.SIGTERM, previous)
 
     def _on_signal(self, signum, frame) -> None:
-        self.requested, self.signum = True, signum
+        self.requested = True
+        self.signals.add(signum)
         if not self.training:
             if self.exit_when_idle:
                 os._exit(EXIT_TERMINATED)

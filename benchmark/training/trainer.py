@@ -150,10 +150,10 @@ def train_cell(
             epoch += 1
             if checkpointing and checkpointing.due(epoch):
                 checkpointing.save(state.snapshot(log, epoch))
+        if checkpointing and not checkpointing.due(epoch):
+            checkpointing.save(state.snapshot(log, epoch))  # a kill during evaluation redoes only the evaluation
     finally:
-        STOP.training = False
-    if checkpointing and not checkpointing.due(epoch):
-        checkpointing.save(state.snapshot(log, epoch))  # a kill during evaluation redoes only the evaluation
+        STOP.training = False  # a SIGTERM from here on ends the process at once; the state above is saved
     if STOP.requested:
         raise Preempted("terminated (SIGTERM) after training; the cell's state is saved")
     state.selection.restore_best(model)
