@@ -62,11 +62,13 @@ def test_two_arrays_on_one_store_train_each_cell_once_with_the_metrics_of_a_loca
     assert len(jobs) >= 2  # the cells were trained by several jobs
 
 
-def _job_processes() -> list[int]:
+def _job_processes(folder: Path) -> list[int]:
+    """The job processes submitit started with job files in `folder` (not another test's)."""
     found = []
     for proc in Path("/proc").iterdir():
         try:
-            if proc.name.isdigit() and b"submitit.core._submit" in (proc / "cmdline").read_bytes():
+            command = (proc / "cmdline").read_bytes() if proc.name.isdigit() else b""
+            if b"submitit.core._submit" in command and str(folder).encode() in command:
                 found.append(int(proc.name))
         except OSError:
             continue
@@ -80,7 +82,7 @@ def test_a_preempted_job_saves_its_cell_is_requeued_and_resumes_it_to_an_uninter
                  "--slurm-local", "--slurm-folder", tmp_path / "jobs", "--checkpoint-every", "5")  # fmt: skip
     deadline, signalled = time.monotonic() + 300, False
     while not signalled and time.monotonic() < deadline and run.poll() is None:
-        if list(results.glob("*/resume.pt")) and (jobs := _job_processes()):
+        if list(results.glob("*/resume.pt")) and (jobs := _job_processes(tmp_path / "jobs")):
             time.sleep(0.2)
             os.kill(jobs[0], signal.SIGUSR2)  # what submitit asks Slurm to send before preemption
             signalled = True
