@@ -24,7 +24,7 @@ from benchmark.errors import BenchError
 from benchmark.grid import Cell, Grid
 from benchmark.perf.train_speed import train_side_by_side
 from benchmark.runner.grid_run import RunOptions, run_grid
-from benchmark.runner.process_pool import usable_cpus
+from benchmark.runner.process_pool import threads_per_worker
 from benchmark.runner.reference import label
 from benchmark.store import CellStore
 
@@ -111,7 +111,7 @@ def measure_cells(grid: Grid, cells: list[Cell], workers: int, data_dir=None) ->
 
 def worker_threads(workers: int) -> int | None:
     """What the executors give a cell: torch's default alone, CPUs / workers in a process pool."""
-    return None if workers == 1 else max(1, usable_cpus() // workers)
+    return None if workers == 1 else threads_per_worker(workers)
 
 
 def render_markdown(grid: Grid, speeds: list[CellSpeed], workers: int) -> str:

@@ -13,9 +13,11 @@ from typing import Any
 
 from benchmark.grid import Cell
 from benchmark.runner.execute import CellResult, execute_cell, execute_pack, failed_results
+from benchmark.runner.provenance import git_commit
 from benchmark.runner.tracking import TrackingOptions
 from benchmark.store import CellStatus, CellStore
 from benchmark.store.cells import RESUME
+from benchmark.training import resolve_device
 from benchmark.training.resume import Checkpointing
 
 
@@ -49,6 +51,14 @@ class RunSummary:
     failed: dict[str, str] = field(default_factory=dict)  # id -> reason
     busy: list[str] = field(default_factory=list)  # another run holds the lock
     moved_aside: dict[str, str] = field(default_factory=dict)  # damaged cell id -> where its files went
+
+    def add(self, other: RunSummary) -> None:
+        """Take in what another part of the run (a Slurm job) did."""
+        self.done += other.done
+        self.skipped += other.skipped
+        self.failed |= other.failed
+        self.busy += other.busy
+        self.moved_aside |= other.moved_aside
 
 
 class Progress:
@@ -118,9 +128,6 @@ def cell_checkpointing(cell: Cell, options: RunOptions) -> Checkpointing | None:
     reachable from this process (a Ray node without the store's filesystem) or the run asks for none."""
     if not options.results or not options.checkpoint_every:
         return None
-    from benchmark.runner.provenance import git_commit
-    from benchmark.training import resolve_device
-
     folder = CellStore(options.results).cell_dir(cell.id)
     if not folder.is_dir():
         return None

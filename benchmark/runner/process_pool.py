@@ -25,8 +25,13 @@ def usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def threads_per_worker(workers: int) -> int:
+    """The torch threads a worker gets when the run does not say: the CPUs shared out."""
+    return max(1, usable_cpus() // workers)
+
+
 def run_in_processes(units, store, options, progress, summary) -> None:
-    worker_options = replace(options, threads=options.threads or max(1, usable_cpus() // options.workers))
+    worker_options = replace(options, threads=options.threads or threads_per_worker(options.workers))
     pool = ProcessPoolExecutor(
         min(options.workers, len(units)) or 1,
         mp_context=multiprocessing.get_context("spawn"),

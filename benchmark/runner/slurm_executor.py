@@ -66,7 +66,7 @@ def run_on_slurm(units, store: CellStore, options, progress, summary: RunSummary
             cells = [c for unit in batch for c in unit]
             stored = [c.id for c in cells if store.status(c.id) == CellStatus.DONE]
             done = RunSummary(done=stored, failed={c.id: reason for c in cells if c.id not in stored})
-        _merge(summary, done)
+        summary.add(done)
         for unit in batch:
             for cell in unit:
                 progress.cell_finished(cell, "failed" if cell.id in done.failed else "done")
@@ -94,14 +94,6 @@ def _executor(slurm: SlurmOptions):
         parameters["slurm_partition"] = slurm.partition
     executor.update_parameters(**parameters)
     return executor
-
-
-def _merge(summary: RunSummary, done: RunSummary) -> None:
-    summary.done += done.done
-    summary.skipped += done.skipped
-    summary.failed |= done.failed
-    summary.busy += done.busy
-    summary.moved_aside |= done.moved_aside
 
 
 try:
