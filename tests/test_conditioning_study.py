@@ -165,7 +165,7 @@ def test_match_params_brings_every_mechanism_within_2_percent(backbone):
     axes = {"conditioning": MECHANISMS, "latent_dim": [8, 32], "prior": ["standard", "conditional"]}
     plain = build_grid({"name": "t", "base": {"backbone": backbone}, "axes": axes}, "g.yaml")
     matched = build_grid({"name": "t", "base": {"backbone": backbone}, "axes": axes, "match_params": True}, "g.yaml")
-    assert matched.match_params
+    assert matched.spec.match_params
     for group in itertools.product([8, 32], ["standard", "conditional"]):
         counts = {
             c.config.conditioning: parameter_count_of(c.config)

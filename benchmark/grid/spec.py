@@ -86,17 +86,18 @@ class Cell:
 
 @dataclass(frozen=True)
 class Grid:
-    name: str
-    description: str
+    """A grid file expanded into its cells. Its settings are the validated file (`spec`), the one place a
+    setting lives: reports read `grid.spec.question`, `grid.spec.claims`, ... from it."""
+
+    spec: GridSpec
     cells: tuple[Cell, ...]
     axes: tuple[str, ...]  # field names that vary, seed last
     source: str  # the file it came from
-    published: dict | None = None  # figures from the literature that reports compare with
-    match_params: bool = False  # mechanisms widened to equal parameter counts (grid/matching.py)
-    claims: tuple[Claim, ...] = ()  # published claims the report checks
-    findings_by: tuple[str, ...] = ()  # axes whose levels get findings of their own in reports
-    question: Question | None = None  # a line of the findings index
     overrides: tuple[str, ...] = ()  # --override KEY=VALUE applied on top of the file, as given
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
 
 def _fail(source: str, where: str, value: Any, message: str) -> BenchError:
@@ -239,18 +240,7 @@ def build_grid(raw: dict, source: str) -> Grid:
         raise _fail(source, "exclude", spec.exclude, "every cell is excluded; the grid is empty")
     axes = tuple(a for g in groups for a in g) + ("seed",)
     _check_report_settings(spec, source)
-    return Grid(
-        spec.name,
-        spec.description,
-        tuple(cells),
-        axes,
-        source,
-        spec.published,
-        spec.match_params,
-        tuple(spec.claims),
-        tuple(spec.findings_by),
-        spec.question,
-    )
+    return Grid(spec, tuple(cells), axes, source)
 
 
 def _check_ranked(metrics: list[str], where: str, source: str) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.errors import BenchError
-from benchmark.grid import Grid, load_grid
+from benchmark.grid import load_grid
+from benchmark.grid.spec import GridSpec
 from benchmark.metrics.registry import headline_metrics, metric_specs, scalar_value
 from benchmark.runner.grid_run import grid_record
 from benchmark.store import CellStatus, CellStore
@@ -16,12 +17,13 @@ from benchmark.store import CellStatus, CellStore
 
 @dataclass
 class GridCells:
-    """A grid's cells as a report reads them, with its file's settings (None when the file is gone)."""
+    """A grid's cells as a store recorded them (or as its file expands them before any run), with the grid
+    file's settings: `spec`, an empty one when the file is gone."""
 
     name: str
     axes: list[str]  # varying fields, seed last
     cells: list[dict]  # {"id", "axes"}
-    spec: Grid | None = None
+    spec: GridSpec
     overrides: tuple[str, ...] = ()  # --override of the run that recorded the cells
     source: str = ""  # the grid file the run read
 
@@ -29,39 +31,15 @@ class GridCells:
         """The grid as the store records it (store.record_grid), for a report's published data."""
         return {"name": self.name, "source": self.source, "overrides": list(self.overrides), "cells": self.cells}
 
-    @property
-    def description(self) -> str:
-        return self.spec.description if self.spec else ""
-
-    @property
-    def published(self) -> dict | None:
-        return self.spec.published if self.spec else None
-
-    @property
-    def match_params(self) -> bool:
-        return bool(self.spec and self.spec.match_params)
-
-    @property
-    def claims(self) -> tuple:
-        return self.spec.claims if self.spec else ()
-
-    @property
-    def findings_by(self) -> tuple[str, ...]:
-        return self.spec.findings_by if self.spec else ()
-
-    @property
-    def question(self):
-        return self.spec.question if self.spec else None
-
 
 def from_grid_file(store: CellStore, path: Path) -> GridCells:
     """The grid's cells as last run (the store's record), else as its file expands them."""
     grid = load_grid(path)
     record = store.grid_record(grid.name)
     if record is None:
-        return GridCells(grid.name, list(grid.axes), grid_record(grid), grid, source=grid.source)
+        return GridCells(grid.name, list(grid.axes), grid_record(grid), grid.spec, source=grid.source)
     overrides = tuple(record.get("overrides", ()))
-    return GridCells(grid.name, list(grid.axes), record["cells"], grid, overrides, record["source"])
+    return GridCells(grid.name, list(grid.axes), record["cells"], grid.spec, overrides, record["source"])
 
 
 def from_store_record(store: CellStore, name: str) -> GridCells:
@@ -69,7 +47,7 @@ def from_store_record(store: CellStore, name: str) -> GridCells:
     if record is None:
         raise BenchError(f"{store.root}: no grid named {name!r} has been run")
     axes = list(record["cells"][0]["axes"]) if record["cells"] else ["seed"]
-    spec = load_grid(record["source"]) if Path(record["source"]).exists() else None
+    spec = load_grid(record["source"]).spec if Path(record["source"]).exists() else GridSpec(name=name)
     return GridCells(name, axes, record["cells"], spec, tuple(record.get("overrides", ())), record["source"])
 
 
@@ -77,16 +55,56 @@ def done_cells(store: CellStore, grid: GridCells) -> set[str]:
     return {entry["id"] for entry in grid.cells if store.status(entry["id"]) == CellStatus.DONE}
 
 
-def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:
-    rows = []
+@dataclass(frozen=True)
+class CellFiles:
+    """A cell's stored files as a report reads them, once (a pending or damaged cell: none of them)."""
+
+    status: CellStatus
+    config: dict | None = None
+    metrics: dict | None = None
+    log: list | None = None
+    failed: dict | None = None
+    damage: str = ""  # why a damaged cell is not read
+
+    def reason(self) -> str:
+        if self.status == CellStatus.FAILED:
+            return self.failed["reason"]
+        return f"damaged: {self.damage}" if self.status == CellStatus.DAMAGED else ""
+
+
+def read_cells(store: CellStore, grid: GridCells) -> dict[str, CellFiles]:
+    """Every cell's files, read from the store once for the whole report; a damaged cell's are not read."""
+    files = {}
     for entry in grid.cells:
         cell_id = entry["id"]
         status = store.status(cell_id)
-        readable = status in (CellStatus.DONE, CellStatus.FAILED)  # a damaged cell's files are not read
-        metrics = store.read(cell_id, "metrics.json") or {} if status == CellStatus.DONE else {}
-        config = store.read(cell_id, "config.json") or {} if readable else {}
-        row = {"cell": cell_id, "status": status.value, **entry["axes"]}
-        row["reason"] = _reason(store, cell_id, status)
+        if status == CellStatus.DAMAGED:
+            files[cell_id] = CellFiles(status, damage=store.damage(cell_id))
+        elif status in (CellStatus.DONE, CellStatus.FAILED):
+            done = status == CellStatus.DONE
+            files[cell_id] = CellFiles(
+                status,
+                config=store.read(cell_id, "config.json"),
+                metrics=store.read(cell_id, "metrics.json") if done else None,
+                log=store.read(cell_id, "log.json"),
+                failed=None if done else store.read(cell_id, "failed.json"),
+            )
+        else:
+            files[cell_id] = CellFiles(status)
+    return files
+
+
+def cells_frame(store: CellStore, grid: GridCells, files: dict[str, CellFiles] | None = None) -> pd.DataFrame:
+    """One row per cell of the grid: its axes, status, training record and scalar metrics (from `files`, the
+    cells' files as read once; read from the store when not given)."""
+    files = files if files is not None else read_cells(store, grid)
+    rows = []
+    for entry in grid.cells:
+        cell_id = entry["id"]
+        stored = files[cell_id]
+        metrics, config, log = stored.metrics or {}, stored.config or {}, stored.log or []
+        row = {"cell": cell_id, "status": stored.status.value, **entry["axes"]}
+        row["reason"] = stored.reason()
         provenance, cell = config.get("provenance", {}), config.get("cell", {})
         row["wall_seconds"] = provenance.get("wall_seconds")
         row["start"], row["end"] = provenance.get("start"), provenance.get("end")
@@ -103,7 +121,6 @@ def cells_frame(store: CellStore, grid: GridCells) -> pd.DataFrame:
         row["converged"] = training.get("converged")
         row["epochs_run"] = training.get("epochs_run")
         row["selected_epoch"] = training.get("selected_epoch")
-        log = (store.read(cell_id, "log.json") or []) if readable else []
         row["train_seconds"] = sum(e.get("seconds", 0.0) for e in log) if log else None
         row["eval_seconds"] = sum((metrics.get("eval_seconds") or {}).values()) if metrics else None
         row.update({m: scalar_value(metrics.get(m)) for m in _scalar_metrics(row)})
@@ -120,14 +137,6 @@ def _reads_condition(cell: dict) -> bool:
     """Whether the model's likelihood is conditional: not for conditioning none with the standard prior, whose
     -log p(x|c) is -log p(x)."""
     return cell.get("conditioning") != "none" or cell.get("prior", "standard") != "standard"
-
-
-def _reason(store: CellStore, cell_id: str, status: CellStatus) -> str:
-    if status == CellStatus.FAILED:
-        return store.read(cell_id, "failed.json")["reason"]
-    if status == CellStatus.DAMAGED:
-        return f"damaged: {store.damage(cell_id)}"
-    return ""
 
 
 def _scalar_metrics(row: dict) -> list[str]:
@@ -148,9 +157,9 @@ def present_metrics(frame: pd.DataFrame) -> list[str]:
     return [m for m in headline_metrics() if m in done and done[m].notna().any()]
 
 
-def epoch_logs(store: CellStore, frame: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+def epoch_logs(files: dict[str, CellFiles], frame: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     rows = []
     for _, cell in frame[frame["status"] == "done"].iterrows():
-        for record in store.read(cell["cell"], "log.json") or []:
+        for record in files[cell["cell"]].log or []:
             rows.append({**{a: cell[a] for a in axes}, **record})
     return pd.DataFrame(rows)

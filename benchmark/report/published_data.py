@@ -21,20 +21,20 @@ from benchmark.store import CellStatus, CellStore
 CELLS_FILE, GRID_FILE = "cells.jsonl", "grid.json"
 
 
-def write_cells_file(store: CellStore, record: dict, frame: pd.DataFrame, assets: Path) -> None:
-    """Every cell of the report, as the store holds it (a damaged cell: its status and reason only)."""
+def write_cells_file(files: dict, record: dict, assets: Path) -> None:
+    """Every cell of the report, as the store holds it (a damaged cell: its status and reason only);
+    `files`: the cells' files as the report read them (report/frame.py read_cells)."""
     lines = []
-    for entry, status in zip(record["cells"], frame["status"]):
-        cell_id = entry["id"]
-        readable = status in (CellStatus.DONE.value, CellStatus.FAILED.value)
+    for entry in record["cells"]:
+        stored = files[entry["id"]]
         line = {
-            "id": cell_id,
+            "id": entry["id"],
             "axes": entry["axes"],
-            "status": status,
-            "config": store.read(cell_id, "config.json") if readable else None,
-            "metrics": store.read(cell_id, "metrics.json") if status == CellStatus.DONE.value else None,
-            "log": store.read(cell_id, "log.json") if readable else None,
-            "failed": store.read(cell_id, "failed.json") if status == CellStatus.FAILED.value else None,
+            "status": stored.status.value,
+            "config": stored.config,
+            "metrics": stored.metrics,
+            "log": stored.log,
+            "failed": stored.failed,
         }
         lines.append(json.dumps(line, sort_keys=True, allow_nan=True))
     write_text(assets / CELLS_FILE, "".join(f"{line}\n" for line in lines))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +13,18 @@ from benchmark.drawing import display_scale, interpolation_png, upscaled_png
 from benchmark.fileio import atomic_write, write_text
 from benchmark.metrics.protocol import EvalConfig
 from benchmark.metrics.registry import metric_specs
+from benchmark.registry import Registry
 from benchmark.report import figures, latents
 from benchmark.report.comparability import finding_metrics, metrics_along, through_q_text
-from benchmark.report.frame import GridCells, cells_frame, epoch_logs, long_frame, present_metrics
+from benchmark.report.frame import (
+    CellFiles,
+    GridCells,
+    cells_frame,
+    epoch_logs,
+    long_frame,
+    present_metrics,
+    read_cells,
+)
 from benchmark.report.index import scale_text, write_overview, write_question
 from benchmark.report.publish import publish
 from benchmark.report.published_data import (
@@ -46,7 +57,9 @@ from benchmark.training.selection import CONVERGENCE_TOLERANCE
 from benchmark.training.trainer import load_stored_cell
 
 INDEX_SAMPLE_COUNT = EvalConfig().n_samples  # the findings index shows FIDs from this many samples only
-NUMERIC_AXES = ("latent_dim", "image_size", "beta", "lr", "epochs", "train_size")
+# The axis whose levels are conditioning mechanisms (models/conditioning.py): figures colour by it, the image
+# grids of a large grid keep each of its levels, latent figures are drawn per level (t-SNE: none vs concat).
+MECHANISM_AXIS = "conditioning"
 
 
 def render_report(
@@ -76,58 +89,119 @@ def render_from_published(grid_file: Path, out: Path) -> Path:
         return render_report(store, from_grid_file(store, grid_file), out)
 
 
+@dataclass
+class Report:
+    """What the sections of one report read, computed once: the grid, its cells' files (read from the store
+    once), their frame, the paired comparisons; the store itself only for images and checkpoints."""
+
+    store: CellStore
+    grid: GridCells
+    files: dict[str, CellFiles]
+    frame: pd.DataFrame
+    metrics: list[str]  # the headline metrics some done cell holds
+    ranked: list[str]  # those findings are written on
+    through_q: list[str]  # ranked metrics measured through q(z|x,c) of an image task (report/comparability.py)
+    found: list  # every paired comparison, Holm-corrected once for the report
+    logs: pd.DataFrame  # every done cell's epoch records
+    assets: Path  # the report's folder being written
+    data_dir: Path | None
+    published: Path  # the report's folder as published, whose images are kept where the store has none
+    scale_checks: tuple[CellStore, ...]
+
+    @property
+    def axes(self) -> list[str]:
+        return self.grid.axes
+
+
+Section = Callable[[Report], str]
+# A report's sections in the order they appear; each returns its markdown, or "" where it has nothing to say.
+# A new section is one registration here (or anywhere, with SECTIONS.register) and its function.
+SECTIONS: Registry[Section] = Registry("report section")
+
+
 def _render_into(store: CellStore, grid: GridCells, out: Path, data_dir, scale_checks, published: Path) -> None:
     """`published`: the report's folder as published, whose images are kept where the store has none (a
     store made from the report's own data holds no checkpoints and no images)."""
-    frame = cells_frame(store, grid)
-    axes = grid.axes
+    files = read_cells(store, grid)
+    frame = cells_frame(store, grid, files)
     assets = out / grid.name
     assets.mkdir(parents=True)
-    write_cells_file(store, grid.record(), frame, assets)
+    write_cells_file(files, grid.record(), assets)
     metrics = present_metrics(frame)
-    long_frame(frame, axes).to_csv(assets / "metrics.csv", index=False, float_format="%.10g")
+    long_frame(frame, grid.axes).to_csv(assets / "metrics.csv", index=False, float_format="%.10g")
     ranked, through_q = finding_metrics(frame, [m for m in metrics if metric_specs()[m].better])
-    found = comparisons(frame, axes, ranked)  # every paired comparison, Holm-corrected once for the report
-    logs = epoch_logs(store, frame, axes)
-    sections = [
-        f"# Report: {grid.name}\n",
-        _left_out(frame),
-        LEGACY_NOTE.format(name=grid.name) if _legacy(store, frame) else "",
-        _caveats(store, frame),
-        f"{grid.description.strip()}\n",
-        _overrides_line(grid),
-        _scale_line(frame),
-        _training_line(frame),
-        _summary_section(frame, found, axes, grid.question, ranked, assets) if grid.question and ranked else "",
-        _findings_section(frame, found, axes, ranked, grid.findings_by, grid.question, through_q) if ranked else "",
-        _claims_section(found, grid.claims) if grid.claims else "",
-        _matching_section(grid, frame) if grid.match_params else "",
-        _status_section(frame),
-        _protocol_section(store, frame),
-        _provenance_section(store, frame),
-    ]
-    if metrics:
-        sections += [
-            _table_section(frame, axes, metrics, assets),
-            _reference_section(frame, assets),
-            _per_class_section(store, frame, axes, assets),
-            _published_section(frame, logs, grid.published, axes, assets) if grid.published else "",
-            _comparison_section(frame, found, axes, ranked),
-            *(
-                _scale_section(frame, other, grid, ranked, assets, f"scale_check_{i + 1}")
-                for i, other in enumerate(scale_checks)
-            ),
-            _figure_section(store, frame, logs, axes, metrics, grid, assets, data_dir, published),
-        ]
-    sections.append(f"Every cell's metrics in long format: [{grid.name}/metrics.csv]({grid.name}/metrics.csv)\n")
+    found = comparisons(frame, grid.axes, ranked)
+    logs = epoch_logs(files, frame, grid.axes)
+    report = Report(
+        store, grid, files, frame, metrics, ranked, through_q, found, logs, assets, data_dir, published, scale_checks
+    )
+    sections = [SECTIONS[name](report) for name in SECTIONS.names()]
     path = out / f"{grid.name}.md"
     write_overview(assets, _overview(frame, grid, path.name))
-    question = grid.question
+    question = grid.spec.question
     if question and ranked:
         write_question(
-            assets, question, _answers(frame, found, axes, ranked, grid), _index_scale(frame, grid), path.name
+            assets, question, _answers(frame, found, grid.axes, ranked, grid), _index_scale(frame, grid), path.name
         )
     write_text(path, "\n".join(s for s in sections if s))
+
+
+def _with_metrics(section: Section) -> Section:
+    """A section about the metrics' values: nothing where no done cell holds a headline metric."""
+    return lambda report: section(report) if report.metrics else ""
+
+
+def _register_sections() -> None:
+    def question_section(r: Report) -> str:
+        question = r.grid.spec.question
+        return _summary_section(r.frame, r.found, r.axes, question, r.ranked, r.assets) if question and r.ranked else ""
+
+    def findings_section(r: Report) -> str:
+        if not r.ranked:
+            return ""
+        spec = r.grid.spec
+        return _findings_section(r.frame, r.found, r.axes, r.ranked, spec.findings_by, spec.question, r.through_q)
+
+    def published_section(r: Report) -> str:
+        published = r.grid.spec.published
+        return _published_section(r.frame, r.logs, published, r.axes, r.assets) if published else ""
+
+    def scale_sections(r: Report) -> str:
+        parts = [
+            _scale_section(r.frame, other, r.grid, r.ranked, r.assets, f"scale_check_{i + 1}")
+            for i, other in enumerate(r.scale_checks)
+        ]
+        return "\n".join(part for part in parts if part)
+
+    entries: dict[str, Section] = {
+        "title": lambda r: f"# Report: {r.grid.name}\n",
+        "left out": lambda r: _left_out(r.frame),
+        "legacy": lambda r: LEGACY_NOTE.format(name=r.grid.name) if _legacy(r.files, r.frame) else "",
+        "caveats": lambda r: _caveats(r.files, r.frame),
+        "description": lambda r: f"{r.grid.spec.description.strip()}\n",
+        "overrides": lambda r: _overrides_line(r.grid),
+        "scale": lambda r: _scale_line(r.frame),
+        "training": lambda r: _training_line(r.frame),
+        "at a glance": question_section,
+        "findings": findings_section,
+        "claims": lambda r: _claims_section(r.found, r.grid.spec.claims) if r.grid.spec.claims else "",
+        "matching": lambda r: _matching_section(r.grid, r.frame) if r.grid.spec.match_params else "",
+        "cells": lambda r: _status_section(r.frame),
+        "protocol": lambda r: _protocol_section(r.files, r.frame),
+        "provenance": lambda r: _provenance_section(r.files, r.frame),
+        "results": _with_metrics(lambda r: _table_section(r.frame, r.axes, r.metrics, r.assets)),
+        "reference rows": _with_metrics(lambda r: _reference_section(r.frame, r.assets)),
+        "per class": _with_metrics(lambda r: _per_class_section(r.files, r.frame, r.axes, r.assets)),
+        "published": _with_metrics(published_section),
+        "comparisons": _with_metrics(lambda r: _comparison_section(r.frame, r.found, r.axes, r.ranked)),
+        "scale checks": _with_metrics(scale_sections),
+        "figures": _with_metrics(_figure_section),
+        "data": lambda r: (
+            f"Every cell's metrics in long format: [{r.grid.name}/metrics.csv]({r.grid.name}/metrics.csv)\n"
+        ),
+    }
+    for name, section in entries.items():
+        SECTIONS.register(name)(section)
 
 
 def _left_out(frame: pd.DataFrame) -> str:
@@ -244,7 +318,7 @@ def _answers(frame: pd.DataFrame, found, axes: list[str], ranked: list[str], gri
     """The question's lines of the findings index: its axis's findings on its metrics (Holm over every
     comparison of the question's metrics together when it asks `holm: across_metrics`). A metric whose value
     depends on the sample count is left out unless measured at the count every published report uses."""
-    question = grid.question
+    question = grid.spec.question
     asked = [m for m in question.metrics if m in ranked]
     family = "all" if question.holm == "across_metrics" else "metric"
     count = _sample_count(frame) or INDEX_SAMPLE_COUNT
@@ -253,7 +327,7 @@ def _answers(frame: pd.DataFrame, found, axes: list[str], ranked: list[str], gri
     if family == "all":
         found = comparisons(frame, axes, asked, family="all")
     answers = findings(frame, found, axes, asked, question.axis)
-    for axis, level, inner in _findings_within(frame, axes, asked, grid.findings_by, question.axis, family):
+    for axis, level, inner in _findings_within(frame, axes, asked, grid.spec.findings_by, question.axis, family):
         answers += [f"Within {axis}={level}: {line}" for line in inner]
     answers = [_read_label_information(frame, line) for line in answers]
     if family == "all":
@@ -267,7 +341,7 @@ def _answers(frame: pd.DataFrame, found, axes: list[str], ranked: list[str], gri
 
 def _overview(frame: pd.DataFrame, grid: GridCells, report: str) -> dict:
     """What the README's list of published results says of this report, from its own numbers."""
-    title = grid.question.text if grid.question else _first_sentence(grid.description)
+    title = grid.spec.question.text if grid.spec.question else _first_sentence(grid.spec.description)
     done = frame[frame["status"] == "done"]
     trained = done[done["converged"].notna()]
     converged = f"{int(trained['converged'].astype(bool).sum())} of {len(done)} cells converged" if len(trained) else ""
@@ -278,7 +352,7 @@ def _overview(frame: pd.DataFrame, grid: GridCells, report: str) -> dict:
         "cells": len(done),
         "cell_minutes": round(float(done["wall_seconds"].sum()) / 60) if done["wall_seconds"].notna().any() else None,
         "converged": converged,
-        "published": _published_rows(frame, grid.published, grid.axes) if grid.published else [],
+        "published": _published_rows(frame, grid.spec.published, grid.axes) if grid.spec.published else [],
     }
 
 
@@ -376,7 +450,7 @@ def _matching_section(grid: GridCells, frame: pd.DataFrame) -> str:
     done = frame[frame["status"] == "done"]
     if "parameters" not in done or done["parameters"].isna().all():
         return ""
-    groups = [a for a in grid.axes if a not in ("seed", "conditioning")]
+    groups = [a for a in grid.axes if a not in ("seed", MECHANISM_AXIS)]
 
     def spread(counts: pd.Series) -> float:
         return (counts.max() - counts.min()) / counts.max()
@@ -407,25 +481,30 @@ def _status_section(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _first_done(store: CellStore, frame: pd.DataFrame, name: str) -> dict | None:
+def _first_done(files: dict[str, CellFiles], frame: pd.DataFrame) -> CellFiles | None:
     done = frame[frame["status"] == "done"]
-    return store.read(done["cell"].iloc[0], name) if len(done) else None
+    return files[done["cell"].iloc[0]] if len(done) else None
 
 
-def _legacy(store: CellStore, frame: pd.DataFrame) -> bool:
-    metrics = _first_done(store, frame, "metrics.json")
+def _first_metrics(files: dict[str, CellFiles], frame: pd.DataFrame) -> dict | None:
+    first = _first_done(files, frame)
+    return first.metrics if first else None
+
+
+def _legacy(files: dict[str, CellFiles], frame: pd.DataFrame) -> bool:
+    metrics = _first_metrics(files, frame)
     return bool(metrics and metrics["protocol"].get("legacy"))
 
 
-def _caveats(store: CellStore, frame: pd.DataFrame) -> str:
+def _caveats(files: dict[str, CellFiles], frame: pd.DataFrame) -> str:
     """What the cells' protocol warns about (an untrained text encoder), first, before any number is read."""
-    metrics = _first_done(store, frame, "metrics.json")
+    metrics = _first_metrics(files, frame)
     notes = metrics["protocol"].get("conditions", {}).get("warnings", []) if metrics else []
     return "".join(f"**Caveat:** {note}\n" for note in notes)
 
 
-def _protocol_section(store: CellStore, frame: pd.DataFrame) -> str:
-    metrics = _first_done(store, frame, "metrics.json")
+def _protocol_section(files: dict[str, CellFiles], frame: pd.DataFrame) -> str:
+    metrics = _first_metrics(files, frame)
     if not metrics:
         return ""
     protocol = metrics["protocol"]
@@ -438,8 +517,8 @@ def _protocol_section(store: CellStore, frame: pd.DataFrame) -> str:
             "gives the features of `fid_domain` / `kid_domain` and the predictions of `cond_acc`.\n"
         )
     for what, used in (
-        ("evaluation protocols", _used(store, frame, lambda p: p.get("version", "before protocol versions"))),
-        ("domain classifiers", _used(store, frame, lambda p: p.get("domain_classifier", {}).get("key"))),
+        ("evaluation protocols", _used(files, frame, lambda p: p.get("version", "before protocol versions"))),
+        ("domain classifiers", _used(files, frame, lambda p: p.get("domain_classifier", {}).get("key"))),
     ):
         if len(used) > 1:
             which = "; ".join(f"`{key}` by {len(cells)} cells" for key, cells in sorted(used.items()))
@@ -451,7 +530,7 @@ def _protocol_section(store: CellStore, frame: pd.DataFrame) -> str:
     for key in ("likelihood", "label"):
         if key in protocol:
             lines.append(f"{key.capitalize()}: {protocol[key]}.\n")
-    measured, unavailable = _measured_metrics(store, frame)
+    measured, unavailable = _measured_metrics(files, frame)
     lines += [f"- `{name}`: {metric_specs()[name].definition}" for name in measured]
     if unavailable:
         by_reason: dict[str, list[str]] = {}
@@ -461,12 +540,12 @@ def _protocol_section(store: CellStore, frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _measured_metrics(store: CellStore, frame: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
+def _measured_metrics(files: dict[str, CellFiles], frame: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
     """The metrics some done cell measured (in the registry's order), and why each of the others was
     measured by none (the first reason a cell gives)."""
     found, reasons = set(), {}
     for cell in frame.loc[frame["status"] == "done", "cell"]:
-        metrics = store.read(cell, "metrics.json") or {}
+        metrics = files[cell].metrics or {}
         found.update(name for name, value in metrics.items() if value is not None)
         for name, reason in metrics.get("protocol", {}).get("unavailable", {}).items():
             reasons.setdefault(name, reason)
@@ -474,19 +553,19 @@ def _measured_metrics(store: CellStore, frame: pd.DataFrame) -> tuple[list[str],
     return measured, {name: why for name, why in reasons.items() if name not in found}
 
 
-def _used(store: CellStore, frame: pd.DataFrame, key_of) -> dict[str, list[str]]:
+def _used(files: dict[str, CellFiles], frame: pd.DataFrame, key_of) -> dict[str, list[str]]:
     """Done cells grouped by a key of their stored protocol (None: not applicable, left out)."""
     used: dict[str, list[str]] = {}
     for cell in frame.loc[frame["status"] == "done", "cell"]:
-        key = key_of((store.read(cell, "metrics.json") or {}).get("protocol", {}))
+        key = key_of((files[cell].metrics or {}).get("protocol", {}))
         if key is not None:
             used.setdefault(key, []).append(cell)
     return used
 
 
-def _provenance_section(store: CellStore, frame: pd.DataFrame) -> str:
+def _provenance_section(files: dict[str, CellFiles], frame: pd.DataFrame) -> str:
     done = frame[frame["status"] == "done"]
-    configs = [store.read(c, "config.json")["provenance"] for c in done["cell"]]
+    configs = [files[c].config["provenance"] for c in done["cell"]]
     if not configs:
         return ""
     commits = sorted({c["git_commit"] for c in configs})
@@ -558,14 +637,14 @@ def _reference_section(frame: pd.DataFrame, assets: Path) -> str:
     )
 
 
-def _stored_values(store: CellStore, cells: pd.DataFrame, metric: str) -> list:
+def _stored_values(files: dict[str, CellFiles], cells: pd.DataFrame, metric: str) -> list:
     """A metric the frame does not hold (a per-class dict, reliability bins), from each cell's metrics.json;
     cells without it left out."""
-    values = [(store.read(c, "metrics.json") or {}).get(metric) for c in cells["cell"]]
+    values = [(files[c].metrics or {}).get(metric) for c in cells["cell"]]
     return [v for v in values if v]
 
 
-def _per_class_section(store: CellStore, frame: pd.DataFrame, axes: list[str], assets: Path) -> str:
+def _per_class_section(files: dict[str, CellFiles], frame: pd.DataFrame, axes: list[str], assets: Path) -> str:
     """Per-class accuracies (cond_acc of samples, generative_accuracy of test images) and the generative
     classifier's calibration, mean over seeds, in a folded block."""
     done = frame[frame["status"] == "done"]
@@ -578,7 +657,7 @@ def _per_class_section(store: CellStore, frame: pd.DataFrame, axes: list[str], a
         caption = f"{title}, mean over seeds."
         rows = []
         for key, part in done.groupby(groups, sort=False) if groups else [((), done)]:
-            per_cell = _stored_values(store, part, metric)
+            per_cell = _stored_values(files, part, metric)
             if not per_cell:
                 continue
             key = key if isinstance(key, tuple) else (key,)
@@ -754,13 +833,12 @@ def _scale_section(
     )
 
 
-def _figure_section(
-    store, frame, logs, axes, metrics, grid: GridCells, assets: Path, data_dir, published_assets
-) -> str:
+def _figure_section(r: Report) -> str:
+    store, frame, logs, axes, metrics, grid, assets = r.store, r.frame, r.logs, r.axes, r.metrics, r.grid, r.assets
     # the metrics findings are written on: through-q reconstructions of an image task are no comparison
     shown = finding_metrics(frame, [m for m in metrics if metric_specs()[m].better])[0]
     varying = [a for a in axes if a != "seed" and frame[a].nunique() > 1]
-    hue = "conditioning" if "conditioning" in varying else None
+    hue = MECHANISM_AXIS if MECHANISM_AXIS in varying else None
     lines = ["## Figures\n"]
 
     def add(filename: str, caption: str) -> None:
@@ -809,7 +887,7 @@ def _figure_section(
             f"Training loss terms per epoch ({spread}{f'; a row per {rest[0]}' if rest else ''}{pooled}){validated}"
             "; on a log axis a band whose lower end reaches 0 runs off the bottom",
         )
-    elif _legacy(store, frame):  # per-epoch logs not published: nothing to draw from
+    elif _legacy(r.files, frame):  # per-epoch logs not published: nothing to draw from
         lines.append(
             "*Training curves: not drawn. These cells' per-epoch logs were not published with the report; the "
             f"figures first published with it were drawn under older figure rules (`git log -- reports/{grid.name}/`)."
@@ -817,15 +895,15 @@ def _figure_section(
         )
     tested = [c.removeprefix("test_") for c in logs.columns if c.startswith("test_")]
     if tested:
-        published = (grid.published or {}).get("metrics", {})  # a published table (rows) has no curve
+        published = (grid.spec.published or {}).get("metrics", {})  # a published table (rows) has no curve
         figures.learning_curves(logs, curve_hue, tested, published, assets / "learning_curves.png")
         add(
             "learning_curves.png",
             "Test metrics after each epoch (mean and 95% t-interval over seeds)"
-            + (_published_line_text(grid.published) if set(published) & set(tested) else ""),
+            + (_published_line_text(grid.spec.published) if set(published) & set(tested) else ""),
         )
     reliability_axis = hue or (varying[0] if varying else None)
-    curves = _pooled_reliability(store, frame, reliability_axis)
+    curves = _pooled_reliability(r.files, frame, reliability_axis)
     if curves:
         colours = figures.palette(frame[frame["status"] == "done"], reliability_axis) or {}
         figures.reliability(
@@ -838,9 +916,9 @@ def _figure_section(
             f"per bin, pooled over seeds{''.join(f' and {a}' for a in others)}, each marker's area the bin's share "
             "of the images; on the dashed line it is calibrated",
         )
-    asked = [m for m in (grid.question.metrics if grid.question else shown) if m in shown]
-    lines += _cell_images(store, frame, axes, assets, grid.name, published_assets, asked[0] if asked else None)
-    lines += _latent_figures(store, frame, axes, assets, grid.name, data_dir, published_assets)
+    asked = [m for m in (grid.spec.question.metrics if grid.spec.question else shown) if m in shown]
+    lines += _cell_images(r, asked[0] if asked else None)
+    lines += _latent_figures(store, frame, axes, assets, grid.name, r.data_dir, r.published)
     return "\n".join(lines)
 
 
@@ -880,13 +958,13 @@ def _drawable(frame: pd.DataFrame, groups: dict, figure_axes: list, metrics: lis
     return drawn, (f"; not drawn: {', '.join(notes)}" if notes else "")
 
 
-def _pooled_reliability(store: CellStore, frame: pd.DataFrame, axis: str | None) -> dict[str, list]:
+def _pooled_reliability(files: dict[str, CellFiles], frame: pd.DataFrame, axis: str | None) -> dict[str, list]:
     """Per level of `axis` (or all cells), the generative classifier's reliability bins summed over cells:
     images added, confidence and accuracy weighted by them."""
     done = frame[frame["status"] == "done"]
     curves = {}
     for level, part in done.groupby(axis, sort=False) if axis else [("all cells", done)]:
-        rows = _stored_values(store, part, "generative_reliability")
+        rows = _stored_values(files, part, "generative_reliability")
         if not rows:
             continue
         pooled = []
@@ -898,24 +976,26 @@ def _pooled_reliability(store: CellStore, frame: pd.DataFrame, axis: str | None)
     return curves
 
 
-MAX_SHOWN_CELLS = 12  # image grids per report; beyond it, the first level of the axes other than conditioning
+MAX_SHOWN_CELLS = 12  # image grids per report; beyond it, the first level of the axes but the mechanism axis
 
 
 def _representatives(frame: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     """The first seed's cell of each axis combination; in a large grid only the combinations at the first
-    level of every axis but conditioning (so every mechanism still shows)."""
+    level of every axis but the mechanism axis (so every mechanism still shows)."""
     done = frame[frame["status"] == "done"]
     first_seed = done["seed"].min() if "seed" in done else None
     reps = done[done["seed"] == first_seed] if first_seed is not None else done
     if len(reps) > MAX_SHOWN_CELLS:
         for axis in axes:
-            if axis not in ("seed", "conditioning") and len(reps) > MAX_SHOWN_CELLS:
+            if axis not in ("seed", MECHANISM_AXIS) and len(reps) > MAX_SHOWN_CELLS:
                 reps = reps[reps[axis] == frame[axis].iloc[0]]
     return reps.head(MAX_SHOWN_CELLS)
 
 
-def _cell_images(store, frame, axes, assets: Path, name: str, published: Path, best_metric=None) -> list[str]:
-    config = (_first_done(store, frame, "config.json") or {}).get("cell", {})
+def _cell_images(r: Report, best_metric=None) -> list[str]:
+    store, frame, axes, assets, name, published = r.store, r.frame, r.axes, r.assets, r.grid.name, r.published
+    first = _first_done(r.files, frame)
+    config = (first.config if first else {}).get("cell", {})
     lines = [
         "### Samples and reconstructions\n",
         f"Samples: {_samples_layout(config)}. Reconstructions: test images above, reconstructions below. "
@@ -976,14 +1056,14 @@ def _keep_published(published: Path, assets: Path, name: str) -> bool:
 
 def _latent_figures(store, frame, axes, assets: Path, name: str, data_dir, published: Path) -> list[str]:
     reps = _representatives(frame, axes)
-    if "conditioning" not in reps:
+    if MECHANISM_AXIS not in reps:
         return []
     trained = reps[[(store.cell_dir(c) / "model.pt").exists() for c in reps["cell"]]]
     if trained.empty:  # rendered from published data: the figures the published report drew
         return _published_latent_figures(reps, axes, assets, name, published)
     reps = trained
     lines = []
-    by_mode = {mode: reps[reps["conditioning"] == mode]["cell"].iloc[0] for mode in reps["conditioning"].unique()}
+    by_mode = {mode: reps[reps[MECHANISM_AXIS] == mode]["cell"].iloc[0] for mode in reps[MECHANISM_AXIS].unique()}
     if {"none", "concat"} <= set(by_mode):
         panels = {
             f"{mode} ({'VAE' if mode == 'none' else 'CVAE'})": latents.tsne_of_latent_means(
@@ -1011,7 +1091,7 @@ def _cells_text(reps: pd.DataFrame, axes: list[str], by_mode: dict, modes) -> st
     shown = []
     for mode in modes:
         row = next(reps[reps["cell"] == by_mode[mode]].itertuples())
-        values = ", ".join(f"{a}={getattr(row, a)}" for a in axes if a not in ("conditioning",))
+        values = ", ".join(f"{a}={getattr(row, a)}" for a in axes if a != MECHANISM_AXIS)
         shown.append(f"`{row.cell}`" + (f" ({values})" if values else ""))
     return "; ".join(shown)
 
@@ -1029,7 +1109,7 @@ _INTERPOLATION_CAPTION = (
 
 def _published_latent_figures(reps, axes, assets: Path, name: str, published: Path) -> list[str]:
     lines = []
-    by_mode = {mode: reps[reps["conditioning"] == mode]["cell"].iloc[0] for mode in reps["conditioning"].unique()}
+    by_mode = {mode: reps[reps[MECHANISM_AXIS] == mode]["cell"].iloc[0] for mode in reps[MECHANISM_AXIS].unique()}
     if {"none", "concat"} <= set(by_mode) and _keep_published(published, assets, "tsne_none_vs_concat.png"):
         lines.append(_TSNE_CAPTION.format(name=name, cells=_cells_text(reps, axes, by_mode, ("none", "concat"))))
     for mode in by_mode:
@@ -1038,3 +1118,6 @@ def _published_latent_figures(reps, axes, assets: Path, name: str, published: Pa
                 _INTERPOLATION_CAPTION.format(name=name, mode=mode, cells=_cells_text(reps, axes, by_mode, [mode]))
             )
     return lines
+
+
+_register_sections()
