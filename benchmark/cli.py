@@ -48,12 +48,12 @@ def root(
 def data_check(data_dir: Path = DataDirOption) -> None:
     """Counts, shapes, checksums and mean pixel value of every data set found."""
     from benchmark import paths
-    from benchmark.data.check import check_data_dir
+    from benchmark.data.check import check_data_dir, expected_folders
 
     root = paths.data_dir(data_dir)
     rows = check_data_dir(root)
     if not rows:
-        raise BenchError(f"{root}: no data set found (expected fashion-mnist/, mnist/, coco-mini/)")
+        raise BenchError(f"{root}: no data set found (expected {expected_folders()})")
     table = Table(title=f"Data sets in {root}")
     for column in ("data set", "split", "images", "shape", "captions", "mean pixel", "checksum"):
         table.add_column(column)

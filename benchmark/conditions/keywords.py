@@ -11,13 +11,9 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from pathlib import Path
-
-import yaml
 
 from benchmark.errors import BenchError
-
-TABLE_FILE = Path(__file__).with_name("keywords.yaml")
+from benchmark.registry import DATASETS
 
 
 @dataclass(frozen=True)
@@ -46,16 +42,17 @@ class KeywordTable:
 
 @functools.cache
 def keyword_table(dataset: str) -> KeywordTable:
-    tables = yaml.safe_load(TABLE_FILE.read_text())
-    if dataset not in tables:
+    """The data set's keyword table, from its registration (data/datasets.py: `keywords`)."""
+    classes = DATASETS[dataset].keywords
+    if classes is None:
+        tables = [name for name in DATASETS.names() if DATASETS[name].keywords is not None]
         raise BenchError(f"no keyword table for data set {dataset!r}; tables: {', '.join(tables)}")
-    classes = tables[dataset]
     phrases: dict[str, int] = {}
     for index, (name, synonyms) in enumerate(classes.items()):
         for phrase in {name.lower(), *(s.lower() for s in synonyms)}:
             if "/" in phrase:
                 continue  # "t-shirt/top" is a label, not something people write
             if phrases.setdefault(phrase, index) != index:
-                raise ValueError(f"{TABLE_FILE}: {phrase!r} names two classes")
+                raise ValueError(f"the keyword table of {dataset}: {phrase!r} names two classes")
         phrases = dict(sorted(phrases.items()))
     return KeywordTable(dataset, tuple(str(n) for n in classes), phrases)

@@ -12,6 +12,7 @@ from PIL import Image
 
 from benchmark.data.images import resize_square
 from benchmark.errors import BenchError
+from benchmark.fileio import sha256_of
 
 COCO_SPLITS = {"train": "train2017", "test": "val2017"}
 
@@ -54,3 +55,24 @@ def _load_image(path: Path, ann_path: Path, size: int) -> torch.Tensor:
         raise BenchError(f"{path}: not a readable image ({err})") from None
     tensor = torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0)
     return resize_square(tensor, size)
+
+
+def _listed_checksums(root: Path) -> dict[str, str]:
+    """The data directory's own SHA256SUMS (as in ../shared/data), if it has one."""
+    sums = root / "SHA256SUMS"
+    if not sums.exists():
+        return {}
+    pairs = (line.split(maxsplit=1) for line in sums.read_text().splitlines() if line.strip())
+    return {name.strip().removeprefix("./"): digest for digest, name in pairs}
+
+
+def checksums(root: Path, split: str) -> str:
+    """`bench data check`: the split's files against the data directory's SHA256SUMS."""
+    listed = _listed_checksums(root)
+    folder = root / "coco-mini"
+    files = [annotation_file(folder, split), *sorted((folder / COCO_SPLITS[split]).glob("*"))]
+    relevant = [f for f in files if str(f.relative_to(root)) in listed]
+    if not relevant:
+        return "not listed in SHA256SUMS"
+    bad = [f.name for f in relevant if sha256_of(f) != listed[str(f.relative_to(root))]]
+    return f"MISMATCH: {', '.join(bad)}" if bad else f"OK ({len(relevant)} files)"

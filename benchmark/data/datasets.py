@@ -8,11 +8,12 @@ disk keyed by (data set, source files, split, size), so the second load is fast.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
+import yaml
 
 from benchmark import paths
 from benchmark.config import IMAGE_SIZES
@@ -95,17 +96,28 @@ class DatasetBundle:
 DatasetLoader = Callable[[Path, int], DatasetBundle]
 
 
+Checksums = Callable[[Path, str], str]  # (data dir, split) -> "OK", "OK (n files)" or what is wrong
+
+
 @dataclass(frozen=True)
 class DatasetEntry:
-    """A data set's loader and the facts that cell configs are checked against before anything loads."""
+    """Everything the suite knows of a data set, in its one registration: its loader, the facts cell configs
+    are checked against before anything loads, how `bench data check` verifies its files, and the keyword
+    table that maps a short text to one of its classes (`bench sample --text`)."""
 
     load: DatasetLoader
     channels: int
     conditions: tuple[str, ...]  # the condition kinds its annotations support
+    classes: int | None = None  # number of classes of a labelled data set; None: captions
     train_images: int | None = None  # size of the train split when fixed (bounds train_size)
+    folder: str | None = None  # its folder in the data directory; None: generated, nothing to check
+    checksums: Checksums | None = None
+    check_size: int = 28  # image size `bench data check` measures it at
+    keywords: Mapping[str, list[str]] | None = None  # class name -> synonyms, in class order
 
 
 LABELLED = ("label", "keyword", "image")  # what a labelled image data set supports
+KEYWORDS = yaml.safe_load(Path(__file__).with_name("keywords.yaml").read_text())  # the built-in tables
 
 
 def load_dataset(name: str, image_size: int, data_dir: str | Path | None = None) -> DatasetBundle:
@@ -152,10 +164,21 @@ def _idx_loader(name: str, source: idx.IdxSource) -> DatasetLoader:
     return load
 
 
-DATASETS.register("fashion_mnist")(
-    DatasetEntry(_idx_loader("fashion_mnist", idx.FASHION_MNIST), 1, LABELLED, train_images=60_000)
-)
-DATASETS.register("mnist")(DatasetEntry(_idx_loader("mnist", idx.MNIST), 1, LABELLED, train_images=60_000))
+def _idx_entry(name: str, source: idx.IdxSource) -> DatasetEntry:
+    return DatasetEntry(
+        _idx_loader(name, source),
+        channels=1,
+        conditions=LABELLED,
+        classes=len(source.class_names),
+        train_images=60_000,
+        folder=source.folder,
+        checksums=source.checksums,
+        keywords=KEYWORDS[name],
+    )
+
+
+DATASETS.register("fashion_mnist")(_idx_entry("fashion_mnist", idx.FASHION_MNIST))
+DATASETS.register("mnist")(_idx_entry("mnist", idx.MNIST))
 
 
 def load_synthetic(root: Path, image_size: int) -> DatasetBundle:
@@ -173,7 +196,16 @@ def load_synthetic(root: Path, image_size: int) -> DatasetBundle:
     )
 
 
-DATASETS.register("synthetic")(DatasetEntry(load_synthetic, 1, LABELLED, train_images=synthetic.TRAIN_IMAGES))
+DATASETS.register("synthetic")(
+    DatasetEntry(
+        load_synthetic,
+        channels=1,
+        conditions=LABELLED,
+        classes=len(synthetic.CLASS_NAMES),
+        train_images=synthetic.TRAIN_IMAGES,
+        keywords=KEYWORDS["synthetic"],
+    )
+)
 
 
 def load_coco(root: Path, image_size: int) -> DatasetBundle:
@@ -200,4 +232,8 @@ def load_coco(root: Path, image_size: int) -> DatasetBundle:
     )
 
 
-DATASETS.register("coco")(DatasetEntry(load_coco, 3, ("text",)))
+DATASETS.register("coco")(
+    DatasetEntry(
+        load_coco, channels=3, conditions=("text",), folder="coco-mini", checksums=coco.checksums, check_size=64
+    )
+)

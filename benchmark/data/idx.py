@@ -36,6 +36,17 @@ class IdxSource:
         prefix = "train" if split == "train" else "t10k"
         return f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-labels-idx1-ubyte.gz"
 
+    def checksums(self, root: Path, split: str) -> str:
+        """`bench data check`: the state of the split's two files under the data directory `root`."""
+        states = []
+        for name in self.files(split):
+            path = root / self.folder / name
+            if not path.exists():
+                states.append(f"{name}: missing")
+            elif not checksum_ok(self, path):
+                states.append(f"{name}: MISMATCH")
+        return "; ".join(states) or "OK"
+
 
 def checksum_ok(source: IdxSource, path: Path) -> bool:
     return sha256_of(path) == source.sha256[path.name]

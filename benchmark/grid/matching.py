@@ -23,7 +23,8 @@ MAX_SCALE = 8.0
 def parameter_count_of(config: CellConfig) -> int:
     """Parameters of a cell's model, counted on the meta device (nothing is allocated).
 
-    A class data set has 10 classes here; a text condition is taken as 512 wide (the CLIP towers in use)."""
+    A class data set's classes come from its registration; a text condition is taken as 512 wide (the CLIP
+    towers in use)."""
     return _count(config.model_copy(update={"seed": 0, "beta": 1.0, "lr": 1e-3, "epochs": 1}))
 
 
@@ -34,8 +35,8 @@ def _count(config: CellConfig) -> int:
     from benchmark.models.cost import parameter_count
     from benchmark.models.cvae import build_model
 
-    text = "text" in DATASETS[config.dataset].conditions
-    source = ConditionSource(vector_dim=512) if text else ConditionSource(num_classes=10)
+    entry = DATASETS[config.dataset]
+    source = ConditionSource(vector_dim=512) if entry.classes is None else ConditionSource(num_classes=entry.classes)
     with torch.device("meta"):
         model = build_model(config, source)
     return parameter_count(model)

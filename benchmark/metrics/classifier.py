@@ -34,7 +34,7 @@ MANIFEST = INSTRUMENT_DIR / "instruments.json"
 class DomainClassifier(nn.Module):
     feature_dim = 128
 
-    def __init__(self, channels: int = 1, num_classes: int = 10):
+    def __init__(self, channels: int, num_classes: int):
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv2d(channels, 16, 3, padding=1),

@@ -31,7 +31,8 @@ def time_evaluation(
         "cell": "article-conv concat, latent 128, 28x28 Fashion-MNIST",
         "n_samples": n_samples,
         "recon_images": len(trained.bundle.test),
-        "nll": f"{eval_config.nll_size or 'all'} images x k={eval_config.nll_k}, and x 10 classes for the label group",
+        "nll": f"{eval_config.nll_size or 'all'} images x k={eval_config.nll_k}, "
+        f"and x {trained.bundle.num_classes} classes for the label group",
         "nll_iw": metrics["nll_iw"],
         "nll_iw_se": metrics["nll_iw_se"],
         "nll_iw_mc_se": metrics["nll_iw_mc_se"],
