@@ -40,7 +40,7 @@ def cli(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
 
     def run(*args) -> CliResult:
-        from benchmark.cli import main
+        from benchmark.commands import main
 
         capsys.readouterr()
         with pytest.raises(SystemExit) as exited:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark.cli import main
+from benchmark.commands import main
 
 GOOD_BASE = "dataset: synthetic\nbackbone: mlp\nhidden: [16]\ntrain_size: 100\nepochs: 1\n"
 

@@ -131,7 +131,7 @@ def test_cli_bad_grid_exits_2_with_one_line_and_runs_nothing(tmp_path):
         [
             sys.executable,
             "-c",
-            "from benchmark.cli import main; main()",
+            "from benchmark.commands import main; main()",
             "run",
             "--grid",
             str(bad),

@@ -117,7 +117,7 @@ def preempt_grid(tmp_path_factory) -> tuple[Path, CellStore]:
 def _run(grid_file: Path, results: Path, *extra: str) -> subprocess.Popen:
     command = ["run", "--grid", str(grid_file), "--results", str(results), "--device", "cpu", *extra]
     return subprocess.Popen(
-        [sys.executable, "-c", "from benchmark.cli import main; main()", *command],
+        [sys.executable, "-c", "from benchmark.commands import main; main()", *command],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

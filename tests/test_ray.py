@@ -25,7 +25,7 @@ def grid_file(tmp_path: Path, latents: list[int]) -> Path:
 
 
 def bench_command(*args) -> list[str]:
-    return [sys.executable, "-c", "from benchmark.cli import main; main()", *map(str, args)]
+    return [sys.executable, "-c", "from benchmark.commands import main; main()", *map(str, args)]
 
 
 def metrics(results: Path) -> dict:

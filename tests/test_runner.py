@@ -34,7 +34,7 @@ def write_grid(path: Path, name: str, axes: dict, base=None) -> Path:
 
 
 def bench(*args, **kwargs):
-    cmd = [sys.executable, "-c", "from benchmark.cli import main; main()", *map(str, args)]
+    cmd = [sys.executable, "-c", "from benchmark.commands import main; main()", *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}, **kwargs)
 
 
@@ -144,7 +144,7 @@ def test_sigkill_mid_cell_then_resume_matches_an_uninterrupted_run(tmp_path, cli
     cmd = [
         sys.executable,
         "-c",
-        "from benchmark.cli import main; main()",
+        "from benchmark.commands import main; main()",
         "run",
         "--grid",
         str(grid_file),
@@ -287,7 +287,7 @@ def test_lost_worker_fails_its_cells_and_the_next_run_redoes_only_them(tmp_path)
     results = tmp_path / "r"
     command = ["run", "--grid", grid_file, "--results", results, "--device", "cpu"]
     process = subprocess.Popen(
-        [sys.executable, "-c", "from benchmark.cli import main; main()", *map(str, command), "--workers", "2"],
+        [sys.executable, "-c", "from benchmark.commands import main; main()", *map(str, command), "--workers", "2"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -317,7 +317,7 @@ def test_workers_end_when_their_run_is_killed(tmp_path):
     grid_file = write_grid(tmp_path / "long.yaml", "long", {"latent_dim": [2, 3]}, {**TINY, "epochs": 1000})
     command = ["run", "--grid", grid_file, "--results", tmp_path / "r", "--device", "cpu", "--workers", "2"]
     process = subprocess.Popen(
-        [sys.executable, "-c", "from benchmark.cli import main; main()", *map(str, command)],
+        [sys.executable, "-c", "from benchmark.commands import main; main()", *map(str, command)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -22,7 +22,7 @@ pytest.importorskip("submitit")
 
 def _bench(*args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", "from benchmark.cli import main; main()", *map(str, args)],
+        [sys.executable, "-c", "from benchmark.commands import main; main()", *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -18,7 +18,7 @@ AXES = {"conditioning": ["none", "concat", "additive", "film"]}
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A grid of four done cells (synthetic data, one epoch), its report published from the store."""
-    from benchmark.cli import main
+    from benchmark.commands import main
 
     root = tmp_path_factory.mktemp("trained")
     grid = write_grid(root / "four.yaml", "four", AXES)

@@ -54,15 +54,15 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def flops_per_image(config: CellConfig, device: torch.device) -> float:
-    bundle = load_dataset(config.dataset, config.image_size)
+def flops_per_image(config: CellConfig, device: torch.device, data_dir=None) -> float:
+    bundle = load_dataset(config.dataset, config.image_size, data_dir)
     model = build_seeded_model(config, prepare_conditions(config, bundle), device)
     x = bundle.train.images[: config.batch_size].to(device).float() / 255
     c = bundle.train.labels[: config.batch_size].to(device)
     return training_flops_per_image(model, x, c, config.recon_loss)
 
 
-def tutorial_baseline(config: CellConfig, n_images: int, device: torch.device) -> float:
+def tutorial_baseline(config: CellConfig, n_images: int, device: torch.device, data_dir=None) -> float:
     """Images per second of the tutorial loop over n_images (one pass)."""
     from torch.utils.data import DataLoader, Subset
     from torchvision import datasets
@@ -75,12 +75,12 @@ def tutorial_baseline(config: CellConfig, n_images: int, device: torch.device) -
         for name in (
             f"{split}-{kind}-idx{n}-ubyte" for split in ("train", "t10k") for kind, n in (("images", 3), ("labels", 1))
         ):
-            source = paths.data_dir() / "fashion-mnist" / f"{name}.gz"
+            source = paths.data_dir(data_dir) / "fashion-mnist" / f"{name}.gz"
             with gzip.open(source) as packed, open(raw / name, "wb") as plain:
                 shutil.copyfileobj(packed, plain)
         dataset = datasets.FashionMNIST(root, train=True, transform=ToTensor())
         loader = DataLoader(Subset(dataset, range(n_images)), batch_size=config.batch_size, shuffle=True)
-        bundle = load_dataset(config.dataset, config.image_size)
+        bundle = load_dataset(config.dataset, config.image_size, data_dir)
         model = build_seeded_model(config, prepare_conditions(config, bundle), device)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         model.train()
@@ -110,11 +110,13 @@ def perf_config(backbone: str, n_images: int) -> CellConfig:
     )
 
 
-def measure(config: CellConfig, plain_baseline: float, pack: int, device: torch.device) -> dict:
-    tuned_baseline = tutorial_baseline(config, config.train_size, device)  # under the trainer's process setup
-    trainer = train_cell(config, device=device).log[0]["images_per_second"]
+def measure(config: CellConfig, plain_baseline: float, pack: int, device: torch.device, data_dir=None) -> dict:
+    tuned_baseline = tutorial_baseline(config, config.train_size, device, data_dir)  # under the trainer's process setup
+    trainer = train_cell(config, device=device, data_dir=data_dir).log[0]["images_per_second"]
     two_epochs = config.model_copy(update={"epochs": 2})
-    compiled_log = train_cell(two_epochs, device=device, compile=True).log  # epoch 1 pays the compilation
+    compiled_log = train_cell(
+        two_epochs, device=device, compile=True, data_dir=data_dir
+    ).log  # epoch 1 pays the compilation
     configs = [config.model_copy(update={"seed": s}) for s in range(pack)]
     packed = train_packed(configs, device=device)[0].log[0]["images_per_second"]
     workers = torch.get_num_threads() if device.type == "cpu" else 0
@@ -128,10 +130,10 @@ def measure(config: CellConfig, plain_baseline: float, pack: int, device: torch.
         "compile_seconds": compiled_log[0]["seconds"] - compiled_log[1]["seconds"],
         "packed_ips": packed,
         "pack": pack,
-        "side_by_side_ips": side_by_side(config, workers) if workers > 1 else None,
+        "side_by_side_ips": side_by_side(config, workers, data_dir) if workers > 1 else None,
         "workers": workers,
-        "kernel_ceiling_ips": kernel_ceiling(config) if device.type == "cpu" else None,
-        "flops_per_image": flops_per_image(config, device),
+        "kernel_ceiling_ips": kernel_ceiling(config, data_dir) if device.type == "cpu" else None,
+        "flops_per_image": flops_per_image(config, device, data_dir),
     }
 
 
@@ -146,23 +148,23 @@ KERNEL_OPS = (
 )
 
 
-def kernel_ceiling(config: CellConfig) -> float:
+def kernel_ceiling(config: CellConfig, data_dir=None) -> float:
     """Images/s the trainer would reach on the CPU if everything but its matmul and convolution
     kernels took no time: one profiled epoch, counting those kernels' self time. Called after (b)
     has trained the same config in this process, so the kernels are warm."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as profiled:
-        train_cell(config, device="cpu", bundle=cell_data(config))
+        train_cell(config, device="cpu", bundle=cell_data(config, data_dir))
     kernel_us = sum(e.self_cpu_time_total for e in profiled.key_averages() if e.key in KERNEL_OPS)
     return config.train_size / (kernel_us / 1e6)
 
 
-def side_by_side(config: CellConfig, workers: int) -> float:
+def side_by_side(config: CellConfig, workers: int, data_dir=None) -> float:
     """Aggregate images/s of `workers` cells (seeds 0..workers-1) trained at once on the CPU, one
     process and one thread each: how the Ray executor runs a grid on one machine by default."""
     configs = [config.model_copy(update={"seed": s}) for s in range(workers)]
-    return sum(log[0]["images_per_second"] for log in train_side_by_side(configs, threads=1))
+    return sum(log[0]["images_per_second"] for log in train_side_by_side(configs, threads=1, data_dir=data_dir))
 
 
 def train_side_by_side(configs: list[CellConfig], threads: int | None, data_dir=None) -> list[list[dict]]:
@@ -190,14 +192,16 @@ def _train_in_process(k: int, config: CellConfig, threads: int | None, data_dir,
     results.put((k, train_cell(config, device="cpu", bundle=bundle).log))
 
 
-def run_perf(n_images: int = 12_800, pack: int = 4, device: str = "auto", presets=tuple(PRESETS)) -> dict:
+def run_perf(
+    n_images: int = 12_800, pack: int = 4, device: str = "auto", presets=tuple(PRESETS), data_dir=None
+) -> dict:
     device_obj = resolve_device(device)
     configs = [perf_config(b, n_images) for b in presets]
     # The tutorial loops run first, in the process as Python starts it; the trainer's CPU setup
     # (training/cpu.py) is process-wide, so (a') repeats each loop under it.
-    plain = [tutorial_baseline(c, n_images, device_obj) for c in configs]
-    rows = [measure(c, p, pack, device_obj) for c, p in zip(configs, plain)]
-    data = load_dataset("fashion_mnist", 28)
+    plain = [tutorial_baseline(c, n_images, device_obj, data_dir) for c in configs]
+    rows = [measure(c, p, pack, device_obj, data_dir) for c, p in zip(configs, plain)]
+    data = load_dataset("fashion_mnist", 28, data_dir)
     return {
         "device": device_name(device_obj),
         "matmul_peak": matmul_peak(device_obj),

@@ -23,11 +23,14 @@ def current_version(cell: Cell) -> str:
     return protocol_version(cell.eval.model_dump(mode="json"), group_versions())
 
 
-def is_stale(store: CellStore, cell: Cell) -> bool:
-    """A done cell measured under another protocol (other settings, or an older metric group)."""
-    if store.status(cell.id) != CellStatus.DONE:
-        return False
-    return store.read(cell.id, "metrics.json")["protocol"].get("version") != current_version(cell)
+def is_stale(store: CellStore, cell: Cell, metrics: dict | None = None) -> bool:
+    """A done cell measured under another protocol (other settings, or an older metric group); `metrics`: its
+    metrics.json where the caller has read it already (a done cell's)."""
+    if metrics is None:
+        if store.status(cell.id) != CellStatus.DONE:
+            return False
+        metrics = store.read(cell.id, "metrics.json")
+    return metrics["protocol"].get("version") != current_version(cell)
 
 
 def groups_for(metric_names: list[str] | None) -> list[str] | None:

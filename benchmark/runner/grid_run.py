@@ -20,7 +20,7 @@ from benchmark.runner.tracking import prepare_tracking
 from benchmark.store import CellStatus, CellStore
 from benchmark.training.resume import STOP
 
-__all__ = ["EXECUTORS", "Progress", "RunOptions", "RunSummary", "filter_cells", "run_grid"]
+__all__ = ["EXECUTORS", "Progress", "RunOptions", "RunSummary", "check_options", "filter_cells", "run_grid"]
 
 
 def filter_cells(cells: tuple[Cell, ...], only: list[str]) -> list[Cell]:
@@ -66,6 +66,20 @@ def run_grid(
     with STOP.handling():  # SIGTERM: cells in training save their state, then the run ends (Preempted)
         EXECUTORS[executor_name(options)](units, store, options, progress, summary)
     return summary
+
+
+def check_options(options: RunOptions) -> None:
+    """The run's options together, before anything runs: a known executor, and each executor's own options
+    only with it (Slurm's: submitit installed and its job folder writable)."""
+    EXECUTORS[options.executor]  # an unknown name is one line naming the known ones
+    if options.workers > 1 and options.executor not in ("local", "processes"):
+        raise BenchError(
+            f"--workers {options.workers} is for the local executor; with {options.executor}, set --cpus-per-cell"
+        )
+    if options.slurm is not None and options.executor != "slurm":
+        raise BenchError(f"--slurm-* options are for --executor slurm (the executor here: {options.executor})")
+    if options.executor == "slurm":
+        importlib.import_module("benchmark.runner.slurm_executor").check_slurm(options.slurm)
 
 
 def executor_name(options: RunOptions) -> str:

@@ -1,0 +1,83 @@
+"""`bench perf`: speed measurements (never run inside tests)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from benchmark.commands.common import DataDir, Overrides, console, resolve_grid
+from benchmark.errors import BenchError
+
+app = typer.Typer(no_args_is_help=True, help="Speed measurements (never run inside tests).")
+Opt = typer.Option
+
+
+@app.command("eval")
+def perf_eval(
+    n_samples: Annotated[int, Opt("--n-samples", min=1)] = 10_000,
+    nll_k: Annotated[int, Opt("--nll-k", min=1, help="Importance samples per image (the literature: 5,000).")] = 100,
+    nll_size: Annotated[int, Opt("--nll-size", min=0, help="Test images for the likelihoods; 0 = all.")] = 500,
+    device: Annotated[str, Opt("--device")] = "cpu",
+    data_dir: DataDir = None,
+) -> None:
+    """Time the evaluation protocol on one 28x28 cell (Inception FID aside)."""
+    from benchmark.perf.eval_timing import time_evaluation
+    from benchmark.runner.preflight import check_data_dir, check_device
+
+    check_device(device)
+    check_data_dir(data_dir)
+    console.print_json(json.dumps(time_evaluation(n_samples, device, data_dir, nll_k, nll_size or None)))
+
+
+@app.command("train")
+def perf_train(
+    images: Annotated[int, Opt("--images", min=128, help="Training images per measurement.")] = 12_800,
+    pack: Annotated[int, Opt("--pack", min=2, help="Cells in the packed measurement.")] = 4,
+    device: Annotated[str, Opt("--device")] = "auto",
+    out: Annotated[Path, Opt("--out")] = Path("reports/perf.md"),
+    data_dir: DataDir = None,
+) -> None:
+    """Images per second of a tutorial loop, the trainer and packed training; writes reports/perf.md."""
+    from benchmark.fileio import write_text
+    from benchmark.perf.train_speed import render_markdown, run_perf
+    from benchmark.runner.preflight import check_data_dir, check_device, check_output_file
+
+    check_output_file(out, "--out", ".md")
+    check_device(device)
+    check_data_dir(data_dir)
+    text = render_markdown(run_perf(images, pack, device, data_dir=data_dir))
+    write_text(out, text)
+    console.print(text)
+    console.print(f"wrote {out}")
+
+
+@app.command("cell")
+def perf_cell(
+    grid: Annotated[Path, Opt("--grid", help="Grid YAML whose cells to time.")],
+    override: Overrides = [],
+    only: Annotated[list[str], Opt("--only", help="Keep cells with KEY=VALUE (repeatable); the first are timed.")] = [],
+    epochs: Annotated[int, Opt("--epochs", min=2, help="Epochs per cell (the first is not counted).")] = 3,
+    workers: Annotated[int, Opt("--workers", min=1, help="Cells at a time, as bench run --workers.")] = 1,
+    out: Annotated[Path | None, Opt("--out", help="Also write the tables to this .md file.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """A real cell of a grid trained through bench run's path beside the trainer as bench perf times it (CPU)."""
+    from benchmark.fileio import write_text
+    from benchmark.perf.cell_speed import QUICK_EVAL, measure_cells, render_markdown
+    from benchmark.runner.grid_run import filter_cells
+    from benchmark.runner.preflight import check_data_dir, check_output_file
+
+    if out is not None:
+        check_output_file(out, "--out", ".md")
+    spec = resolve_grid(grid, [], [*override, f"epochs={epochs}", *QUICK_EVAL])
+    cells = filter_cells(spec.cells, only)[:workers]
+    if len(cells) < workers:
+        raise BenchError(f"--workers {workers}: the grid has only {len(cells)} cell(s) left to time side by side")
+    check_data_dir(data_dir)
+    text = render_markdown(spec, measure_cells(spec, cells, workers, data_dir), workers)
+    if out is not None:
+        write_text(out, text)
+    console.print(text)

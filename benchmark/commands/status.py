@@ -1,0 +1,67 @@
+"""`bench status`: done, failed and pending cells of a grid, with their headline metrics."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from benchmark.commands.common import RESULTS, GridFile, Overrides, Results, console, resolve_grid
+from benchmark.errors import BenchError
+from benchmark.grid import Cell, Grid
+from benchmark.metrics.registry import headline_metrics
+from benchmark.store import CellStatus, CellStore
+
+
+def status(grid: GridFile = None, override: Overrides = [], results: Results = RESULTS) -> None:
+    """Done, failed and pending cells of a grid, with their headline metrics."""
+    from benchmark.runner.evaluate_stage import is_stale
+
+    spec = resolve_grid(grid, [], override)
+    store = CellStore(results)
+    if results.exists() and not results.is_dir():
+        raise BenchError(f"--results {results}: is a file, not a cell store")
+    states = [store.status(c.id) for c in spec.cells]
+    counts = ", ".join(f"{sum(s == k for s in states)} {k.value}" for k in CellStatus)
+    if not results.exists():
+        counts += f" (no store at {results} yet)"
+    stale = sum(is_stale(store, c) for c in spec.cells)
+    if stale:
+        counts += f" ({stale} done under an older protocol: bench evaluate --stale)"
+    console.print(cell_table(spec, list(spec.cells), store, f"{spec.name}: {counts}"))
+    for cell, state in zip(spec.cells, states):
+        if state == CellStatus.DAMAGED:
+            console.print(f"[red]damaged {cell.id}: {store.damage(cell.id)}", soft_wrap=True)
+    if CellStatus.DAMAGED in states:
+        console.print("bench run redoes damaged cells (their files are moved to damaged/ first, not deleted)")
+
+
+def cell_table(grid: Grid, cells: list[Cell], store: CellStore, title: str) -> Table:
+    """A row per cell: its axis values, status and headline metrics (its metrics.json read once)."""
+    from benchmark.runner.evaluate_stage import is_stale
+
+    table = Table(title=title)
+    table.add_column("cell")
+    for axis in grid.axes:
+        table.add_column(axis)
+    table.add_column("status")
+    for metric in headline_metrics():
+        table.add_column(metric, justify="right")
+    for cell in cells:
+        status = store.status(cell.id)
+        metrics = store.read(cell.id, "metrics.json") if status == CellStatus.DONE else {}
+        values = dict(cell.axis_values)
+        shown = status.value
+        if status == CellStatus.FAILED:
+            shown = f"failed: {store.read(cell.id, 'failed.json')['reason']}"
+        elif status == CellStatus.DONE and is_stale(store, cell, metrics):
+            shown = "done, stale protocol (bench evaluate)"
+        table.add_row(
+            cell.id,
+            *(str(values.get(a, "")) for a in grid.axes),
+            shown,
+            *(_fmt(metrics.get(m)) for m in headline_metrics()),
+        )
+    return table
+
+
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:.4g}"
