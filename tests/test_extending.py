@@ -91,3 +91,80 @@ def test_every_metric_a_cell_stores_has_a_spec(tmp_path):
     run_grid(grid, list(grid.cells), store, RunOptions(device="cpu"))
     stored = set(store.read(grid.cells[0].id, "metrics.json")) - {"protocol", "eval_seconds"}
     assert stored and stored <= set(metric_specs())
+
+
+def load_tiles(root, image_size):
+    """A made-up four-class data set: the synthetic set's first four shapes (not ten classes)."""
+    from dataclasses import replace
+
+    from benchmark.data import load_dataset
+
+    bundle = load_dataset("synthetic", image_size)
+
+    def first_four(split):
+        return split.subset(torch.nonzero(split.labels < 4).flatten())
+
+    return replace(
+        bundle,
+        name="tiles",
+        class_names=bundle.class_names[:4],
+        train=first_four(bundle.train),
+        test=first_four(bundle.test),
+        source={"derived": "synthetic classes 0-3"},
+    )
+
+
+TILES_KEYWORDS = {"hbar": ["flat"], "vbar": ["upright"], "diagonal": ["slash"], "antidiagonal": ["backslash"]}
+
+
+@pytest.fixture
+def tiles(monkeypatch):
+    """A data set and a report section, each its one registration (monkeypatch undoes them)."""
+    from benchmark.data.datasets import LABELLED, DatasetEntry
+    from benchmark.registry import DATASETS
+    from benchmark.report.render import SECTIONS
+
+    entry = DatasetEntry(
+        load_tiles,
+        channels=1,
+        conditions=LABELLED,
+        classes=4,
+        folder="tiles",
+        checksums=lambda root, split: "OK" if (root / "tiles" / f"{split}.ok").exists() else f"{split}.ok: missing",
+        keywords=TILES_KEYWORDS,
+    )
+    monkeypatch.setitem(DATASETS._entries, "tiles", entry)
+    monkeypatch.setitem(SECTIONS._entries, "tile count", lambda r: f"## Tiles\n\n{len(r.frame)} cells of tiles.\n")
+
+
+def test_a_registered_data_set_and_report_section_run_through_grid_store_report_and_tools(tiles, tmp_path):
+    from benchmark.conditions.keywords import keyword_table
+    from benchmark.data.check import check_data_dir
+    from benchmark.grid.matching import parameter_count_of
+
+    grid = build_grid(
+        {
+            "name": "tiles",
+            "base": {"dataset": "tiles", "backbone": "mlp", "hidden": [32], "train_size": 200, "epochs": 1},
+            "axes": {"conditioning": ["concat", "additive"]},
+            "match_params": True,
+            "eval": {"recon_size": 50, "n_samples": 50, "nll_size": 10, "nll_k": 2},
+        },
+        "tiles.yaml",
+    )
+    store = CellStore(tmp_path / "results")
+    summary = run_grid(grid, list(grid.cells), store, RunOptions(device="cpu"))
+    assert not summary.failed and len(summary.done) == 2
+    for cell in grid.cells:
+        metrics = store.read(cell.id, "metrics.json")
+        # the count matching works from is the trained model's: four classes, from the registration
+        assert metrics["parameters"] == parameter_count_of(cell.config)
+        assert "no domain classifier ships for tiles" in metrics["protocol"]["unavailable"]["fid_domain"]
+    report = render_report(store, from_store_record(store, "tiles"), tmp_path / "reports").read_text()
+    assert "## Tiles\n\n2 cells of tiles." in report
+    assert keyword_table("tiles").match("a flat tile") == 0 and keyword_table("tiles").match("backslashes") == 3
+    (tmp_path / "data" / "tiles").mkdir(parents=True)
+    (tmp_path / "data" / "tiles" / "train.ok").touch()
+    rows = {row.split: row for row in check_data_dir(tmp_path / "data")}
+    assert rows["train"].dataset == "tiles" and rows["train"].checksum == "OK" and rows["train"].images > 0
+    assert rows["test"].checksum == "test.ok: missing"

@@ -100,6 +100,11 @@ def _instruments() -> dict:
     return json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
 
 
+def has_domain_classifier(dataset: str) -> bool:
+    """Whether an instrument ships for the data set (its files are checked when it is loaded)."""
+    return dataset in _instruments()
+
+
 def domain_classifier(dataset: str, data_dir=None, device: str | torch.device = "cpu") -> FittedClassifier:
     """The shipped, hash-checked classifier of a data set: the same instrument on every machine."""
     entry = _instruments().get(dataset)

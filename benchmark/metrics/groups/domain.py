@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmark.metrics.classifier import conditional_accuracy, domain_classifier
+from benchmark.metrics.classifier import conditional_accuracy, domain_classifier, has_domain_classifier
 from benchmark.metrics.context import EvalContext, real_features
 from benchmark.metrics.dependence import (
     DOMAIN_INSTRUMENT,
@@ -56,6 +56,10 @@ def domain_metrics(ctx: EvalContext) -> dict:
     bundle = ctx.trained.bundle
     if bundle.num_classes is None:
         return ctx.unavailable(names, f"not applicable: {bundle.name} has no domain classifier")
+    if not has_domain_classifier(bundle.name):  # a data set registered without one (README: Extending)
+        return ctx.unavailable(
+            names, f"no domain classifier ships for {bundle.name}: bench instrument train --dataset {bundle.name}"
+        )
     classifier = domain_classifier(bundle.name, ctx.data_dir, ctx.device)
     ctx.notes["domain_classifier"] = {"key": classifier.key, "test_accuracy": classifier.test_accuracy}
     real = real_features(bundle, bundle.image_size, classifier.key, lambda: classifier.run(bundle.test.images)[0])
