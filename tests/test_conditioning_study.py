@@ -9,11 +9,12 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from benchmark.config import CellConfig
-from benchmark.grid.matching import MATCH_TOLERANCE, parameter_count_of
+from benchmark.grid.matching import MATCH_TOLERANCE
 from benchmark.grid.spec import build_grid
 from benchmark.metrics import likelihood
 from benchmark.models.condition_source import ConditionSource
 from benchmark.models.conditioning import CONDITIONINGS
+from benchmark.models.cost import parameter_count_of
 from benchmark.models.cvae import build_model
 from benchmark.models.prior import PRIORS, kl_diagonal_gaussians
 from benchmark.training import train_cell

@@ -140,7 +140,7 @@ def tiles(monkeypatch):
 def test_a_registered_data_set_and_report_section_run_through_grid_store_report_and_tools(tiles, tmp_path):
     from benchmark.conditions.keywords import keyword_table
     from benchmark.data.check import check_data_dir
-    from benchmark.grid.matching import parameter_count_of
+    from benchmark.models.cost import parameter_count_of
 
     grid = build_grid(
         {

@@ -8,38 +8,13 @@ factor, rounded), until its parameter count is within MATCH_TOLERANCE of the gro
 
 from __future__ import annotations
 
-import functools
-
-import torch
-
 from benchmark.config import CellConfig
 from benchmark.errors import BenchError
+from benchmark.models.cost import parameter_count_of
 
 MATCH_TOLERANCE = 0.02  # relative difference in parameters allowed between the mechanisms of a group
 SCALE_STEP = 1000  # width_scale is searched on a grid of 1/SCALE_STEP: short ids, counts 0.1% apart at most
 MAX_SCALE = 8.0
-
-
-def parameter_count_of(config: CellConfig) -> int:
-    """Parameters of a cell's model, counted on the meta device (nothing is allocated).
-
-    A class data set's classes come from its registration; a text condition is taken as 512 wide (the CLIP
-    towers in use)."""
-    return _count(config.model_copy(update={"seed": 0, "beta": 1.0, "lr": 1e-3, "epochs": 1}))
-
-
-@functools.lru_cache(maxsize=4096)
-def _count(config: CellConfig) -> int:
-    from benchmark.data import DATASETS
-    from benchmark.models.condition_source import ConditionSource
-    from benchmark.models.cost import parameter_count
-    from benchmark.models.cvae import build_model
-
-    entry = DATASETS[config.dataset]
-    source = ConditionSource(vector_dim=512) if entry.classes is None else ConditionSource(num_classes=entry.classes)
-    with torch.device("meta"):
-        model = build_model(config, source)
-    return parameter_count(model)
 
 
 def _shape(config: CellConfig) -> CellConfig:

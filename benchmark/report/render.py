@@ -833,93 +833,155 @@ def _scale_section(
     )
 
 
+@dataclass
+class FigurePlan:
+    """What a report's figures share: the metrics they may draw, the axes that vary, the colour axis."""
+
+    report: Report
+    shown: list[str]  # the metrics findings are written on (through-q reconstructions of an image task: none)
+    varying: list[str]  # axes with more than one level, seed aside
+    hue: str | None  # the mechanism axis where it varies: every figure colours by it
+    groups: dict  # compared_axes: zipped axes change with their axis, one figure for them
+    spread: str  # what a figure's points and intervals are
+
+    def image(self, filename: str, caption: str) -> str:
+        return f"![{caption}]({self.report.grid.name}/{filename})\n\n*{caption}*\n"
+
+    @property
+    def curve_hue(self) -> str | None:
+        return self.hue or (self.varying[0] if self.varying else None)
+
+
+Figure = Callable[[FigurePlan], list[str]]
+# The figures of a report's Figures section in order; each draws its files and returns its markdown lines
+# (none where the cells give it nothing to draw).
+FIGURES: Registry[Figure] = Registry("report figure")
+
+
 def _figure_section(r: Report) -> str:
-    store, frame, logs, axes, metrics, grid, assets = r.store, r.frame, r.logs, r.axes, r.metrics, r.grid, r.assets
-    # the metrics findings are written on: through-q reconstructions of an image task are no comparison
-    shown = finding_metrics(frame, [m for m in metrics if metric_specs()[m].better])[0]
-    varying = [a for a in axes if a != "seed" and frame[a].nunique() > 1]
-    hue = MECHANISM_AXIS if MECHANISM_AXIS in varying else None
+    varying = [a for a in r.axes if a != "seed" and r.frame[a].nunique() > 1]
+    plan = FigurePlan(
+        r,
+        shown=finding_metrics(r.frame, [m for m in r.metrics if metric_specs()[m].better])[0],
+        varying=varying,
+        hue=MECHANISM_AXIS if MECHANISM_AXIS in varying else None,
+        groups=compared_axes(r.frame, r.axes),
+        spread=_spread_text(r.frame),
+    )
     lines = ["## Figures\n"]
+    for name in FIGURES.names():
+        lines += FIGURES[name](plan)
+    return "\n".join(lines)
 
-    def add(filename: str, caption: str) -> None:
-        lines.append(f"![{caption}]({grid.name}/{filename})\n\n*{caption}*\n")
 
-    groups = compared_axes(frame, axes)  # zipped axes change with their axis: one figure for them
-    spread = _spread_text(frame)
-    for axis, along in groups.items():
-        if axis == hue and len(groups) > 1:
+@FIGURES.register("metrics against each axis")
+def _metrics_figures(f: FigurePlan) -> list[str]:
+    frame, lines = f.report.frame, []
+    for axis, along in f.groups.items():
+        if axis == f.hue and len(f.groups) > 1:
             continue
-        others = [a for a in groups if a != axis]
-        colour = hue if hue in others else (others[0] if others else None)
+        others = [a for a in f.groups if a != axis]
+        colour = f.hue if f.hue in others else (others[0] if others else None)
         pooled = [a for a in others if a != colour]
-        drawn, left_out = _drawable(frame, groups, [axis, colour], shown)
+        drawn, left_out = _drawable(frame, f.groups, [axis, colour], f.shown)
         if not drawn:
             continue
         filename = f"metrics_vs_{axis}.png"
-        figures.metrics_against_axis(frame, axis, colour, drawn, assets / filename)
-        add(
-            filename,
+        figures.metrics_against_axis(frame, axis, colour, drawn, f.report.assets / filename)
+        caption = (
             f"Metrics against {axis}{along_text(along)}"
             + (f", by {colour}" if colour else "")
-            + f"; {spread}"
+            + f"; {f.spread}"
             + (f"; each seed's value the mean over {' and '.join(pooled)}" if pooled else "")
-            + left_out,
+            + left_out
         )
-    if len(varying) == 2 and len(groups) == 2:  # two zipped axes would fill only the diagonal
-        drawn, _ = _drawable(frame, groups, varying, shown)
-        if drawn:
-            filename = f"heatmap_{drawn[0]}.png"
-            figures.heatmap(frame, varying[0], varying[1], drawn[0], assets / filename)
-            over = "one seed" if spread.startswith("one seed") else "mean over seeds"
-            add(filename, f"{drawn[0]} over {varying[0]} x {varying[1]}, {over}")
-    curve_hue = hue or (varying[0] if varying else None)
-    if len(logs):
-        rest = [a for a in groups if a != curve_hue and a in logs]
-        if curve_hue in _SCALE_FIELDS and rest and not hue:  # per-image sums of two scales in one panel: swap
-            curve_hue, rest = rest[0], [curve_hue, *rest[1:]]
-        rest.sort(key=lambda a: a not in _SCALE_FIELDS)  # a row per level of what sets the loss's scale
-        nonnegative = bool(frame.loc[frame["status"] == "done", "recon_loss"].isin(["bce", "mse"]).all())
-        figures.training_curves(logs, curve_hue, assets / "training_curves.png", rest[0] if rest else None, nonnegative)
-        validated = "; the last column: the validation split's loss" if "val_loss" in logs else ""
-        pooled = f", pooled over {' and '.join(rest[1:])}" if len(rest) > 1 else ""
-        add(
-            "training_curves.png",
-            f"Training loss terms per epoch ({spread}{f'; a row per {rest[0]}' if rest else ''}{pooled}){validated}"
-            "; on a log axis a band whose lower end reaches 0 runs off the bottom",
-        )
-    elif _legacy(r.files, frame):  # per-epoch logs not published: nothing to draw from
-        lines.append(
+        lines.append(f.image(filename, caption))
+    return lines
+
+
+@FIGURES.register("heatmap")
+def _heatmap_figure(f: FigurePlan) -> list[str]:
+    if len(f.varying) != 2 or len(f.groups) != 2:  # two zipped axes would fill only the diagonal
+        return []
+    drawn, _ = _drawable(f.report.frame, f.groups, f.varying, f.shown)
+    if not drawn:
+        return []
+    filename = f"heatmap_{drawn[0]}.png"
+    figures.heatmap(f.report.frame, f.varying[0], f.varying[1], drawn[0], f.report.assets / filename)
+    over = "one seed" if f.spread.startswith("one seed") else "mean over seeds"
+    return [f.image(filename, f"{drawn[0]} over {f.varying[0]} x {f.varying[1]}, {over}")]
+
+
+@FIGURES.register("training curves")
+def _training_curves_figure(f: FigurePlan) -> list[str]:
+    r = f.report
+    frame, logs = r.frame, r.logs
+    if not len(logs):
+        if not _legacy(r.files, frame):
+            return []
+        return [  # per-epoch logs not published: nothing to draw from
             "*Training curves: not drawn. These cells' per-epoch logs were not published with the report; the "
-            f"figures first published with it were drawn under older figure rules (`git log -- reports/{grid.name}/`)."
-            "*\n"
-        )
+            "figures first published with it were drawn under older figure rules "
+            f"(`git log -- reports/{r.grid.name}/`).*\n"
+        ]
+    curve_hue = f.curve_hue
+    rest = [a for a in f.groups if a != curve_hue and a in logs]
+    if curve_hue in _SCALE_FIELDS and rest and not f.hue:  # per-image sums of two scales in one panel: swap
+        curve_hue, rest = rest[0], [curve_hue, *rest[1:]]
+    rest.sort(key=lambda a: a not in _SCALE_FIELDS)  # a row per level of what sets the loss's scale
+    nonnegative = bool(frame.loc[frame["status"] == "done", "recon_loss"].isin(["bce", "mse"]).all())
+    figures.training_curves(logs, curve_hue, r.assets / "training_curves.png", rest[0] if rest else None, nonnegative)
+    validated = "; the last column: the validation split's loss" if "val_loss" in logs else ""
+    pooled = f", pooled over {' and '.join(rest[1:])}" if len(rest) > 1 else ""
+    caption = (
+        f"Training loss terms per epoch ({f.spread}{f'; a row per {rest[0]}' if rest else ''}{pooled}){validated}"
+        "; on a log axis a band whose lower end reaches 0 runs off the bottom"
+    )
+    return [f.image("training_curves.png", caption)]
+
+
+@FIGURES.register("learning curves")
+def _learning_curves_figure(f: FigurePlan) -> list[str]:
+    logs, spec = f.report.logs, f.report.grid.spec
     tested = [c.removeprefix("test_") for c in logs.columns if c.startswith("test_")]
-    if tested:
-        published = (grid.spec.published or {}).get("metrics", {})  # a published table (rows) has no curve
-        figures.learning_curves(logs, curve_hue, tested, published, assets / "learning_curves.png")
-        add(
-            "learning_curves.png",
-            "Test metrics after each epoch (mean and 95% t-interval over seeds)"
-            + (_published_line_text(grid.spec.published) if set(published) & set(tested) else ""),
-        )
-    reliability_axis = hue or (varying[0] if varying else None)
-    curves = _pooled_reliability(r.files, frame, reliability_axis)
-    if curves:
-        colours = figures.palette(frame[frame["status"] == "done"], reliability_axis) or {}
-        figures.reliability(
-            curves, assets / "reliability.png", {f"{reliability_axis}={k}": v for k, v in colours.items()}
-        )
-        others = [a for a in varying if a != reliability_axis]
-        add(
-            "reliability.png",
-            "Calibration of the generative classifier p(y|x) on the test images: accuracy against confidence "
-            f"per bin, pooled over seeds{''.join(f' and {a}' for a in others)}, each marker's area the bin's share "
-            "of the images; on the dashed line it is calibrated",
-        )
-    asked = [m for m in (grid.spec.question.metrics if grid.spec.question else shown) if m in shown]
-    lines += _cell_images(r, asked[0] if asked else None)
-    lines += _latent_figures(store, frame, axes, assets, grid.name, r.data_dir, r.published)
-    return "\n".join(lines)
+    if not tested:
+        return []
+    published = (spec.published or {}).get("metrics", {})  # a published table (rows) has no curve
+    figures.learning_curves(logs, f.curve_hue, tested, published, f.report.assets / "learning_curves.png")
+    caption = "Test metrics after each epoch (mean and 95% t-interval over seeds)" + (
+        _published_line_text(spec.published) if set(published) & set(tested) else ""
+    )
+    return [f.image("learning_curves.png", caption)]
+
+
+@FIGURES.register("reliability")
+def _reliability_figure(f: FigurePlan) -> list[str]:
+    frame, axis = f.report.frame, f.hue or (f.varying[0] if f.varying else None)
+    curves = _pooled_reliability(f.report.files, frame, axis)
+    if not curves:
+        return []
+    colours = figures.palette(frame[frame["status"] == "done"], axis) or {}
+    figures.reliability(curves, f.report.assets / "reliability.png", {f"{axis}={k}": v for k, v in colours.items()})
+    others = [a for a in f.varying if a != axis]
+    caption = (
+        "Calibration of the generative classifier p(y|x) on the test images: accuracy against confidence "
+        f"per bin, pooled over seeds{''.join(f' and {a}' for a in others)}, each marker's area the bin's share "
+        "of the images; on the dashed line it is calibrated"
+    )
+    return [f.image("reliability.png", caption)]
+
+
+@FIGURES.register("samples and reconstructions")
+def _cell_image_figures(f: FigurePlan) -> list[str]:
+    question = f.report.grid.spec.question
+    asked = [m for m in (question.metrics if question else f.shown) if m in f.shown]
+    return _cell_images(f.report, asked[0] if asked else None)
+
+
+@FIGURES.register("latent figures")
+def _latent_figure_lines(f: FigurePlan) -> list[str]:
+    r = f.report
+    return _latent_figures(r.store, r.frame, r.axes, r.assets, r.grid.name, r.data_dir, r.published)
 
 
 def _published_line_text(published: dict) -> str:

@@ -13,7 +13,7 @@ import torch
 from benchmark import paths
 from benchmark.errors import BenchError
 from benchmark.grid import Cell, Grid
-from benchmark.grid.matching import parameter_count_of
+from benchmark.models.cost import parameter_count_of
 from benchmark.store import CellStore
 from benchmark.store.cells import GRIDS
 
