@@ -122,7 +122,7 @@ def tiles(monkeypatch):
     """A data set and a report section, each its one registration (monkeypatch undoes them)."""
     from benchmark.data.datasets import LABELLED, DatasetEntry
     from benchmark.registry import DATASETS
-    from benchmark.report.render import SECTIONS
+    from benchmark.report.context import SECTIONS
 
     entry = DatasetEntry(
         load_tiles,

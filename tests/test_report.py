@@ -558,7 +558,8 @@ def test_a_figure_draws_only_what_its_axes_may_compare_and_says_what_it_left_out
     """x = latent_dim coloured by image_size: sse_image (a per-image sum) would be compared across the
     colours, so it is not drawn and its per-pixel form is; a metric equal in every cell is no panel. With the
     image size fixed, sse_image is drawn along latent_dim."""
-    from benchmark.report.render import _drawable, _spread_text
+    from benchmark.report.figure_section import _drawable
+    from benchmark.report.figure_section import spread_text as _spread_text
 
     rows = [
         {"status": "done", "seed": s, "image_size": px, "latent_dim": z, "sse_image": px * px * 0.01 + z + s}

@@ -1,0 +1,492 @@
+"""The sections of a report, registered in the order they appear (report/context.py SECTIONS)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmark.metrics.registry import metric_specs
+from benchmark.report.comparability import metrics_along, through_q_text
+from benchmark.report.context import (
+    MECHANISM_AXIS,
+    SECTIONS,
+    Report,
+    Section,
+    first_metrics,
+    legacy_protocol,
+    override_options,
+    report_table,
+    sample_count,
+    stored_values,
+)
+from benchmark.report.figure_section import figure_section
+from benchmark.report.frame import CellFiles, GridCells, cells_frame
+from benchmark.report.index import scale_text
+from benchmark.report.published_data import LEGACY_NOTE
+from benchmark.report.published_section import published_section
+from benchmark.report.stats import (
+    ALPHA,
+    MIN_SEEDS,
+    along_text,
+    claim_verdict,
+    compared_axes,
+    comparisons,
+    family_text,
+    findings,
+    fmt,
+    sentence,
+    span_text,
+    summary_table,
+)
+from benchmark.report.summary import summary_frame
+from benchmark.store import CellStore
+from benchmark.training.selection import CONVERGENCE_TOLERANCE
+
+
+def _with_metrics(section: Section) -> Section:
+    """A section about the metrics' values: nothing where no done cell holds a headline metric."""
+    return lambda report: section(report) if report.metrics else ""
+
+
+def _register_sections() -> None:
+    def question_section(r: Report) -> str:
+        question = r.grid.spec.question
+        return _summary_section(r.frame, r.found, r.axes, question, r.ranked, r.assets) if question and r.ranked else ""
+
+    def findings_section(r: Report) -> str:
+        if not r.ranked:
+            return ""
+        spec = r.grid.spec
+        return _findings_section(r.frame, r.found, r.axes, r.ranked, spec.findings_by, spec.question, r.through_q)
+
+    def against_published(r: Report) -> str:
+        published = r.grid.spec.published
+        return published_section(r.frame, r.logs, published, r.axes, r.assets) if published else ""
+
+    def scale_sections(r: Report) -> str:
+        parts = [
+            _scale_section(r.frame, other, r.grid, r.ranked, r.assets, f"scale_check_{i + 1}")
+            for i, other in enumerate(r.scale_checks)
+        ]
+        return "\n".join(part for part in parts if part)
+
+    entries: dict[str, Section] = {
+        "title": lambda r: f"# Report: {r.grid.name}\n",
+        "left out": lambda r: _left_out(r.frame),
+        "legacy": lambda r: LEGACY_NOTE.format(name=r.grid.name) if legacy_protocol(r.files, r.frame) else "",
+        "caveats": lambda r: _caveats(r.files, r.frame),
+        "description": lambda r: f"{r.grid.spec.description.strip()}\n",
+        "overrides": lambda r: _overrides_line(r.grid),
+        "scale": lambda r: _scale_line(r.frame),
+        "training": lambda r: _training_line(r.frame),
+        "at a glance": question_section,
+        "findings": findings_section,
+        "claims": lambda r: _claims_section(r.found, r.grid.spec.claims) if r.grid.spec.claims else "",
+        "matching": lambda r: _matching_section(r.grid, r.frame) if r.grid.spec.match_params else "",
+        "cells": lambda r: _status_section(r.frame),
+        "protocol": lambda r: _protocol_section(r.files, r.frame),
+        "provenance": lambda r: _provenance_section(r.files, r.frame),
+        "results": _with_metrics(lambda r: _table_section(r.frame, r.axes, r.metrics, r.assets)),
+        "reference rows": _with_metrics(lambda r: _reference_section(r.frame, r.assets)),
+        "per class": _with_metrics(lambda r: _per_class_section(r.files, r.frame, r.axes, r.assets)),
+        "published": _with_metrics(against_published),
+        "comparisons": _with_metrics(lambda r: _comparison_section(r.frame, r.found, r.axes, r.ranked)),
+        "scale checks": _with_metrics(scale_sections),
+        "figures": _with_metrics(figure_section),
+        "data": lambda r: (
+            f"Every cell's metrics in long format: [{r.grid.name}/metrics.csv]({r.grid.name}/metrics.csv)\n"
+        ),
+    }
+    for name, section in entries.items():
+        SECTIONS.register(name)(section)
+
+
+def _left_out(frame: pd.DataFrame) -> str:
+    """Damaged cells (a file truncated, edited or missing) are not read: said before any number."""
+    damaged = frame[frame["status"] == "damaged"]
+    if damaged.empty:
+        return ""
+    which = "; ".join(f"`{r.cell}` ({r.reason.removeprefix('damaged: ')})" for r in damaged.itertuples())
+    return (
+        f"**Left out:** {len(damaged)} damaged cell{'s' * (len(damaged) != 1)}, whose stored files failed their "
+        f"checks: {which}. `bench run` redoes them; `bench store check` lists every damaged file.\n"
+    )
+
+
+def _overrides_line(grid: GridCells) -> str:
+    """A run that changed every cell on top of the file (`bench run --override`): the description above is the
+    file's, the cells are not exactly what it says."""
+    if not grid.overrides:
+        return ""
+    return (
+        f"**Run with** {override_options(grid)}: these settings of every cell differ from the grid file's "
+        "(the description above is the file's).\n"
+    )
+
+
+def _scale_line(frame: pd.DataFrame) -> str:
+    """What the done cells were trained on, and what they cost: summed cell time and the run's wall span."""
+    done = frame[frame["status"] == "done"]
+    if done.empty:
+        return ""
+    cost = f"{len(done)} cells, {done['wall_seconds'].sum() / 60:,.0f} min of cell time (training and evaluation)"
+    if done["start"].notna().any() and done["end"].notna().any():
+        wall = (pd.Timestamp(done["end"].max()) - pd.Timestamp(done["start"].min())).total_seconds() / 60
+        cost += f", first start to last end {wall:,.0f} min"
+    return f"**Scale**: {scale_text(frame)}. **Cost**: {cost}.\n"
+
+
+def _training_line(frame: pd.DataFrame) -> str:
+    """How the cells were trained and whether they converged (cells that record a training summary)."""
+    done = frame[(frame["status"] == "done") & frame["converged"].notna()]
+    if done.empty:
+        return ""
+    converged = int(done["converged"].astype(bool).sum())
+    return (
+        f"**Training**: {converged} of {len(done)} cells converged (their loss improved by at most "
+        f"{CONVERGENCE_TOLERANCE:.1%} over their last epochs, or early stopping ended them); epochs run "
+        f"{span_text(done['epochs_run'])}, epoch measured {span_text(done['selected_epoch'])}.\n"
+    )
+
+
+def _findings_section(
+    frame: pd.DataFrame, found, axes: list[str], ranked: list[str], by: tuple[str, ...], question, through_q=()
+):
+    """Findings over the whole grid, then within each level of the `by` axes (for the question's axis only,
+    when the grid names a question), each level with its own Holm family."""
+    lines = [read_label_information(frame, line) for line in findings(frame, found, axes, ranked)]
+    if not lines:
+        return ""
+    parts = [
+        "## Findings\n",
+        "Written from the paired comparisons below: for each axis and headline metric, the level with the "
+        "best mean over every other axis's levels and seeds, compared with every other level of the axis: "
+        f"the levels it beats after Holm's correction (family-wise error {ALPHA}), those it is not "
+        "significantly different from with the smallest difference each test would have detected with 80% "
+        f"power (at the observed spread, level {ALPHA} / family size, the threshold of Holm's first step) and "
+        "the seeds the observed difference would need. d = Cohen's d_z of the paired differences with its 95% "
+        f"interval (noncentral t); no test from fewer than {MIN_SEEDS} seeds. {family_text(found)}\n",
+        *[
+            part
+            for part in (_one_seed_line(frame), through_q_text(list(through_q)) + "\n" if through_q else "")
+            if part
+        ],
+        *[f"- {line}" for line in lines],
+        "",
+    ]
+    for axis, level, inner in findings_within(frame, axes, ranked, by, question.axis if question else None):
+        parts += [f"### Within {axis}={level}\n", "Holm's correction within these cells' comparisons.\n"]
+        parts += [f"- {line}" for line in inner] + [""]
+    return "\n".join(parts)
+
+
+def findings_within(frame: pd.DataFrame, axes: list[str], ranked: list[str], by, only_axis, family="metric"):
+    """(by-axis, level, findings) for each level of each `by` axis, each level its own Holm family."""
+    for axis in by:
+        for level in dict.fromkeys(frame[axis]):
+            part, rest = frame[frame[axis] == level], [a for a in axes if a != axis]
+            inner = findings(part, comparisons(part, rest, ranked, family), rest, ranked, only_axis)
+            if inner:
+                yield axis, level, [read_label_information(part, line) for line in inner]
+
+
+def read_label_information(frame: pd.DataFrame, line: str) -> str:
+    """A finding on label_information, with how to read it where some cell's value is below 0: that is the
+    generative classifier's miscalibration, not the label going unused."""
+    done = frame[frame["status"] == "done"]
+    if (
+        "**label_information**" not in line
+        or "label_information" not in done
+        or not (done["label_information"] < 0).any()
+    ):
+        return line
+    worst = done["label_information"].min()
+    ece = done["generative_ece"].max() if "generative_ece" in done and done["generative_ece"].notna().any() else None
+    calibration = f", generative_ece up to {fmt(ece)}" if ece is not None else ""
+    return (
+        f"{line} Read with care: label_information is ln K minus the log-loss of the model's generative "
+        f"classifier p(y|x) on the real test pairs; a value below 0 (here down to {fmt(worst)}{calibration}) says "
+        "that classifier's log-loss exceeds a uniform guess's (it is confidently wrong on some images, a "
+        "matter of calibration), not that the label goes unused: generative_accuracy says how often the label "
+        "is read right."
+    )
+
+
+def _one_seed_line(frame: pd.DataFrame) -> str:
+    done = frame[frame["status"] == "done"]
+    seeds = done["seed"].nunique() if "seed" in done else 1
+    if seeds >= MIN_SEEDS:
+        return ""
+    return (
+        f"**{seeds} seed{'s' * (seeds != 1)}**: no difference here is tested (a test needs pairs from at least "
+        f"{MIN_SEEDS} seeds). What this grid shows instead: the best mean and the size of each difference, "
+        "which a run with more seeds must confirm before it is a finding.\n"
+    )
+
+
+def _claims_section(found, claims) -> str:
+    lines = ["## Published claims, checked\n"]
+    for claim in claims:
+        pair = {claim.better, claim.worse}
+        for metric in claim.metrics:
+            match = [c for c in found if (c.axis, c.metric) == (claim.axis, metric) and {c.a, c.b} == pair]
+            lines.append(
+                f"- {claim.source.strip()}: {claim.axis}={claim.better} beats {claim.worse} on {metric}. "
+                + claim_verdict(match[0] if match else None, claim.better)
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _matching_section(grid: GridCells, frame: pd.DataFrame) -> str:
+    from benchmark.grid.matching import MATCH_TOLERANCE
+
+    done = frame[frame["status"] == "done"]
+    if "parameters" not in done or done["parameters"].isna().all():
+        return ""
+    groups = [a for a in grid.axes if a not in ("seed", MECHANISM_AXIS)]
+
+    def spread(counts: pd.Series) -> float:
+        return (counts.max() - counts.min()) / counts.max()
+
+    worst = done.groupby(groups)["parameters"].agg(spread).max() if groups else spread(done["parameters"])
+    return (
+        "## Parameter matching\n\n"
+        "This grid sets `match_params`: within each combination of the other axes, every conditioning mechanism's "
+        "hidden widths (MLP hidden layers, conv channels) were scaled by the cell field `width_scale` until its "
+        f"parameter count came within {MATCH_TOLERANCE:.0%} of the largest mechanism's, which keeps its own "
+        f"widths. Largest measured spread within a group: {worst:.2%}.\n"
+    )
+
+
+def _status_section(frame: pd.DataFrame) -> str:
+    counts = frame["status"].value_counts()
+    shown = ("done", "failed", "pending") + (("damaged",) if counts.get("damaged") else ())
+    lines = [
+        "## Cells\n",
+        ", ".join(f"{counts.get(s, 0)} {s}" for s in shown) + ".\n",
+    ]
+    for status in shown[1:]:
+        part = frame[frame["status"] == status]
+        if len(part):
+            lines.append(f"**{status.capitalize()} cells** (not in the tables below):\n")
+            lines += [f"- `{r.cell}` {r.reason}".rstrip() for r in part.itertuples()]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _caveats(files: dict[str, CellFiles], frame: pd.DataFrame) -> str:
+    """What the cells' protocol warns about (an untrained text encoder), first, before any number is read."""
+    metrics = first_metrics(files, frame)
+    notes = metrics["protocol"].get("conditions", {}).get("warnings", []) if metrics else []
+    return "".join(f"**Caveat:** {note}\n" for note in notes)
+
+
+def _protocol_section(files: dict[str, CellFiles], frame: pd.DataFrame) -> str:
+    metrics = first_metrics(files, frame)
+    if not metrics:
+        return ""
+    protocol = metrics["protocol"]
+    settings = ", ".join(f"{k} = {v}" for k, v in protocol["eval"].items())
+    lines = ["## Evaluation protocol\n", f"Settings: {settings}.\n"]
+    if "domain_classifier" in protocol:
+        classifier = protocol["domain_classifier"]
+        lines.append(
+            f"Domain classifier `{classifier['key']}` (test accuracy {classifier['test_accuracy']:.4f}) "
+            "gives the features of `fid_domain` / `kid_domain` and the predictions of `cond_acc`.\n"
+        )
+    for what, used in (
+        ("evaluation protocols", _used(files, frame, lambda p: p.get("version", "before protocol versions"))),
+        ("domain classifiers", _used(files, frame, lambda p: p.get("domain_classifier", {}).get("key"))),
+    ):
+        if len(used) > 1:
+            which = "; ".join(f"`{key}` by {len(cells)} cells" for key, cells in sorted(used.items()))
+            lines.append(
+                f"**Warning:** the cells of this report were measured under {len(used)} different {what} "
+                f"({which}): numbers from different ones are not comparable. Measure them again under one "
+                "with `bench evaluate --grid ...`.\n"
+            )
+    for key in ("likelihood", "label"):
+        if key in protocol:
+            lines.append(f"{key.capitalize()}: {protocol[key]}.\n")
+    measured, unavailable = _measured_metrics(files, frame)
+    lines += [f"- `{name}`: {metric_specs()[name].definition}" for name in measured]
+    if unavailable:
+        by_reason: dict[str, list[str]] = {}
+        for name, reason in unavailable.items():
+            by_reason.setdefault(reason, []).append(f"`{name}`")
+        lines += ["", "Not measured here:"] + [f"- {', '.join(names)}: {why}" for why, names in by_reason.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _measured_metrics(files: dict[str, CellFiles], frame: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
+    """The metrics some done cell measured (in the registry's order), and why each of the others was
+    measured by none (the first reason a cell gives)."""
+    found, reasons = set(), {}
+    for cell in frame.loc[frame["status"] == "done", "cell"]:
+        metrics = files[cell].metrics or {}
+        found.update(name for name, value in metrics.items() if value is not None)
+        for name, reason in metrics.get("protocol", {}).get("unavailable", {}).items():
+            reasons.setdefault(name, reason)
+    measured = [name for name in metric_specs() if name in found]
+    return measured, {name: why for name, why in reasons.items() if name not in found}
+
+
+def _used(files: dict[str, CellFiles], frame: pd.DataFrame, key_of) -> dict[str, list[str]]:
+    """Done cells grouped by a key of their stored protocol (None: not applicable, left out)."""
+    used: dict[str, list[str]] = {}
+    for cell in frame.loc[frame["status"] == "done", "cell"]:
+        key = key_of((files[cell].metrics or {}).get("protocol", {}))
+        if key is not None:
+            used.setdefault(key, []).append(cell)
+    return used
+
+
+def _provenance_section(files: dict[str, CellFiles], frame: pd.DataFrame) -> str:
+    done = frame[frame["status"] == "done"]
+    configs = [files[c].config["provenance"] for c in done["cell"]]
+    if not configs:
+        return ""
+    commits = sorted({c["git_commit"] for c in configs})
+    devices = sorted({c["device"] for c in configs})
+    packages = ", ".join(f"{k} {v}" for k, v in configs[0]["packages"].items())
+    total = sum(c["wall_seconds"] for c in configs)
+    return (
+        "## Provenance\n\n"
+        f"- commits: {', '.join(f'`{c}`' for c in commits)}\n- devices: {'; '.join(devices)}\n"
+        f"- packages: {packages}\n- total compute: {total / 60:.1f} min over {len(configs)} cells\n"
+    )
+
+
+def _table_section(frame: pd.DataFrame, axes: list[str], metrics: list[str], assets: Path) -> str:
+    table = summary_table(frame, axes, metrics)
+    caption = "Mean and 95% t-interval over seeds; best in bold."
+    return (
+        "## Results\n\nMean ± half-width of the 95% t-interval over seeds (n = seeds); best in bold. "
+        "A single seed shows the value alone.\n\n" + report_table(table, assets, "results", caption)
+    )
+
+
+def _summary_section(frame: pd.DataFrame, found, axes: list[str], question, ranked: list[str], assets: Path) -> str:
+    """The question answered at a glance: a row per level of its axis, with a compact letter display."""
+    asked = [m for m in question.metrics if m in ranked]
+    if question.holm == "across_metrics":  # the letters from the same family as the answers
+        found = comparisons(frame, axes, asked, family="all")
+    table = summary_frame(frame, found, axes, question.axis, asked)
+    if len(table.columns) <= 2:
+        return ""
+    caption = (
+        f"{question.text} Mean and 95% t-interval over every cell of each level; levels sharing a letter are not "
+        "significantly different (Holm) or were not tested."
+    )
+    return (
+        f"## At a glance\n\n{question.text} One row per level of `{question.axis}`, each metric as mean ± 95% "
+        "t-interval over every cell of the level (all other axes' levels and seeds); in brackets a compact letter "
+        "display: levels that share a letter are not significantly different after Holm's correction (or had too "
+        "few seeds for a test), `a` marks the group of the best mean, the best mean is in bold.\n\n"
+        + report_table(table, assets, "summary", caption)
+    )
+
+
+def _reference_section(frame: pd.DataFrame, assets: Path) -> str:
+    """The floor and ceiling of the sample metrics, measured with the same instrument at the same n."""
+    done = frame[frame["status"] == "done"]
+    if "fid_domain_floor" not in done or done["fid_domain_floor"].isna().all():
+        return ""
+    samples = sample_count(frame)
+    rows = []
+    for size, part in done.groupby("image_px", sort=True):
+        rows.append(
+            {
+                "image size": f"{int(size)} px",
+                "fid_domain": fmt(part["fid_domain_floor"].mean()),
+                "kid_domain": fmt(part["kid_domain_floor"].mean()),
+                "cond_acc": fmt(part["classifier_accuracy"].mean()),
+            }
+        )
+    caption = (
+        f"Reference rows: fid_domain and kid_domain of {samples:,} real training images against the test split "
+        "(the floor), the domain classifier's test accuracy (the ceiling of cond_acc)."
+    )
+    return (
+        "### Reference rows\n\nThe same instrument at the same n: `fid_domain` and `kid_domain` of the first "
+        f"{samples:,} real training images against the test split (the floor a perfect generator would reach at "
+        "this n), and the domain classifier's accuracy on the real test split (the ceiling of `cond_acc`).\n\n"
+        + report_table(pd.DataFrame(rows), assets, "reference", caption)
+    )
+
+
+def _per_class_section(files: dict[str, CellFiles], frame: pd.DataFrame, axes: list[str], assets: Path) -> str:
+    """Per-class accuracies (cond_acc of samples, generative_accuracy of test images) and the generative
+    classifier's calibration, mean over seeds, in a folded block."""
+    done = frame[frame["status"] == "done"]
+    groups = [a for a in axes if a != "seed" and done[a].nunique() > 1]
+    blocks = []
+    for metric, title in (
+        ("cond_acc_per_class", "`cond_acc` per class asked for (generated samples)"),
+        ("generative_accuracy_per_class", "`generative_accuracy` per class (test images)"),
+    ):
+        caption = f"{title}, mean over seeds."
+        rows = []
+        for key, part in done.groupby(groups, sort=False) if groups else [((), done)]:
+            per_cell = stored_values(files, part, metric)
+            if not per_cell:
+                continue
+            key = key if isinstance(key, tuple) else (key,)
+            row = {**dict(zip(groups, key)), "n": len(per_cell)}
+            row.update({name: f"{np.mean([v[name] for v in per_cell if name in v]):.3f}" for name in per_cell[0]})
+            if metric == "generative_accuracy_per_class":
+                row["ECE"] = fmt(part["generative_ece"].mean())
+            rows.append(row)
+        if rows:
+            blocks.append(f"{title}, mean over seeds:\n\n" + report_table(pd.DataFrame(rows), assets, metric, caption))
+    if not blocks:
+        return ""
+    return "<details><summary>Per class</summary>\n\n" + "\n".join(blocks) + "\n</details>\n"
+
+
+def _comparison_section(frame: pd.DataFrame, found, axes: list[str], ranked: list[str]) -> str:
+    lines = [
+        "## Comparisons\n",
+        "Every pair of levels of every axis, differences paired on the seed and on every other axis's value "
+        "(a pair = two cells that differ only in the compared axis); mean ± 95% t-interval, paired t-test "
+        f"(from at least {MIN_SEEDS} seeds), d = Cohen's d_z of the differences (mean / standard deviation) "
+        f"with its 95% interval, Holm's correction (family-wise error {ALPHA}). {family_text(found)}\n",
+    ]
+    for axis, along in compared_axes(frame, axes).items():
+        lines.append(f"### {axis}{along_text(along)}\n")
+        lines += [f"- {refusal.text()}" for refusal in metrics_along(frame, axis, along, ranked)[1]]
+        lines += [f"- {sentence(c)}" for c in found if c.axis == axis]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _scale_section(
+    frame: pd.DataFrame, other_store: CellStore, grid: GridCells, ranked: list[str], assets: Path, name: str
+) -> str:
+    from benchmark.report.frame import from_store_record
+    from benchmark.report.ranking import ranking_agreement
+
+    other = cells_frame(other_store, from_store_record(other_store, grid.name))
+    table = ranking_agreement(frame, other, grid.axes, ranked)
+    if table.empty:
+        return ""
+
+    def scale(f: pd.DataFrame) -> str:
+        done = f[f["status"] == "done"]
+        return ", ".join(map(str, sorted(done["trained_epochs"].dropna().astype(int).unique()))) + " epochs"
+
+    return "\n".join(
+        [
+            "## Does the ranking hold at another scale?\n",
+            f"The same {table['cells'].iloc[0]} cells (same axis values and seeds) trained at another scale in "
+            f"`{other_store.root}`: here {scale(frame)}, there {scale(other)}. For each axis and headline metric, the "
+            "ranking of the levels by their mean over those cells in each run, Kendall's tau between the two "
+            "rankings (1: identical order) and whether the best level is the same.\n",
+            report_table(table.drop(columns="cells"), assets, name, f"Ranking agreement with {other_store.root}."),
+        ]
+    )
+
+
+_register_sections()
