@@ -313,6 +313,30 @@ def _hand_frame(effects: dict[str, float], noise: list[float]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def test_the_one_sentence_answer_says_what_the_comparisons_found():
+    from benchmark.report.stats import answer_sentence
+
+    axes, noise = ["conditioning", "seed"], [0.0, 1.5, -1.0, 0.7, 2.0]
+
+    def answer(effects: dict) -> str:
+        frame = _hand_frame(effects, noise)
+        return answer_sentence(frame, comparisons(frame, axes, ["sse_image"]), axes, ["sse_image"], "conditioning")
+
+    # concat beats both others by 3 after Holm: best outright
+    assert answer({"concat": 0.0, "additive": 3.0, "film": 3.1}) == (
+        "conditioning=concat is significantly best on sse_image."
+    )
+    # film is 0.1 from concat: not separable, so concat only leads
+    assert answer({"concat": 0.0, "additive": 3.0, "film": 0.1}) == (
+        "conditioning=concat leads on sse_image, significantly ahead of 1 of the 2 other levels."
+    )
+    # lower sse is better: additive 3 below the others wins, not concat
+    assert answer({"concat": 3.0, "additive": 0.0, "film": 3.1}).startswith("conditioning=additive is significantly")
+    # no real difference: the answer states the largest difference its tests could have missed
+    null = answer({"concat": 0.0, "additive": 0.02, "film": 0.01})
+    assert null.startswith("no difference larger than ") and null.endswith(" on sse_image at this scale.")
+
+
 def test_findings_name_the_winner_the_comparisons_found():
     frame = _hand_frame({"concat": 0.0, "additive": 3.0, "film": 0.1}, [0.0, 1.5, -1.0, 0.7, 2.0])
     found = comparisons(frame, ["conditioning", "seed"], ["sse_image"])
@@ -578,3 +602,26 @@ def test_a_figure_draws_only_what_its_axes_may_compare_and_says_what_it_left_out
     assert drawn == ["sse_image", "ssim"] and note == "; not drawn: cond_acc (the same in every cell: 0.1)"
     assert _spread_text(frame) == "mean and 95% t-interval over seeds"
     assert _spread_text(frame[frame.seed == 1]) == "one seed (1): the value, no interval"
+
+
+def test_a_pipeline_check_is_listed_as_such_and_cannot_ask_a_question(tmp_path):
+    from benchmark.errors import BenchError
+    from benchmark.grid.spec import build_grid
+    from benchmark.report.index import write_index
+
+    out = tmp_path / "reports"
+    for name, check in (("smoke", "CI's small cells."), ("notes", "")):
+        (out / name).mkdir(parents=True)
+        (out / f"{name}.md").write_text(f"# Report: {name}\n")
+        (out / name / "overview.json").write_text(json.dumps({"report": f"{name}.md", "pipeline_check": check}))
+    index = write_index(out).read_text()
+    assert "## Pipeline checks\n" in index and "- [smoke.md](smoke.md): CI's small cells." in index
+    assert "## Other reports\n\n- [notes.md](notes.md)" in index
+    raw = {
+        "name": "both",
+        "axes": {"latent_dim": [2, 4]},
+        "question": {"text": "Q?", "axis": "latent_dim", "metrics": ["sse_image"]},
+        "pipeline_check": "a check",
+    }
+    with pytest.raises(BenchError, match=r"both.yaml: pipeline_check = 'a check': a pipeline check answers no"):
+        build_grid(raw, "both.yaml")

@@ -65,6 +65,7 @@ class GridSpec(BaseModel):
     claims: list[Claim] = []
     findings_by: list[str] = []  # axes whose levels get findings of their own in reports (e.g. backbone)
     question: Question | None = None  # a line of reports/README.md, the findings index
+    pipeline_check: str = ""  # why this grid checks the machinery and answers no question (the index lists it so)
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,8 @@ def _check_report_settings(spec: GridSpec, source: str) -> None:
     for i, axis in enumerate(spec.findings_by):
         if axis not in spec.axes:
             raise _fail(source, f"findings_by[{i}]", axis, f"not an axis; axes: {', '.join(spec.axes)}")
+    if spec.question is not None and spec.pipeline_check:
+        raise _fail(source, "pipeline_check", spec.pipeline_check, "a pipeline check answers no question; drop one")
     if spec.question is not None:
         if spec.question.axis not in spec.axes:
             axes = ", ".join(spec.axes)

@@ -34,10 +34,9 @@ def scale_text(frame: pd.DataFrame) -> str:
     return f"{images} training images, {epochs} epochs, {seeds} seed{'s' * (seeds != 1)}, {size}"
 
 
-def write_question(assets: Path, question, answers: list[str], scale: str, report: str) -> None:
-    write_json(
-        assets / QUESTION_FILE, {"question": question.text, "answers": answers, "scale": scale, "report": report}
-    )
+def write_question(assets: Path, question, answer: str, answers: list[str], scale: str, report: str) -> None:
+    entry = {"question": question.text, "answer": answer, "answers": answers, "scale": scale, "report": report}
+    write_json(assets / QUESTION_FILE, entry)
 
 
 def write_index(out: Path) -> Path:
@@ -53,9 +52,19 @@ def write_index(out: Path) -> Path:
     ]
     for entry in entries:
         lines.append(f"## {entry['question']}\n")
+        if entry.get("answer"):
+            lines.append(f"**Answer**: {entry['answer']}\n")
         lines += [f"- {answer}" for answer in entry["answers"]]
         lines.append(f"\nScale: {entry['scale']}. Report: [{entry['report']}]({entry['report']})\n")
+    overviews = {json.loads(p.read_text())["report"]: json.loads(p.read_text()) for p in out.glob(f"*/{OVERVIEW_FILE}")}
     others = sorted(p.name for p in out.glob("*.md") if p.name != INDEX and p.name not in answered)
+    checks = [name for name in others if (overviews.get(name) or {}).get("pipeline_check")]
+    if checks:
+        lines.append("## Pipeline checks\n")
+        lines.append("Grids that exercise the machinery end to end; they answer no question.\n")
+        lines += [f"- [{name}]({name}): {overviews[name]['pipeline_check'].strip()}" for name in checks]
+        lines.append("")
+    others = [name for name in others if name not in checks]
     if others:
         lines.append("## Other reports\n")
         lines += [f"- [{name}]({name})" for name in others]

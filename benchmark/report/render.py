@@ -17,7 +17,7 @@ from benchmark.report.publish import publish
 from benchmark.report.published_data import is_legacy, store_from_legacy, store_from_published, write_cells_file
 from benchmark.report.published_section import published_rows
 from benchmark.report.sections import findings_within, read_label_information
-from benchmark.report.stats import comparisons, family_text, findings
+from benchmark.report.stats import answer_sentence, comparisons, family_text, findings
 from benchmark.store import CellStore
 
 INDEX_SAMPLE_COUNT = EvalConfig().n_samples  # the findings index shows FIDs from this many samples only
@@ -71,16 +71,16 @@ def _render_into(store: CellStore, grid: GridCells, out: Path, data_dir, scale_c
     write_overview(assets, _overview(frame, grid, path.name))
     question = grid.spec.question
     if question and ranked:
-        write_question(
-            assets, question, _answers(frame, found, grid.axes, ranked, grid), _index_scale(frame, grid), path.name
-        )
+        answers, answer = _answers(frame, found, grid.axes, ranked, grid)
+        write_question(assets, question, answer, answers, _index_scale(frame, grid), path.name)
     write_text(path, "\n".join(s for s in sections if s))
 
 
-def _answers(frame: pd.DataFrame, found, axes: list[str], ranked: list[str], grid: GridCells) -> list[str]:
+def _answers(frame: pd.DataFrame, found, axes: list[str], ranked: list[str], grid: GridCells) -> tuple[list[str], str]:
     """The question's lines of the findings index: its axis's findings on its metrics (Holm over every
-    comparison of the question's metrics together when it asks `holm: across_metrics`). A metric whose value
-    depends on the sample count is left out unless measured at the count every published report uses."""
+    comparison of the question's metrics together when it asks `holm: across_metrics`), and the answer they
+    add up to in one sentence. A metric whose value depends on the sample count is left out unless measured
+    at the count every published report uses."""
     question = grid.spec.question
     asked = [m for m in question.metrics if m in ranked]
     family = "all" if question.holm == "across_metrics" else "metric"
@@ -89,17 +89,19 @@ def _answers(frame: pd.DataFrame, found, axes: list[str], ranked: list[str], gri
     asked = [m for m in asked if m not in off]
     if family == "all":
         found = comparisons(frame, axes, asked, family="all")
+    answer = answer_sentence(frame, found, axes, asked, question.axis)
     answers = findings(frame, found, axes, asked, question.axis)
     for axis, level, inner in findings_within(frame, axes, asked, grid.spec.findings_by, question.axis, family):
         answers += [f"Within {axis}={level}: {line}" for line in inner]
     answers = [read_label_information(frame, line) for line in answers]
     if family == "all":
         answers.append(family_text(found, "all"))
-    return answers + [
+    answers += [
         f"**{m}** from {count:,} samples: not in this index, whose {m} figures all come from "
         f"{INDEX_SAMPLE_COUNT:,} (it is biased in the sample count); see the report."
         for m in off
     ]
+    return answers, answer
 
 
 def _overview(frame: pd.DataFrame, grid: GridCells, report: str) -> dict:
@@ -116,6 +118,7 @@ def _overview(frame: pd.DataFrame, grid: GridCells, report: str) -> dict:
         "cell_minutes": round(float(done["wall_seconds"].sum()) / 60) if done["wall_seconds"].notna().any() else None,
         "converged": converged,
         "published": published_rows(frame, grid.spec.published, grid.axes) if grid.spec.published else [],
+        "pipeline_check": grid.spec.pipeline_check,
     }
 
 

@@ -473,3 +473,48 @@ def claim_verdict(c: Comparison | None, claimed_better) -> str:
     if not c.significant:
         return f"**Not significant here**: {gap} ({test}{power_text(c)})."
     return f"**{'Holds' if agrees else 'Reversed'} here**: {gap} ({test})."
+
+
+def answer_sentence(
+    frame: pd.DataFrame, found: list[Comparison], axes: list[str], metrics: list[str], axis: str
+) -> str:
+    """The question answered in one sentence, from the same comparisons as its findings: on each metric, the
+    level of `axis` with the best mean and whether it beats every other level after Holm's correction, or
+    the largest difference from it that its tests could have missed ("no difference larger than X"); then
+    whether the cells had converged."""
+    done = frame[frame["status"] == "done"]
+    along = compared_axes(frame, axes).get(axis)
+    if along is None:
+        return ""
+    compared, _ = metrics_along(frame, axis, along, metrics)
+    others = [a for a in axes if a != axis and a not in along]
+    best_on, ahead_on, null_on, untested_on = {}, [], [], []
+    for metric in compared:
+        means = _shared(done, axis, others, metric).groupby(axis, sort=False)[metric].mean().dropna()
+        if len(means) < 2:
+            continue
+        best = means.idxmin() if metric_specs()[metric].better == "lower" else means.idxmax()
+        against = [c for c in found if c.axis == axis and c.metric == metric and best in (c.a, c.b)]
+        tested = [c for c in against if not c.untested and c.n >= 2]
+        wins = [c for c in tested if c.significant and c.mean != 0 and c.b_better == (c.b == best)]
+        if not tested:
+            untested_on.append(metric)
+        elif len(wins) == len(against):
+            best_on.setdefault(best, []).append(metric)
+        elif wins:
+            ahead = f"significantly ahead of {len(wins)} of the {len(against)} other levels"
+            ahead_on.append(f"{axis}={best} leads on {metric}, {ahead}")
+        else:
+            missed = max(c.detectable for c in tested)
+            null_on.append(f"{at_place_of(missed, max(c.half for c in tested))} on {metric}")
+    parts = [f"{axis}={level} is significantly best on {_and(names)}" for level, names in best_on.items()]
+    parts += ahead_on
+    if null_on:
+        parts.append(f"no difference larger than {_and(null_on)} at this scale")
+    if untested_on:
+        parts.append(f"{_and(untested_on)} untested (fewer than {MIN_SEEDS} seeds)")
+    return "; ".join(parts) + "." + convergence_note(done) if parts else ""
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
