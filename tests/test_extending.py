@@ -120,6 +120,7 @@ TILES_KEYWORDS = {"hbar": ["flat"], "vbar": ["upright"], "diagonal": ["slash"], 
 @pytest.fixture
 def tiles(monkeypatch):
     """A data set and a report section, each its one registration (monkeypatch undoes them)."""
+    from benchmark.conditions.keywords import keyword_table
     from benchmark.data.datasets import LABELLED, DatasetEntry
     from benchmark.registry import DATASETS
     from benchmark.report.context import SECTIONS
@@ -135,6 +136,8 @@ def tiles(monkeypatch):
     )
     monkeypatch.setitem(DATASETS._entries, "tiles", entry)
     monkeypatch.setitem(SECTIONS._entries, "tile count", lambda r: f"## Tiles\n\n{len(r.frame)} cells of tiles.\n")
+    yield
+    keyword_table.cache_clear()  # its cache holds the table of the registration undone
 
 
 def test_a_registered_data_set_and_report_section_run_through_grid_store_report_and_tools(tiles, tmp_path):

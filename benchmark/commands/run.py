@@ -118,8 +118,9 @@ def run(
     spec = resolve_grid(grid, set_, override)
     arguments["tracking_trackers"] = tuple(dict.fromkeys(tracking_trackers))  # each tracker once
     slurm = given_fields(SlurmOptions, arguments, "slurm_")
+    run_fields = {k: v for k, v in given_fields(RunOptions, arguments).items() if k != "results"}  # run_grid's
     options = RunOptions(
-        **given_fields(RunOptions, arguments),
+        **run_fields,
         tracking=TrackingOptions(**given_fields(TrackingOptions, arguments, "tracking_")),
         slurm=SlurmOptions(**slurm) if slurm or executor == "slurm" else None,
     )

@@ -23,10 +23,11 @@ def status(grid: GridFile = None, override: Overrides = [], results: Results = R
     counts = ", ".join(f"{sum(s == k for s in states)} {k.value}" for k in CellStatus)
     if not results.exists():
         counts += f" (no store at {results} yet)"
-    stale = sum(is_stale(store, c) for c in spec.cells)
+    metrics = done_metrics(store, list(spec.cells))
+    stale = sum(is_stale(store, c, metrics[c.id]) for c in spec.cells if c.id in metrics)
     if stale:
         counts += f" ({stale} done under an older protocol: bench evaluate --stale)"
-    console.print(cell_table(spec, list(spec.cells), store, f"{spec.name}: {counts}"))
+    console.print(cell_table(spec, list(spec.cells), store, f"{spec.name}: {counts}", metrics))
     for cell, state in zip(spec.cells, states):
         if state == CellStatus.DAMAGED:
             console.print(f"[red]damaged {cell.id}: {store.damage(cell.id)}", soft_wrap=True)
@@ -34,10 +35,17 @@ def status(grid: GridFile = None, override: Overrides = [], results: Results = R
         console.print("bench run redoes damaged cells (their files are moved to damaged/ first, not deleted)")
 
 
-def cell_table(grid: Grid, cells: list[Cell], store: CellStore, title: str) -> Table:
-    """A row per cell: its axis values, status and headline metrics (its metrics.json read once)."""
+def done_metrics(store: CellStore, cells: list[Cell]) -> dict[str, dict]:
+    """Each done cell's metrics.json, read once."""
+    return {c.id: store.read(c.id, "metrics.json") for c in cells if store.status(c.id) == CellStatus.DONE}
+
+
+def cell_table(grid: Grid, cells: list[Cell], store: CellStore, title: str, metrics: dict | None = None) -> Table:
+    """A row per cell: its axis values, status and headline metrics (`metrics`: the done cells' metrics.json
+    as read once, read here when not given)."""
     from benchmark.runner.evaluate_stage import is_stale
 
+    stored = metrics if metrics is not None else done_metrics(store, cells)
     table = Table(title=title)
     table.add_column("cell")
     for axis in grid.axes:
@@ -47,18 +55,17 @@ def cell_table(grid: Grid, cells: list[Cell], store: CellStore, title: str) -> T
         table.add_column(metric, justify="right")
     for cell in cells:
         status = store.status(cell.id)
-        metrics = store.read(cell.id, "metrics.json") if status == CellStatus.DONE else {}
-        values = dict(cell.axis_values)
+        values, cell_metrics = dict(cell.axis_values), stored.get(cell.id) or {}
         shown = status.value
         if status == CellStatus.FAILED:
             shown = f"failed: {store.read(cell.id, 'failed.json')['reason']}"
-        elif status == CellStatus.DONE and is_stale(store, cell, metrics):
+        elif cell.id in stored and is_stale(store, cell, stored[cell.id]):
             shown = "done, stale protocol (bench evaluate)"
         table.add_row(
             cell.id,
             *(str(values.get(a, "")) for a in grid.axes),
             shown,
-            *(_fmt(metrics.get(m)) for m in headline_metrics()),
+            *(_fmt(cell_metrics.get(m)) for m in headline_metrics()),
         )
     return table
 

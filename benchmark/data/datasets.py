@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -108,12 +108,17 @@ class DatasetEntry:
     load: DatasetLoader
     channels: int
     conditions: tuple[str, ...]  # the condition kinds its annotations support
+    _: KW_ONLY
     classes: int | None = None  # number of classes of a labelled data set; None: captions
     train_images: int | None = None  # size of the train split when fixed (bounds train_size)
     folder: str | None = None  # its folder in the data directory; None: generated, nothing to check
     checksums: Checksums | None = None
     check_size: int = 28  # image size `bench data check` measures it at
     keywords: Mapping[str, list[str]] | None = None  # class name -> synonyms, in class order
+
+    def __post_init__(self) -> None:
+        if ("label" in self.conditions) != (self.classes is not None):
+            raise ValueError(f"a data set with conditions {self.conditions} needs classes exactly when it has labels")
 
 
 LABELLED = ("label", "keyword", "image")  # what a labelled image data set supports

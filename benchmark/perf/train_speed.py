@@ -118,7 +118,7 @@ def measure(config: CellConfig, plain_baseline: float, pack: int, device: torch.
         two_epochs, device=device, compile=True, data_dir=data_dir
     ).log  # epoch 1 pays the compilation
     configs = [config.model_copy(update={"seed": s}) for s in range(pack)]
-    packed = train_packed(configs, device=device)[0].log[0]["images_per_second"]
+    packed = train_packed(configs, device=device, data_dir=data_dir)[0].log[0]["images_per_second"]
     workers = torch.get_num_threads() if device.type == "cpu" else 0
     return {
         "backbone": config.backbone,

@@ -36,7 +36,7 @@ class Report:
     logs: pd.DataFrame  # every done cell's epoch records
     assets: Path  # the report's folder being written
     data_dir: Path | None
-    published: Path  # the report's folder as published, whose images are kept where the store has none
+    published_folder: Path  # the report's folder as published: its images are kept where the store has none
     scale_checks: tuple[CellStore, ...]
 
     @property

@@ -35,9 +35,16 @@ class FigurePlan:
     def image(self, filename: str, caption: str) -> str:
         return f"![{caption}]({self.report.grid.name}/{filename})\n\n*{caption}*\n"
 
-    @property
-    def curve_hue(self) -> str | None:
-        return self.hue or (self.varying[0] if self.varying else None)
+    def curve_axes(self) -> tuple[str | None, list[str]]:
+        """The colour of the training and learning curves, and the other axes (a row per level of the first):
+        never a colour that sets a per-image loss's scale where another axis can take its place."""
+        curve_hue = self.hue or (self.varying[0] if self.varying else None)
+        logs = self.report.logs
+        rest = [a for a in self.groups if a != curve_hue and a in logs]
+        if curve_hue in _SCALE_FIELDS and rest and not self.hue:  # per-image sums of two scales in one panel: swap
+            curve_hue, rest = rest[0], [curve_hue, *rest[1:]]
+        rest.sort(key=lambda a: a not in _SCALE_FIELDS)  # a row per level of what sets the loss's scale
+        return curve_hue, rest
 
 
 Figure = Callable[[FigurePlan], list[str]]
@@ -114,11 +121,7 @@ def _training_curves_figure(f: FigurePlan) -> list[str]:
             "figures first published with it were drawn under older figure rules "
             f"(`git log -- reports/{r.grid.name}/`).*\n"
         ]
-    curve_hue = f.curve_hue
-    rest = [a for a in f.groups if a != curve_hue and a in logs]
-    if curve_hue in _SCALE_FIELDS and rest and not f.hue:  # per-image sums of two scales in one panel: swap
-        curve_hue, rest = rest[0], [curve_hue, *rest[1:]]
-    rest.sort(key=lambda a: a not in _SCALE_FIELDS)  # a row per level of what sets the loss's scale
+    curve_hue, rest = f.curve_axes()
     nonnegative = bool(frame.loc[frame["status"] == "done", "recon_loss"].isin(["bce", "mse"]).all())
     figures.training_curves(logs, curve_hue, r.assets / "training_curves.png", rest[0] if rest else None, nonnegative)
     validated = "; the last column: the validation split's loss" if "val_loss" in logs else ""
@@ -137,7 +140,7 @@ def _learning_curves_figure(f: FigurePlan) -> list[str]:
     if not tested:
         return []
     published = (spec.published or {}).get("metrics", {})  # a published table (rows) has no curve
-    figures.learning_curves(logs, f.curve_hue, tested, published, f.report.assets / "learning_curves.png")
+    figures.learning_curves(logs, f.curve_axes()[0], tested, published, f.report.assets / "learning_curves.png")
     caption = "Test metrics after each epoch (mean and 95% t-interval over seeds)" + (
         _published_line_text(spec.published) if set(published) & set(tested) else ""
     )
@@ -171,7 +174,7 @@ def _cell_image_figures(f: FigurePlan) -> list[str]:
 @FIGURES.register("latent figures")
 def _latent_figure_lines(f: FigurePlan) -> list[str]:
     r = f.report
-    return _latent_figures(r.store, r.frame, r.axes, r.assets, r.grid.name, r.data_dir, r.published)
+    return _latent_figures(r.store, r.frame, r.axes, r.assets, r.grid.name, r.data_dir, r.published_folder)
 
 
 _SCALE_FIELDS = ("image_size", "dataset", "task", "recon_loss", "binarize")  # change a per-image loss's scale
@@ -240,7 +243,7 @@ def _representatives(frame: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
 
 
 def _cell_images(r: Report, best_metric=None) -> list[str]:
-    store, frame, axes, assets, name, published = r.store, r.frame, r.axes, r.assets, r.grid.name, r.published
+    store, frame, axes, assets, name, published = r.store, r.frame, r.axes, r.assets, r.grid.name, r.published_folder
     first = first_done(r.files, frame)
     config = (first.config if first else {}).get("cell", {})
     lines = [

@@ -64,7 +64,7 @@ class CellFiles:
     metrics: dict | None = None
     log: list | None = None
     failed: dict | None = None
-    damage: str = ""  # why a damaged cell is not read
+    damage: object = ""  # why a damaged cell is not read (store.damage: what failed its check)
 
     def reason(self) -> str:
         if self.status == CellStatus.FAILED:

@@ -78,7 +78,7 @@ def check_options(options: RunOptions) -> None:
         )
     if options.slurm is not None and options.executor != "slurm":
         raise BenchError(f"--slurm-* options are for --executor slurm (the executor here: {options.executor})")
-    if options.executor == "slurm":
+    if options.executor == "slurm" and options.slurm is not None:
         importlib.import_module("benchmark.runner.slurm_executor").check_slurm(options.slurm)
 
 
