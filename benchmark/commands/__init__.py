@@ -12,7 +12,20 @@ import sys
 import typer
 
 from benchmark import __version__
-from benchmark.commands import compare, data, evaluate, instrument, perf, report, reproduce, run, sample, status, store
+from benchmark.commands import (
+    compare,
+    data,
+    evaluate,
+    instrument,
+    perf,
+    plan,
+    report,
+    reproduce,
+    run,
+    sample,
+    status,
+    store,
+)
 from benchmark.commands.common import console
 from benchmark.errors import BenchError, Preempted
 
@@ -28,6 +41,7 @@ app = typer.Typer(
 )
 for verb in (
     run.run,
+    plan.plan,
     evaluate.evaluate,
     status.status,
     report.report,
