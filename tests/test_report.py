@@ -328,7 +328,7 @@ def test_the_one_sentence_answer_says_what_the_comparisons_found():
     )
     # film is 0.1 from concat: not separable, so concat only leads
     assert answer({"concat": 0.0, "additive": 3.0, "film": 0.1}) == (
-        "conditioning=concat leads on sse_image, significantly ahead of 1 of the 2 other levels."
+        "conditioning=concat leads on sse_image: significantly ahead of additive, not of film."
     )
     # lower sse is better: additive 3 below the others wins, not concat
     assert answer({"concat": 3.0, "additive": 0.0, "film": 3.1}).startswith("conditioning=additive is significantly")

@@ -488,7 +488,7 @@ def answer_sentence(
         return ""
     compared, _ = metrics_along(frame, axis, along, metrics)
     others = [a for a in axes if a != axis and a not in along]
-    best_on, ahead_on, null_on, untested_on = {}, [], [], []
+    best_on, ahead_on, null_on, untested_on = {}, {}, [], []
     for metric in compared:
         means = _shared(done, axis, others, metric).groupby(axis, sort=False)[metric].mean().dropna()
         if len(means) < 2:
@@ -502,13 +502,17 @@ def answer_sentence(
         elif len(wins) == len(against):
             best_on.setdefault(best, []).append(metric)
         elif wins:
-            ahead = f"significantly ahead of {len(wins)} of the {len(against)} other levels"
-            ahead_on.append(f"{axis}={best} leads on {metric}, {ahead}")
+            beaten = [c.a if c.b == best else c.b for c in wins]
+            rest = [c.a if c.b == best else c.b for c in against if c not in wins]
+            ahead_on.setdefault((best, tuple(map(str, beaten)), tuple(map(str, rest))), []).append(metric)
         else:
             missed = max(c.detectable for c in tested)
             null_on.append(f"{at_place_of(missed, max(c.half for c in tested))} on {metric}")
     parts = [f"{axis}={level} is significantly best on {_and(names)}" for level, names in best_on.items()]
-    parts += ahead_on
+    parts += [
+        f"{axis}={best} leads on {_and(names)}: significantly ahead of {_and(list(beaten))}, not of {_and(list(rest))}"
+        for (best, beaten, rest), names in ahead_on.items()
+    ]
     if null_on:
         parts.append(f"no difference larger than {_and(null_on)} at this scale")
     if untested_on:
