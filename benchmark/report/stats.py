@@ -404,13 +404,21 @@ def findings(
         lines += [r.text() for r in refused]
         others = [a for a in axes if a != axis and a not in along]
         for metric in compared:
-            means = _shared(done, axis, others, metric).groupby(axis, sort=False)[metric].mean().dropna()
-            if len(means) < 2:
-                continue
-            best = means.idxmin() if metric_specs()[metric].better == "lower" else means.idxmax()
-            against = [c for c in found if c.axis == axis and c.metric == metric and best in (c.a, c.b)]
-            lines.append(_finding(axis, metric, best, means[best], against, along) + convergence_note(done))
+            ranked = _best_level(done, found, axis, others, metric)
+            if ranked is not None:
+                best, mean, against = ranked
+                lines.append(_finding(axis, metric, best, mean, against, along) + convergence_note(done))
     return lines
+
+
+def _best_level(done: pd.DataFrame, found: list[Comparison], axis: str, others: list[str], metric: str):
+    """The level of `axis` with the best mean on `metric` (over the cells measured at every level), its mean
+    and its comparisons with the other levels; None where fewer than two levels are measured."""
+    means = _shared(done, axis, others, metric).groupby(axis, sort=False)[metric].mean().dropna()
+    if len(means) < 2:
+        return None
+    best = means.idxmin() if metric_specs()[metric].better == "lower" else means.idxmax()
+    return best, means[best], [c for c in found if c.axis == axis and c.metric == metric and best in (c.a, c.b)]
 
 
 def _shared(done: pd.DataFrame, axis: str, others: list[str], metric: str) -> pd.DataFrame:
@@ -490,11 +498,10 @@ def answer_sentence(
     others = [a for a in axes if a != axis and a not in along]
     best_on, ahead_on, null_on, untested_on = {}, {}, [], []
     for metric in compared:
-        means = _shared(done, axis, others, metric).groupby(axis, sort=False)[metric].mean().dropna()
-        if len(means) < 2:
+        ranked = _best_level(done, found, axis, others, metric)
+        if ranked is None:
             continue
-        best = means.idxmin() if metric_specs()[metric].better == "lower" else means.idxmax()
-        against = [c for c in found if c.axis == axis and c.metric == metric and best in (c.a, c.b)]
+        best, _, against = ranked
         tested = [c for c in against if not c.untested and c.n >= 2]
         wins = [c for c in tested if c.significant and c.mean != 0 and c.b_better == (c.b == best)]
         if not tested:
