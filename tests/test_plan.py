@@ -9,7 +9,6 @@ import pytest
 from scipy import stats
 
 from benchmark.grid.spec import build_grid
-from benchmark.models.cost import training_flops_per_image
 from benchmark.perf import plan
 from benchmark.runner.grid_run import RunOptions, run_grid
 from benchmark.store import CellStore
@@ -28,7 +27,7 @@ def _grid(epochs: int):
 
 
 def test_the_estimate_is_flops_times_images_over_the_measured_rate(monkeypatch, tmp_path):
-    monkeypatch.setattr(plan, "_timed_images_per_second", lambda model, x, c, cell: 1000.0)
+    monkeypatch.setattr(plan, "_trainer_timing", lambda cell, data_dir: (1e-3, 0.25))  # 1,000 images/s, 0.25 s
     grid = _grid(epochs=4)
     store = CellStore(tmp_path / "results")
     run_grid(grid, list(grid.cells[:1]), store, RunOptions(device="cpu", max_cells=1))
@@ -37,14 +36,14 @@ def test_the_estimate_is_flops_times_images_over_the_measured_rate(monkeypatch, 
     estimates = plan.estimate_cells(cells, threads=1)
     rate = 1000.0 * estimates[0].flops_per_image  # one family: the FLOP rate of its first cell's timed run
     for e in estimates:
-        x, c, model = plan._batch_and_model(e.cell, None)
-        assert e.flops_per_image == training_flops_per_image(model, x[:8], c[:8], "bce") > 0
+        assert e.flops_per_image == plan._flops_per_image(e.cell, None) > 0
         assert (e.train_images, e.forward_images, e.epochs, e.flop_rate) == (300, 50, 4, rate)
-        # every epoch 300 images trained and 50 validated (a third of a step each), at the family's FLOP rate
-        assert e.train_seconds() == pytest.approx(4 * (300 + 50 / 3) * e.flops_per_image / rate, rel=1e-12)
+        # every epoch 0.25 s, and 300 images trained and 50 validated (a third of a step each) at the FLOP rate
+        epoch = 0.25 + (300 + 50 / 3) * e.flops_per_image / rate
+        assert e.train_seconds() == pytest.approx(4 * epoch, rel=1e-12)
     concat = [e for e in estimates if e.cell.config.conditioning == "concat"]
     assert concat[0].flops_per_image > estimates[0].flops_per_image  # the label costs FLOPs: concat takes longer
-    expected = sum(4 * (300 + 50 / 3) * e.flops_per_image / rate for e in estimates)
+    expected = sum(4 * (0.25 + (300 + 50 / 3) * e.flops_per_image / rate) for e in estimates)
     assert plan.total_seconds(estimates, use_pilot=False) == pytest.approx(expected, rel=1e-12)
 
 
@@ -75,7 +74,7 @@ def test_the_seeds_asked_for_are_what_the_paired_test_needs_at_the_pilots_spread
     (row,) = plan.seeds_needed(pilot, pilot_grid, effect=effect)
     assert row.mean == pytest.approx(mean) and row.worst_spread == pytest.approx(spread)
     needed = next(n for n in range(2, 100_000) if _power(spread, spread, n, 0.05) >= 0.8)  # one pair: family 1
-    assert needed == 10 and row.seeds == needed and row.pilot_seeds == 3 and row.pairs == 1
+    assert needed == 10 and row.seeds == needed and row.pilot_seeds == 3 and row.level_pairs == 1
     wider = plan.seeds_needed(pilot, pilot_grid, effect=2 * effect)[0]
     assert wider.seeds <= row.seeds  # a larger difference never needs more seeds
 
@@ -101,3 +100,15 @@ def test_a_pilot_without_the_grid_is_refused(cli, tmp_path):
     (tmp_path / "other" / "grids").mkdir(parents=True)
     result = cli("plan", "--grid", grid, "--pilot", tmp_path / "other")
     assert result.returncode == 2 and "no run of grid 'g' there" in result.stderr
+
+
+def test_a_two_seed_pilot_plans_seeds_without_a_test_of_its_own(tmp_path):
+    """Below three seeds the report tests nothing, but the pairs still have a spread to plan from."""
+    raw = {**RAW, "base": {**RAW["base"], "epochs": 1}, "seeds": [0, 1]}
+    raw["question"] = {"text": "Q?", "axis": "conditioning", "metrics": ["sse_image", "ssim"]}
+    pilot_grid = build_grid(raw, "planned.yaml")
+    pilot = CellStore(tmp_path / "pilot")
+    assert not run_grid(pilot_grid, list(pilot_grid.cells), pilot, RunOptions(device="cpu")).failed
+    rows = {r.metric: r for r in plan.seeds_needed(pilot, pilot_grid, effect=0.05)}
+    assert set(rows) == {"sse_image", "ssim"} and all(r.pilot_seeds == 2 for r in rows.values())
+    assert all(r.seeds is None or r.seeds >= 3 for r in rows.values()) and all(not r.note for r in rows.values())

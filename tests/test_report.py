@@ -332,6 +332,14 @@ def test_the_one_sentence_answer_says_what_the_comparisons_found():
     )
     # lower sse is better: additive 3 below the others wins, not concat
     assert answer({"concat": 3.0, "additive": 0.0, "film": 3.1}).startswith("conditioning=additive is significantly")
+    # a level whose cells all failed is not beaten: the answer says it went untested
+    frame = _hand_frame({"concat": 0.0, "additive": 3.0, "film": 3.1}, noise)
+    frame.loc[frame["conditioning"] == "film", "status"] = "failed"
+    found = comparisons(frame, axes, ["sse_image"])
+    assert answer_sentence(frame, found, axes, ["sse_image"], "conditioning") == (
+        "conditioning=concat leads on sse_image: significantly ahead of additive; "
+        "conditioning=concat was not tested against film on sse_image."
+    )
     # no real difference: the answer states the largest difference its tests could have missed
     null = answer({"concat": 0.0, "additive": 0.02, "film": 0.01})
     assert null.startswith("no difference larger than ") and null.endswith(" on sse_image at this scale.")

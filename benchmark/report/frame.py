@@ -121,6 +121,7 @@ def cells_frame(store: CellStore, grid: GridCells, files: dict[str, CellFiles] |
         row["converged"] = training.get("converged")
         row["epochs_run"] = training.get("epochs_run")
         row["selected_epoch"] = training.get("selected_epoch")
+        row["stopped"] = training.get("stopped")  # early_stopping or epoch_budget
         row["train_seconds"] = sum(e.get("seconds", 0.0) for e in log) if log else None
         row["eval_seconds"] = sum((metrics.get("eval_seconds") or {}).values()) if metrics else None
         row.update({m: scalar_value(metrics.get(m)) for m in _scalar_metrics(row)})

@@ -146,9 +146,21 @@ def _training_line(frame: pd.DataFrame) -> str:
     converged = int(done["converged"].astype(bool).sum())
     return (
         f"**Training**: {converged} of {len(done)} cells converged (their loss improved by at most "
-        f"{CONVERGENCE_TOLERANCE:.1%} over their last epochs, or early stopping ended them); epochs run "
-        f"{span_text(done['epochs_run'])}, epoch measured {span_text(done['selected_epoch'])}.\n"
+        f"{CONVERGENCE_TOLERANCE:.1%} over their last epochs, or early stopping ended them){_stops_text(done)}; "
+        f"epochs run {span_text(done['epochs_run'])}, epoch measured {span_text(done['selected_epoch'])}.\n"
     )
+
+
+def _stops_text(done: pd.DataFrame) -> str:
+    """How the cells of a run with early stopping ended: by it, or at the epoch budget (and how many of those
+    measured their last epoch, the best so far: still improving on the validation split)."""
+    if "stopped" not in done or not (done["stopped"] == "early_stopping").any():
+        return ""
+    at_budget = done[done["stopped"] == "epoch_budget"]
+    still = int((at_budget["selected_epoch"] == at_budget["epochs_run"]).sum())
+    early = int((done["stopped"] == "early_stopping").sum())
+    text = f"; {early} ended by early stopping, {len(at_budget)} at the epoch budget"
+    return text + (f" ({still} of them with their best validation epoch the last)" if still else "")
 
 
 def _findings_section(

@@ -487,44 +487,75 @@ def answer_sentence(
     frame: pd.DataFrame, found: list[Comparison], axes: list[str], metrics: list[str], axis: str
 ) -> str:
     """The question answered in one sentence, from the same comparisons as its findings: on each metric, the
-    level of `axis` with the best mean and whether it beats every other level after Holm's correction, or
-    the largest difference from it that its tests could have missed ("no difference larger than X"); then
-    whether the cells had converged."""
+    level of `axis` with the best mean and whether it beats every other level after Holm's correction, leads
+    (the levels it is and is not significantly ahead of), or differs from none by more than its tests could
+    have missed ("no difference larger than X"); a level it was not tested against, or a paired test that
+    favours another level, is said; then whether the cells had converged."""
     done = frame[frame["status"] == "done"]
-    along = compared_axes(frame, axes).get(axis)
+    groups = compared_axes(frame, axes)
+    axis, along = next(((a, g) for a, g in groups.items() if axis in (a, *g)), (axis, None))
     if along is None:
         return ""
     compared, _ = metrics_along(frame, axis, along, metrics)
     others = [a for a in axes if a != axis and a not in along]
-    best_on, ahead_on, null_on, untested_on = {}, {}, [], []
+    name = f"{axis}{along_text(along)}"
+    levels = list(dict.fromkeys(frame[axis].dropna()))
+    parts: dict[tuple, list[str]] = {}
     for metric in compared:
         ranked = _best_level(done, found, axis, others, metric)
         if ranked is None:
             continue
         best, _, against = ranked
+
+        def other(c: Comparison, best=best):
+            return c.a if c.b == best else c.b
+
         tested = [c for c in against if not c.untested and c.n >= 2]
+        untested = [str(other(c)) for c in against if c not in tested]
+        untested += [str(v) for v in levels if v != best and all(v not in (c.a, c.b) for c in against)]
         wins = [c for c in tested if c.significant and c.mean != 0 and c.b_better == (c.b == best)]
-        if not tested:
-            untested_on.append(metric)
-        elif len(wins) == len(against):
-            best_on.setdefault(best, []).append(metric)
+        losses = [c for c in tested if c.significant and c not in wins]
+        level = [c for c in tested if not c.significant]
+        if losses:
+            key = ("conflict", best, tuple(str(other(c)) for c in losses))
+        elif wins and not level and not untested:
+            key = ("best", best)
         elif wins:
-            beaten = [c.a if c.b == best else c.b for c in wins]
-            rest = [c.a if c.b == best else c.b for c in against if c not in wins]
-            ahead_on.setdefault((best, tuple(map(str, beaten)), tuple(map(str, rest))), []).append(metric)
+            key = ("leads", best, tuple(str(other(c)) for c in wins), tuple(str(other(c)) for c in level))
+        elif level:
+            missed = max(c.detectable for c in level)
+            key = ("null", f"{at_place_of(missed, max(c.half for c in level))} on {metric}")
         else:
-            missed = max(c.detectable for c in tested)
-            null_on.append(f"{at_place_of(missed, max(c.half for c in tested))} on {metric}")
-    parts = [f"{axis}={level} is significantly best on {_and(names)}" for level, names in best_on.items()]
-    parts += [
-        f"{axis}={best} leads on {_and(names)}: significantly ahead of {_and(list(beaten))}, not of {_and(list(rest))}"
-        for (best, beaten, rest), names in ahead_on.items()
-    ]
-    if null_on:
-        parts.append(f"no difference larger than {_and(null_on)} at this scale")
-    if untested_on:
-        parts.append(f"{_and(untested_on)} untested (fewer than {MIN_SEEDS} seeds)")
-    return "; ".join(parts) + "." + convergence_note(done) if parts else ""
+            key = ("untested",)
+        parts.setdefault(key, []).append(metric)
+        if untested and key[0] != "untested":
+            parts.setdefault(("not tested", best, tuple(untested)), []).append(metric)
+    return _answer_text(parts, name) + convergence_note(done) if parts else ""
+
+
+def _answer_text(parts: dict[tuple, list[str]], name: str) -> str:
+    texts, nulls = [], []
+    for key, metrics in parts.items():
+        kind = key[0]
+        if kind == "best":
+            texts.append(f"{name}={key[1]} is significantly best on {_and(metrics)}")
+        elif kind == "leads":
+            rest = f", not of {_and(list(key[3]))}" if key[3] else ""
+            texts.append(f"{name}={key[1]} leads on {_and(metrics)}: significantly ahead of {_and(list(key[2]))}{rest}")
+        elif kind == "conflict":
+            texts.append(
+                f"on {_and(metrics)} the best mean ({name}={key[1]}) is significantly worse than {_and(list(key[2]))} "
+                "on the paired cells (see the findings)"
+            )
+        elif kind == "null":
+            nulls.append(key[1])
+        elif kind == "not tested":
+            texts.append(f"{name}={key[1]} was not tested against {_and(list(key[2]))} on {_and(metrics)}")
+        else:
+            texts.append(f"{_and(metrics)} untested (fewer than {MIN_SEEDS} seeds)")
+    if nulls:
+        texts.append(f"no difference larger than {_and(nulls)} at this scale")
+    return "; ".join(texts) + "."
 
 
 def _and(names: list[str]) -> str:
