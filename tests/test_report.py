@@ -342,7 +342,8 @@ def test_the_one_sentence_answer_says_what_the_comparisons_found():
     )
     # no real difference: the answer states the largest difference its tests could have missed
     null = answer({"concat": 0.0, "additive": 0.02, "film": 0.01})
-    assert null.startswith("no difference larger than ") and null.endswith(" on sse_image at this scale.")
+    assert null.startswith("no significant difference on sse_image at this scale (differences of ")
+    assert null.endswith(" or more would have been detected with 80% power).")
 
 
 def test_findings_name_the_winner_the_comparisons_found():

@@ -29,6 +29,8 @@ def scale_text(frame: pd.DataFrame) -> str:
 
     images = values("train_images", lambda v: "all" if v is None else f"{v:,}")
     epochs = values("trained_epochs", str)
+    if "stopped" in done and (done["stopped"] == "early_stopping").any():
+        epochs = f"up to {epochs}"  # a budget: early stopping ended some cells sooner
     seeds = done["seed"].nunique() if "seed" in done else 1
     size = values("image_px", lambda v: f"{v} px")
     return f"{images} training images, {epochs} epochs, {seeds} seed{'s' * (seeds != 1)}, {size}"

@@ -95,10 +95,9 @@ def _answers(frame: pd.DataFrame, found, axes: list[str], ranked: list[str], gri
             part, rest = frame[frame[axis] == level], [a for a in axes if a != axis]
             inner = answer_sentence(part, comparisons(part, rest, asked, family), rest, asked, question.axis)
             answer += f" Within {axis}={level}: {inner}" if inner else ""
-    answers = findings(frame, found, axes, asked, question.axis)
+    answers = [read_label_information(frame, line) for line in findings(frame, found, axes, asked, question.axis)]
     for axis, level, inner in findings_within(frame, axes, asked, grid.spec.findings_by, question.axis, family):
-        answers += [f"Within {axis}={level}: {line}" for line in inner]
-    answers = [read_label_information(frame, line) for line in answers]
+        answers += [f"Within {axis}={level}: {line}" for line in inner]  # each with its own level's caveat
     if family == "all":
         answers.append(family_text(found, "all"))
     answers += [

@@ -489,7 +489,8 @@ def answer_sentence(
     """The question answered in one sentence, from the same comparisons as its findings: on each metric, the
     level of `axis` with the best mean and whether it beats every other level after Holm's correction, leads
     (the levels it is and is not significantly ahead of), or differs from none by more than its tests could
-    have missed ("no difference larger than X"); a level it was not tested against, or a paired test that
+    have missed ("no significant difference; X or more would have been detected": X the minimal detectable
+    difference, not a bound on the true one); a level it was not tested against, or a paired test that
     favours another level, is said; then whether the cells had converged."""
     done = frame[frame["status"] == "done"]
     groups = compared_axes(frame, axes)
@@ -554,7 +555,10 @@ def _answer_text(parts: dict[tuple, list[str]], name: str) -> str:
         else:
             texts.append(f"{_and(metrics)} untested (fewer than {MIN_SEEDS} seeds)")
     if nulls:
-        texts.append(f"no difference larger than {_and(nulls)} at this scale")
+        texts.append(
+            f"no significant difference on {_and([n.split(' on ', 1)[1] for n in nulls])} at this scale (differences "
+            f"of {_and([n.split(' on ', 1)[0] for n in nulls])} or more would have been detected with 80% power)"
+        )
     return "; ".join(texts) + "."
 
 
