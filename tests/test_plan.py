@@ -6,10 +6,12 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from scipy import stats
 
 from benchmark.grid.spec import build_grid
 from benchmark.perf import plan
+from benchmark.perf.train_speed import flops_per_image
 from benchmark.runner.grid_run import RunOptions, run_grid
 from benchmark.store import CellStore
 
@@ -36,7 +38,7 @@ def test_the_estimate_is_flops_times_images_over_the_measured_rate(monkeypatch, 
     estimates = plan.estimate_cells(cells, threads=1)
     rate = 1000.0 * estimates[0].flops_per_image  # one family: the FLOP rate of its first cell's timed run
     for e in estimates:
-        assert e.flops_per_image == plan._flops_per_image(e.cell, None) > 0
+        assert e.flops_per_image == flops_per_image(e.cell.config, torch.device("cpu")) > 0
         assert (e.train_images, e.forward_images, e.epochs, e.flop_rate) == (300, 50, 4, rate)
         # every epoch 0.25 s, and 300 images trained and 50 validated (a third of a step each) at the FLOP rate
         epoch = 0.25 + (300 + 50 / 3) * e.flops_per_image / rate

@@ -36,7 +36,7 @@ def plan(
     """Estimate each pending cell's training time from its FLOPs per image and the FLOP rate the trainer
     reaches here on its model family; with --pilot, its epochs and evaluation time there, and the seeds the
     question needs."""
-    from benchmark.perf.plan import estimate_cells, family, pending, seeds_needed, total_seconds
+    from benchmark.perf.plan import estimate_cells, pending, seeds_needed, total_seconds
     from benchmark.runner.grid_run import filter_cells
     from benchmark.runner.preflight import check_data, check_store
     from benchmark.runner.process_pool import threads_per_worker
@@ -63,7 +63,7 @@ def plan(
     check_data(cells, data_dir)  # data present and intact, before any timing
     threads = threads or threads_per_worker(workers)
     estimates = estimate_cells(cells, threads, pilot_store, spec, data_dir)
-    console.print(_estimate_table(spec.name, estimates, threads, family))
+    console.print(_estimate_table(spec.name, estimates, threads))
     budget, expected = total_seconds(estimates, use_pilot=False), total_seconds(estimates)
     line = f"{len(cells)} pending cells: training at the epoch budget {_hours(budget)} of cell time"
     if pilot_store is not None:
@@ -78,7 +78,9 @@ def plan(
     console.print(_seeds_table(seeds_needed(pilot_store, spec, effect), spec, effect))
 
 
-def _estimate_table(name: str, estimates, threads: int, family) -> Table:
+def _estimate_table(name: str, estimates, threads: int) -> Table:
+    from benchmark.perf.plan import family
+
     table = Table(
         title=f"{name}: pending cells by model family ({threads} torch thread{'s' * (threads != 1)} per cell)"
     )

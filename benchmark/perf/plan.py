@@ -30,12 +30,12 @@ import torch
 
 from benchmark.data import load_dataset
 from benchmark.grid import Cell, Grid
-from benchmark.models.cost import training_flops_per_image
+from benchmark.perf.train_speed import flops_per_image
 from benchmark.report.comparability import metrics_along
-from benchmark.report.frame import cells_frame, from_store_record
+from benchmark.report.frame import cells_frame, from_store_record, read_cells
 from benchmark.report.stats import ALPHA, MAX_SEEDS_SHOWN, MIN_SEEDS, compared_axes, comparisons, pairs_needed
 from benchmark.store import CellStatus, CellStore
-from benchmark.training.trainer import build_seeded_model, cell_data, prepare_conditions, train_cell
+from benchmark.training.trainer import train_cell
 
 FORWARD_SHARE = 1 / 3  # a forward pass costs about a third of a training step (forward + backward)
 TIMED_IMAGES = 8192  # images per epoch of the longer of a family's two timed runs
@@ -81,7 +81,7 @@ def estimate_cells(
         for cell in cells:
             shape = cell.config.model_copy(update={"seed": 0})
             if shape not in flops:
-                flops[shape] = _flops_per_image(cell, data_dir)
+                flops[shape] = flops_per_image(cell.config, torch.device("cpu"), data_dir)
             key = family(cell)
             if key not in rates:
                 per_image, overhead = _trainer_timing(cell, data_dir)
@@ -97,17 +97,6 @@ def estimate_cells(
     finally:
         torch.set_num_threads(previous)
     return estimates
-
-
-def _flops_per_image(cell: Cell, data_dir) -> float:
-    """FLOPs of one training step per image, on a batch of the cell's own data and conditions."""
-    config = cell.config
-    bundle = cell_data(config, data_dir)
-    conditions = prepare_conditions(config, bundle)
-    x = bundle.train.images[:8].float() / 255
-    c = conditions.train(torch.Generator().manual_seed(0))[:8]
-    model = build_seeded_model(config, conditions, torch.device("cpu"))
-    return training_flops_per_image(model, x, c, config.recon_loss)
 
 
 def _trainer_timing(cell: Cell, data_dir) -> tuple[float, float]:
@@ -155,20 +144,20 @@ def _axes_but_seed(axes: dict) -> tuple:
 def _pilot_cells(pilot: CellStore, grid: Grid) -> dict[tuple, list[dict]]:
     """The pilot's done cells of the grid, by their axis values less the seed: each one's stored config and
     the epochs and evaluation seconds it took."""
-    record = pilot.grid_record(grid.name)
-    if record is None:
+    if pilot.grid_record(grid.name) is None:
         return {}
     recorded = from_store_record(pilot, grid.name)
-    frame = cells_frame(pilot, recorded).set_index("cell")
+    files = read_cells(pilot, recorded)  # read once: the frame and the configs below
+    frame = cells_frame(pilot, recorded, files).set_index("cell")
     found: dict[tuple, list[dict]] = {}
     for entry in recorded.cells:
-        if frame.loc[entry["id"], "status"] != CellStatus.DONE.value:
+        stored = files[entry["id"]]
+        if stored.status != CellStatus.DONE:
             continue
         row = frame.loc[entry["id"]]
-        config = pilot.read(entry["id"], "config.json")
-        stored = {"cell": config["cell"], "eval": config["eval"], "epochs_run": row["epochs_run"]}
-        stored["eval_seconds"] = row["eval_seconds"]
-        found.setdefault(_axes_but_seed(entry["axes"]), []).append(stored)
+        summary = {"cell": stored.config["cell"], "eval": stored.config["eval"], "epochs_run": row["epochs_run"]}
+        summary["eval_seconds"] = row["eval_seconds"]
+        found.setdefault(_axes_but_seed(entry["axes"]), []).append(summary)
     return found
 
 

@@ -55,10 +55,13 @@ def _sync(device: torch.device) -> None:
 
 
 def flops_per_image(config: CellConfig, device: torch.device, data_dir=None) -> float:
+    """FLOPs of one training step per image, on a few images of the cell's own data and conditions (any
+    condition kind; the count per image does not depend on the batch size)."""
     bundle = load_dataset(config.dataset, config.image_size, data_dir)
-    model = build_seeded_model(config, prepare_conditions(config, bundle), device)
-    x = bundle.train.images[: config.batch_size].to(device).float() / 255
-    c = bundle.train.labels[: config.batch_size].to(device)
+    conditions = prepare_conditions(config, bundle)
+    model = build_seeded_model(config, conditions, device)
+    x = bundle.train.images[:8].to(device).float() / 255
+    c = conditions.train(torch.Generator().manual_seed(0))[:8].to(device)
     return training_flops_per_image(model, x, c, config.recon_loss)
 
 
