@@ -433,9 +433,9 @@ def test_the_findings_index_carries_each_question_with_the_answer_its_report_fou
     # concat lowers sse by exactly 2 in every pair: the best mean, with no test possible (no spread)
     assert "- **sse_image**: conditioning=concat has the best mean" in index
     assert (
-        "Scale: all training images, 5 epochs, 3 seeds, 28 px, 10,000 generated samples per cell. Report: [toy.md](toy.md)"
-        in index
-    )
+        "Scale: all training images, 5 epochs, 3 seeds, 28 px, 10,000 generated samples per cell; partial: 10 of 12 "
+        "cells done. Report: [toy.md](toy.md)" in index
+    )  # one cell pending, one failed
     assert "## Other reports\n\n- [older.md](older.md)" in index
     assert "Within" not in index
     spec["findings_by"] = ["latent_dim"]  # then the question is answered at each latent size too
@@ -444,6 +444,12 @@ def test_the_findings_index_carries_each_question_with_the_answer_its_report_fou
     index = write_index(out).read_text()
     for latent in (2, 4):
         assert f"- Within latent_dim={latent}: **sse_image**: conditioning=concat has the best mean" in index
+    spec["axes"]["latent_dim"] = [2, 4, 8]  # a level with no cell run yet is named
+    grid_file.write_text(yaml.safe_dump(spec))
+    grown = load_grid(grid_file)
+    store.record_grid(grown.name, str(grid_file), [{"id": c.id, "axes": dict(c.axis_values)} for c in grown.cells])
+    render_report(store, from_grid_file(store, grid_file), out)
+    assert "; partial: 10 of 18 cells done (none done at latent_dim=8)." in write_index(out).read_text()
 
 
 @pytest.mark.parametrize("name", ["smoke", "binarization_draws"])
@@ -634,3 +640,18 @@ def test_a_pipeline_check_is_listed_as_such_and_cannot_ask_a_question(tmp_path):
     }
     with pytest.raises(BenchError, match=r"both.yaml: pipeline_check = 'a check': a pipeline check answers no"):
         build_grid(raw, "both.yaml")
+
+
+def test_the_wall_time_counts_only_spans_with_a_cell_running():
+    """Two overlapping cells (10:00-10:30, 10:20-10:40), then one resumed a day later (11:00-11:10 next day):
+    40 + 10 minutes, not the 25 hours from the first start to the last end."""
+    from benchmark.report.sections import _busy_minutes
+
+    cells = pd.DataFrame(
+        {
+            "start": ["2026-12-01T10:20:00", "2026-12-01T10:00:00", "2026-12-02T11:00:00"],
+            "end": ["2026-12-01T10:40:00", "2026-12-01T10:30:00", "2026-12-02T11:10:00"],
+        }
+    )
+    assert _busy_minutes(cells) == pytest.approx(50.0)
+    assert _busy_minutes(cells.iloc[[1]]) == pytest.approx(30.0)

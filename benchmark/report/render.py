@@ -137,4 +137,19 @@ def _first_sentence(text: str) -> str:
 def _index_scale(frame: pd.DataFrame, grid: GridCells) -> str:
     count = sample_count(frame)
     drawn = f", {count:,} generated samples per cell" if count else ""
-    return scale_text(frame) + drawn + overridden_text(grid)
+    return scale_text(frame) + drawn + overridden_text(grid) + _coverage_text(frame, grid.axes)
+
+
+def _coverage_text(frame: pd.DataFrame, axes: list[str]) -> str:
+    """A grid published before all its cells ran says so, and names the levels that have no done cell."""
+    done = frame["status"] == "done"
+    if done.all():
+        return ""
+    missing = [
+        f"{axis}={level}"
+        for axis in axes
+        for level, cells in frame.groupby(axis, sort=False)
+        if not done[cells.index].any()
+    ]
+    unrun = f" (none done at {', '.join(missing)})" if missing else ""
+    return f"; partial: {int(done.sum())} of {len(frame)} cells done{unrun}"

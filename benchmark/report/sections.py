@@ -127,15 +127,29 @@ def _overrides_line(grid: GridCells) -> str:
 
 
 def _scale_line(frame: pd.DataFrame) -> str:
-    """What the done cells were trained on, and what they cost: summed cell time and the run's wall span."""
+    """What the done cells were trained on, and what they cost: summed cell time and the wall time they ran in."""
     done = frame[frame["status"] == "done"]
     if done.empty:
         return ""
     cost = f"{len(done)} cells, {done['wall_seconds'].sum() / 60:,.0f} min of cell time (training and evaluation)"
-    if done["start"].notna().any() and done["end"].notna().any():
-        wall = (pd.Timestamp(done["end"].max()) - pd.Timestamp(done["start"].min())).total_seconds() / 60
-        cost += f", first start to last end {wall:,.0f} min"
+    timed = done.dropna(subset=["start", "end"])
+    if not timed.empty:
+        cost += f", {_busy_minutes(timed):,.0f} min of wall time with at least one cell running"
     return f"**Scale**: {scale_text(frame)}. **Cost**: {cost}.\n"
+
+
+def _busy_minutes(cells: pd.DataFrame) -> float:
+    """The length of the union of the cells' [start, end] spans: a run resumed a day later does not count the
+    day between (the first start to the last end would)."""
+    spans = sorted(zip(pd.to_datetime(cells["start"]), pd.to_datetime(cells["end"])))
+    busy, (open_start, open_end) = pd.Timedelta(0), spans[0]
+    for start, end in spans[1:]:
+        if start > open_end:
+            busy += open_end - open_start
+            open_start, open_end = start, end
+        else:
+            open_end = max(open_end, end)
+    return (busy + open_end - open_start).total_seconds() / 60
 
 
 def _training_line(frame: pd.DataFrame) -> str:
