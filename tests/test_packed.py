@@ -166,3 +166,16 @@ def test_packed_cells_follow_their_own_schedule_validation_and_stopping(syntheti
             assert abs(x["val_loss"] - y["val_loss"]) <= MLP_VAL_RTOL * abs(x["val_loss"])
         same = {k: v for k, v in a.summary.items() if k != "improvement_in_window"}
         assert same == {k: v for k, v in b.summary.items() if k != "improvement_in_window"}
+
+
+def test_packed_autoencoders_match_training_each_alone_and_fit_their_code_density(synthetic):
+    configs = [CellConfig(**{**c.model_dump(), "model": "ae"}) for c in pack_of_three("mlp")]
+    alone, packed = trained_alone(configs, synthetic), train_packed(configs, device="cpu", full=synthetic)
+    for a, b in zip(alone, packed):
+        assert b.log[0]["kl"] == 0.0
+        assert abs(a.log[0]["loss"] - b.log[0]["loss"]) <= LOSS_RTOL * abs(a.log[0]["loss"])
+        # the density fitted after training, from each cell's own codes (not zeros, not a neighbour's): packed
+        # and alone differ by 1.2e-7 here (codes up to 1.8), cells from each other by 2.3; 1e-3 leaves float
+        # rounding of other CPUs room, as LOSS_RTOL does for the losses
+        assert torch.allclose(a.model.code_mean, b.model.code_mean, atol=1e-3)
+    assert not torch.allclose(packed[0].model.code_mean, packed[1].model.code_mean, atol=1e-3)

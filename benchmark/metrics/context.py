@@ -65,9 +65,13 @@ class EvalContext:
     @functools.cached_property
     def samples(self) -> torch.Tensor:
         """n_samples generated images, uint8, noise from the cell's seed."""
+        return self.generated(self.model.sample)
+
+    def generated(self, sample) -> torch.Tensor:
+        """n_samples images from `sample(conditions, generator)` (the model's sampler or another), uint8."""
         gen = self.generator("sample")
         out = [
-            self.model.sample(c.to(self.device), gen).mul(255).round().to(torch.uint8).cpu()
+            sample(c.to(self.device), gen).mul(255).round().to(torch.uint8).cpu()
             for c in self.sample_conditions.split(self.eval.batch_size)
         ]
         return torch.cat(out)

@@ -76,13 +76,27 @@ class CVAE(nn.Module):
             self.encoder.train(training)
         return width
 
+    has_density = True  # p(x|c) is defined (the likelihood metrics where the decoder is a density)
+    sampler = "z from the cell's prior (N(0, I), or p(z|c) when it learns one)"
+
     def encode(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x in [0, 1], (B, C, H, W) -> (mu, logvar) of q(z|x, c)."""
+        h = self._encoder_features(x, c)
+        return self.mu_head(h), self.logvar_head(h)
+
+    def encode_features(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """mu(x, c) alone."""
+        return self.mu_head(self._encoder_features(x, c))
+
+    def _encoder_features(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         if self.conditioning.input_extra:
             x = self.conditioning.encoder_input(x.flatten(1) if self.encoder.flat_input else x, c)
         h = self.encoder(x, lambda site, h: self.conditioning.modulate("encoder", site, h, c))
-        h = self.conditioning.features(h, c)
-        return self.mu_head(h), self.logvar_head(h)
+        return self.conditioning.features(h, c)
+
+    def after_training(self, images: torch.Tensor, conditions: torch.Tensor, batch_size: int) -> None:
+        """A second stage fitted once the networks are trained and selected (the autoencoder's code density);
+        nothing for a model whose prior trains with it."""
 
     def decode_logits(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         h = self.decoder_input(self.conditioning.latent(z, c))
@@ -154,8 +168,73 @@ class DeterministicNet(CVAE):
         return super().decode_logits(torch.zeros_like(z), c)
 
 
+class Autoencoder(CVAE):
+    """The plain (conditional) autoencoder: the CVAE's networks with a deterministic code z = mu(x, c), no
+    KL and no log-variance head. It compresses and restores, but has no density over z, so it generates
+    two ways, both measured: `sample` draws codes from a Gaussian fitted to the training codes of each class
+    after training (ex-post density estimation, Ghosh et al. 2020; one Gaussian for all when the condition
+    is no class), `sample_unit_codes` from N(0, I), which a code trained without a KL term was never
+    pushed towards."""
+
+    ignores = ("prior", "beta", "kl_warmup_epochs")
+    has_density = False
+    sampler = "codes from a Gaussian (full covariance) fitted to the training codes of each class after training"
+    FIT_RIDGE = 1e-4  # added to each covariance's diagonal: a class whose codes span fewer than D directions
+
+    def __init__(self, config: CellConfig, source: ConditionSource):
+        super().__init__(config, source)
+        del self.logvar_head
+        groups = source.num_classes if source.num_classes and source.image_shape is None else 1
+        self.register_buffer("code_mean", torch.zeros(groups, config.latent_dim))
+        self.register_buffer("code_scale_tril", torch.eye(config.latent_dim).repeat(groups, 1, 1))
+
+    def encode(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(z, zeros): the code, and a log-variance of 0 only so that callers of encode keep their shape."""
+        code = self.encode_features(x, c)
+        return code, torch.zeros_like(code)
+
+    def forward(self, x, c, generator: torch.Generator | None = None, eps: torch.Tensor | None = None):
+        code, _ = self.encode(x, c)
+        return self.decode_logits(code, c), torch.zeros_like(code)
+
+    def _group(self, c: torch.Tensor) -> torch.Tensor:
+        return c.long() if len(self.code_mean) > 1 else torch.zeros(len(c), dtype=torch.long, device=c.device)
+
+    @torch.no_grad()
+    def after_training(self, images: torch.Tensor, conditions: torch.Tensor, batch_size: int) -> None:
+        """Fit each class's Gaussian to the codes of its training images (the model in eval mode)."""
+        codes = torch.cat(
+            [
+                self.encode(images[part].float().div(255), conditions[part])[0]
+                for part in torch.arange(len(images), device=images.device).split(batch_size)
+            ]
+        ).double()
+        groups = self._group(conditions)
+        eye = torch.eye(codes.shape[1], dtype=codes.dtype, device=codes.device)
+        for g in range(len(self.code_mean)):
+            own = codes[groups == g]
+            if len(own) < 2:
+                raise ValueError(f"the autoencoder's code density needs 2 training images of class {g}, has {len(own)}")
+            covariance = torch.cov(own.T).reshape(len(eye), len(eye)) + self.FIT_RIDGE * eye
+            self.code_mean[g] = own.mean(0).float()
+            self.code_scale_tril[g] = torch.linalg.cholesky(covariance).float()
+
+    @torch.no_grad()
+    def sample(self, c: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        g = self._group(c)
+        eps = torch.randn(len(c), self.latent_dim, generator=generator, device=c.device)
+        z = self.code_mean[g] + (self.code_scale_tril[g] @ eps.unsqueeze(-1)).squeeze(-1)
+        return self.completed(decoder_mean(self.decode_logits(z, c), self.recon_loss), c)
+
+    @torch.no_grad()
+    def sample_unit_codes(self, c: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        z = torch.randn(len(c), self.latent_dim, generator=generator, device=c.device)
+        return self.completed(decoder_mean(self.decode_logits(z, c), self.recon_loss), c)
+
+
 MODELS.register("cvae")(CVAE)
 MODELS.register("deterministic")(DeterministicNet)
+MODELS.register("ae")(Autoencoder)
 
 
 def build_model(config: CellConfig, source: ConditionSource) -> CVAE:

@@ -75,6 +75,13 @@ def kl_weight(beta: float, epoch: int, warmup_epochs: int) -> float:
 
 def likelihood_case(config) -> tuple[bool, str]:
     """Whether the decoder is a normalised density of the data as stored, and the sentence that says so."""
+    from benchmark.registry import MODELS
+
+    if not MODELS[config.model].has_density:
+        return False, (
+            f"model {config.model}: a deterministic code has no density over z, so p(x|c) is not defined and "
+            "no likelihood is reported"
+        )
     if config.recon_loss == "bce" and config.binarize != "none":
         return True, (
             f"binarised data ({config.binarize}, fixed test draw seed {config.binarize_seed}), Bernoulli decoder: "

@@ -29,6 +29,7 @@ from benchmark.training.trainer import (
     TrainedCell,
     build_seeded_model,
     epoch_record,
+    finish_training,
     resolve_device,
     validation_data,
     validation_record,
@@ -211,6 +212,6 @@ class PackedProtocol:
         with torch.no_grad():  # named_* skip the second name of a shared module, as stack_module_state does
             for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
                 tensor.copy_(best[name] if best else stacked[name][k])
-        model.eval()
+        finish_training(model, config, bundle.train.images.to(self.device), conditions)
         summary = training_summary(log, config, selection.should_stop, selection.best_epoch or None)
         return TrainedCell(config, model, log, bundle, conditions, self.device, summary)

@@ -157,12 +157,20 @@ def train_cell(
     if STOP.requested:
         raise Preempted("terminated (SIGTERM) after training; the cell's state is saved")
     state.selection.restore_best(model)
-    model.eval()
+    finish_training(model, config, images, conditions)
     best = state.selection.best_epoch if validation else None
     summary = training_summary(log, config, state.selection.should_stop, best)
     if state.resumes:
         summary["resumed_from"] = state.resumes  # 0-based epoch and batches done when each resume began
     return TrainedCell(config, model, log, bundle, conditions, device, summary)
+
+
+def finish_training(model: CVAE, config: CellConfig, images: torch.Tensor, conditions: PreparedConditions) -> None:
+    """The selected model in eval mode, with its second stage fitted on the training images (for the
+    autoencoder, its code density; nothing for the VAE family)."""
+    model.eval()
+    drawn = conditions.train(stream_generator(config.seed, "second_stage")).to(images.device)
+    model.after_training(images, drawn, config.batch_size)
 
 
 @dataclass

@@ -53,18 +53,14 @@ from benchmark.metrics.registry import MetricSpec, metric_group
 )
 def domain_metrics(ctx: EvalContext) -> dict:
     names = ["fid_domain", "kid_domain", "cond_acc"]
+    classifier = _classifier(ctx, names)
+    if isinstance(classifier, dict):
+        return classifier
     bundle = ctx.trained.bundle
-    if bundle.num_classes is None:
-        return ctx.unavailable(names, f"not applicable: {bundle.name} has no domain classifier")
-    if not has_domain_classifier(bundle.name):  # a data set registered without one (README: Extending)
-        return ctx.unavailable(
-            names, f"no domain classifier ships for {bundle.name}: bench instrument train --dataset {bundle.name}"
-        )
-    classifier = domain_classifier(bundle.name, ctx.data_dir, ctx.device)
     ctx.notes["domain_classifier"] = {"key": classifier.key, "test_accuracy": classifier.test_accuracy}
-    real = real_features(bundle, bundle.image_size, classifier.key, lambda: classifier.run(bundle.test.images)[0])
-    fake, predicted = classifier.run(ctx.samples)
-    accuracy, per_class = conditional_accuracy(predicted, ctx.sample_labels, bundle.class_names)
+    ctx.notes["sampler"] = ctx.model.sampler
+    real = _real_features(ctx, classifier)
+    fid, kid, accuracy, per_class = _scores(ctx, classifier, real, ctx.samples)
     floor_images = bundle.train.images[: ctx.eval.n_samples]
     floor = real_features(
         bundle,
@@ -74,11 +70,71 @@ def domain_metrics(ctx: EvalContext) -> dict:
         split="train",
     )
     return {
-        "fid_domain": frechet_distance(GaussianStats.of(real), GaussianStats.of(fake.numpy())),
-        "kid_domain": kernel_distance(real, fake.numpy()),
+        "fid_domain": fid,
+        "kid_domain": kid,
         "cond_acc": accuracy,
         "cond_acc_per_class": per_class,
         "fid_domain_floor": frechet_distance(GaussianStats.of(real), GaussianStats.of(floor)),
         "kid_domain_floor": kernel_distance(real, floor),
         "classifier_accuracy": classifier.test_accuracy,
     }
+
+
+@metric_group(
+    "unit_codes",
+    1,
+    MetricSpec(
+        "fid_domain_unit_codes",
+        "fid_domain of n_samples images decoded from codes drawn from N(0, I) instead of the model's sampler; "
+        "for a model whose codes no KL term pulls towards N(0, I) (the autoencoder)",
+        "lower",
+        depends_on=DOMAIN_INSTRUMENT,
+        eval_settings=("n_samples",),
+    ),
+    MetricSpec(
+        "cond_acc_unit_codes",
+        "cond_acc of the same N(0, I)-code images",
+        "higher",
+        depends_on=DOMAIN_INSTRUMENT,
+    ),
+)
+def unit_code_metrics(ctx: EvalContext) -> dict:
+    names = ["fid_domain_unit_codes", "cond_acc_unit_codes"]
+    sample = getattr(ctx.model, "sample_unit_codes", None)
+    if sample is None:
+        return ctx.unavailable(names, f"model {ctx.trained.config.model} samples {ctx.model.sampler}: see fid_domain")
+    classifier = _classifier(ctx, names)
+    if isinstance(classifier, dict):
+        return classifier
+    fid, _, accuracy, _ = _scores(ctx, classifier, _real_features(ctx, classifier), ctx.generated(sample))
+    return {"fid_domain_unit_codes": fid, "cond_acc_unit_codes": accuracy}
+
+
+def _classifier(ctx: EvalContext, names: list[str]):
+    """The data set's domain classifier, or the metrics unavailable with the reason."""
+    bundle = ctx.trained.bundle
+    if bundle.num_classes is None:
+        return ctx.unavailable(names, f"not applicable: {bundle.name} has no domain classifier")
+    if not has_domain_classifier(bundle.name):  # a data set registered without one (README: Extending)
+        return ctx.unavailable(
+            names, f"no domain classifier ships for {bundle.name}: bench instrument train --dataset {bundle.name}"
+        )
+    return domain_classifier(bundle.name, ctx.data_dir, ctx.device)
+
+
+def _real_features(ctx: EvalContext, classifier):
+    bundle = ctx.trained.bundle
+    return real_features(bundle, bundle.image_size, classifier.key, lambda: classifier.run(bundle.test.images)[0])
+
+
+def _scores(ctx: EvalContext, classifier, real, samples) -> tuple:
+    """FID and KID of the samples against the real features, and their conditional accuracy (overall, per class)."""
+    fake, predicted = classifier.run(samples)
+    accuracy, per_class = conditional_accuracy(predicted, ctx.sample_labels, ctx.trained.bundle.class_names)
+    fake = fake.numpy()
+    return (
+        frechet_distance(GaussianStats.of(real), GaussianStats.of(fake)),
+        kernel_distance(real, fake),
+        accuracy,
+        per_class,
+    )
