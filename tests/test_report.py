@@ -252,6 +252,10 @@ def test_a_report_says_which_overrides_its_cells_were_run_with(store_and_grid, t
     run_grid(overridden, [], store, RunOptions(device="cpu"))  # records the grid's cells, trains nothing
     text = render_report(store, from_grid_file(store, grid_file), tmp_path / "reports").read_text()
     assert "**Run with** `--override epochs=2 --override eval.recon_size=10`: these settings" in text
+    spec = yaml.safe_load(grid_file.read_text())
+    grid_file.write_text(yaml.safe_dump({**spec, "base": {**spec["base"], "epochs": 2}}))  # the recipe moved in
+    text = render_report(store, from_grid_file(store, grid_file), tmp_path / "reports").read_text()
+    assert "**Run with** `--override eval.recon_size=10`: these settings" in text
     run_grid(load_grid(grid_file), [], store, RunOptions(device="cpu"))  # the file as it is
     assert "Run with" not in render_report(store, from_grid_file(store, grid_file), tmp_path / "reports").read_text()
 

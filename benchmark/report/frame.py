@@ -38,8 +38,26 @@ def from_grid_file(store: CellStore, path: Path) -> GridCells:
     record = store.grid_record(grid.name)
     if record is None:
         return GridCells(grid.name, list(grid.axes), grid_record(grid), grid.spec, source=grid.source)
-    overrides = tuple(record.get("overrides", ()))
+    overrides = _still_overriding(path, grid, record.get("overrides", ()))
     return GridCells(grid.name, list(grid.axes), record["cells"], grid.spec, overrides, record["source"])
+
+
+def _still_overriding(path: Path, grid, overrides) -> tuple[str, ...]:
+    """The run's --override assignments that the grid file does not now say itself: a recipe moved into
+    the file after the run (same cells, same ids) is no longer reported as an override of it."""
+
+    def ids(cells) -> list[str]:
+        return [cell.id for cell in cells]
+
+    kept = []
+    for assignment in overrides:
+        try:
+            same = ids(load_grid(path, [assignment]).cells) == ids(grid.cells)
+        except BenchError:
+            same = False  # the file no longer accepts it: it certainly differs
+        if not same:
+            kept.append(assignment)
+    return tuple(kept)
 
 
 def from_store_record(store: CellStore, name: str) -> GridCells:
