@@ -70,8 +70,9 @@ def same_training(a, b) -> bool:
     [
         PROTOCOL_CELL,
         PROTOCOL_CELL.model_copy(update={"binarize": "dynamic", "dataset": "synthetic", "kl_warmup_epochs": 2}),
+        PROTOCOL_CELL.model_copy(update={"model": "ae"}),  # and its code density, fitted after training
     ],
-    ids=["protocol", "dynamic-binarisation"],
+    ids=["protocol", "dynamic-binarisation", "autoencoder"],
 )
 def test_a_cell_stopped_at_any_batch_resumes_to_an_uninterrupted_run(tmp_path, monkeypatch, config):
     uninterrupted = train_cell(config, device="cpu")

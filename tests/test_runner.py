@@ -396,3 +396,20 @@ def test_evaluate_remeasures_from_checkpoints_without_training(tmp_path, cli):
     assert all(metrics_without_timing(store, c.id) == trained[c.id] for c in grid.cells)  # bit-identical on CPU
     bad = cli("evaluate", "--grid", grid_file, "--results", results, "--metrics", "ssim_gausian")
     assert bad.returncode == 2 and "unknown metric" in bad.stderr
+
+
+def test_an_autoencoder_cell_runs_evaluates_again_bit_for_bit_and_samples(tmp_path, cli):
+    grid_file = write_grid(tmp_path / "ae.yaml", "ae", {"model": ["ae"]})
+    results = tmp_path / "r"
+    assert cli("run", "--grid", grid_file, "--results", results, "--device", "cpu").returncode == 0
+    (cell,) = load_grid(grid_file).cells
+    store = CellStore(results)
+    trained = metrics_without_timing(store, cell.id)
+    assert trained["protocol"]["sampler"].startswith("codes from a Gaussian")
+    run = cli("evaluate", "--grid", grid_file, "--results", results, "--device", "cpu")
+    assert run.returncode == 0 and "1 measured" in run.stdout
+    assert metrics_without_timing(store, cell.id) == trained  # the fitted density travels in model.pt
+    out = tmp_path / "ae.png"
+    sampled = cli("sample", "--cell", cell.id, "--results", results, "--label", "3", "--out", out)
+    assert sampled.returncode == 0, sampled.stderr
+    assert out.read_bytes().startswith(b"\x89PNG")
