@@ -49,7 +49,21 @@ ID_OPTIONAL = (  # see CellConfig.identity
     "patience",
     "min_delta",
     "select",
+    "codebook_size",
+    "code_dim",
+    "commitment",
+    "codebook_update",
+    "prior_epochs",
+    "prior_width",
 )
+VQ_FIELDS = (
+    "codebook_size",
+    "code_dim",
+    "commitment",
+    "codebook_update",
+    "prior_epochs",
+    "prior_width",
+)  # model vqvae's own
 
 Count = Annotated[int, Field(strict=True, gt=0)]
 Width = Annotated[int, Field(strict=True, gt=0, le=MAX_WIDTH)]
@@ -127,6 +141,14 @@ class CellConfig(BaseModel):
     curve_size: int = Field(default=0, ge=0, le=100_000, strict=True)
     text_encoder: str | None = None  # condition "text": open_clip MODEL[:TAG|:FILE], see conditions/clip_text.py
     text_normalize: bool = Field(default=True, strict=True)  # L2-normalise sentence embeddings and their mean
+    # model vqvae (models/vqvae.py): K codebook vectors of code_dim, the commitment weight, and its code
+    # prior's epoch budget (None: the cell's epochs) and width
+    codebook_size: int = Field(default=512, ge=2, le=MAX_WIDTH, strict=True)
+    code_dim: Width = 16
+    commitment: float = Field(default=0.25, ge=0, strict=True)
+    codebook_update: Literal["ema", "loss"] = "ema"  # running means (the paper's appendix) or the codebook loss
+    prior_epochs: Count | None = None
+    prior_width: int = Field(default=128, gt=0, le=4096, strict=True)
 
     @field_validator(*CELL_FIELD_REGISTRIES)
     @classmethod
@@ -177,12 +199,37 @@ class CellConfig(BaseModel):
             )
         if self.task is not None:
             parse_task(self.task, self.image_size)
+        self._check_model_fields()
         if self.condition == "text" and not self.text_encoder:
             raise ValueError(
                 "condition 'text' needs text_encoder, e.g. 'ViT-B-32:openai', 'ViT-B-32:/path/to/file.pt', "
                 "or 'cvae-tiny-clip' (an untrained stand-in)"
             )
         return self
+
+    def _check_model_fields(self) -> None:
+        defaults = _json_defaults()
+        given = [f for f in VQ_FIELDS if getattr(self, f) != defaults[f]]
+        if self.model != "vqvae":
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)}: options of model vqvae's codebook and code prior; "
+                    f"model {self.model!r} has none"
+                )
+            return
+        if BACKBONES[self.backbone].flat_input:
+            raise ValueError(
+                f"model vqvae needs a backbone with a spatial code (a conv one); backbone {self.backbone!r} has none"
+            )
+        if self.conditioning != "none":
+            raise ValueError(
+                f"model vqvae takes the condition through its code prior only: set conditioning 'none' "
+                f"(not {self.conditioning!r})"
+            )
+        if self.prior_width % 4:
+            raise ValueError(
+                f"prior_width {self.prior_width}: the code prior's width must divide into its 4 attention heads"
+            )
 
     def _check_training_protocol(self, split_images: int | None) -> None:
         if split_images is not None and self.val_size:

@@ -64,7 +64,7 @@ IMAGE_TASKS: Registry[Any] = Registry("image task", "benchmark.conditions.image_
 BACKBONES: Registry[Any] = Registry("backbone", "benchmark.models.backbones")
 CONDITIONINGS: Registry[Any] = Registry("conditioning", "benchmark.models.conditioning")
 PRIORS: Registry[Any] = Registry("prior", "benchmark.models.prior")
-MODELS: Registry[Any] = Registry("model", "benchmark.models.cvae")
+MODELS: Registry[Any] = Registry("model", "benchmark.models.family")
 SCHEDULES: Registry[Any] = Registry("schedule", "benchmark.training.schedules")
 CELL_FIELD_REGISTRIES: dict[str, Registry[Any]] = {
     "dataset": DATASETS,

@@ -39,7 +39,7 @@ def test_the_code_density_is_each_class_s_mean_and_covariance():
     ae = build_model(small("ae"), LABELS).eval()
     images = torch.randint(0, 256, (300, 1, 28, 28), dtype=torch.uint8)
     labels = torch.arange(300) % 10
-    ae.after_training(images, labels, batch_size=64)
+    ae.after_training(images, labels, small("ae", batch_size=64), None)
     codes = ae.encode(images.float() / 255, labels)[0].detach().double().numpy()
     for k in (0, 7):
         own = codes[labels.numpy() == k]

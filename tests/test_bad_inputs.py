@@ -14,6 +14,9 @@ from benchmark.commands import main
 GOOD_BASE = "dataset: synthetic\nbackbone: mlp\nhidden: [16]\ntrain_size: 100\nepochs: 1\n"
 
 
+VQ_BASE = "dataset: synthetic\nmodel: vqvae\nbackbone: conv\nconditioning: none\ntrain_size: 100\nepochs: 1\n"
+
+
 def grid_text(base: str = GOOD_BASE, rest: str = "seeds: [0]\n") -> str:
     indented = "".join(f"  {line}\n" for line in base.splitlines())
     return f"name: bad\nbase:\n{indented}{rest}"
@@ -50,6 +53,24 @@ GRID_FILES = [
     ("unknown backbone", grid_text(GOOD_BASE.replace("mlp", "resnet")), [], "unknown backbone 'resnet'; valid:"),
     ("unknown conditioning", grid_text(GOOD_BASE + "conditioning: sum\n"), [], "unknown conditioning 'sum'; valid:"),
     ("unknown prior", grid_text(GOOD_BASE + "prior: gaussian\n"), [], "unknown prior 'gaussian'; valid: standard"),
+    ("codebook of one vector", grid_text(VQ_BASE + "codebook_size: 1\n"), [], "base.codebook_size = 1"),
+    ("negative commitment", grid_text(VQ_BASE + "commitment: -0.5\n"), [], "base.commitment = -0.5"),
+    ("zero code dimension", grid_text(VQ_BASE + "code_dim: 0\n"), [], "base.code_dim = 0"),
+    (
+        "unknown codebook update",
+        grid_text(VQ_BASE + "codebook_update: kmeans\n"),
+        [],
+        "base.codebook_update = 'kmeans'",
+    ),
+    ("vqvae on the MLP", grid_text(VQ_BASE.replace("conv", "mlp")), [], "backbone 'mlp' has none"),
+    ("vqvae with a conditioning mode", grid_text(VQ_BASE.replace("none", "film")), [], "set conditioning 'none'"),
+    (
+        "a code prior option on a model without one",
+        grid_text(GOOD_BASE + "prior_epochs: 5\n"),
+        [],
+        "prior_epochs: options of model vqvae's codebook and code prior; model 'cvae' has none",
+    ),
+    ("prior width past its heads", grid_text(VQ_BASE + "prior_width: 30\n"), [], "prior_width 30"),
     ("zero width_scale", grid_text(GOOD_BASE + "width_scale: 0\n"), [], "base.width_scale = 0"),
     ("string for match_params", grid_text(rest="match_params: 'yes'\n"), [], "match_params = 'yes'"),
     (

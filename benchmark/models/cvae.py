@@ -94,9 +94,17 @@ class CVAE(nn.Module):
         h = self.encoder(x, lambda site, h: self.conditioning.modulate("encoder", site, h, c))
         return self.conditioning.features(h, c)
 
-    def after_training(self, images: torch.Tensor, conditions: torch.Tensor, batch_size: int) -> None:
-        """A second stage fitted once the networks are trained and selected (the autoencoder's code density);
-        nothing for a model whose prior trains with it."""
+    regulariser = "kl"  # the loss's second term, as the epoch log names it
+    packable = True  # whether packed training may train it (a model with a trained second stage may not)
+
+    def after_training(
+        self, images: torch.Tensor, conditions: torch.Tensor, config: CellConfig, validation
+    ) -> dict | None:
+        """A second stage once the networks are trained and selected (the autoencoder's code density, the
+        VQ-VAE's code prior), given the training images (uint8) and conditions and the validation split
+        ((images, conditions) or None); returns what the cell's training summary records of it. Nothing
+        for a model whose prior trains with it."""
+        return None
 
     def decode_logits(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         h = self.decoder_input(self.conditioning.latent(z, c))
@@ -201,12 +209,12 @@ class Autoencoder(CVAE):
         return c.long() if len(self.code_mean) > 1 else torch.zeros(len(c), dtype=torch.long, device=c.device)
 
     @torch.no_grad()
-    def after_training(self, images: torch.Tensor, conditions: torch.Tensor, batch_size: int) -> None:
+    def after_training(self, images: torch.Tensor, conditions: torch.Tensor, config: CellConfig, validation) -> None:
         """Fit each class's Gaussian to the codes of its training images (the model in eval mode)."""
         codes = torch.cat(
             [
                 self.encode(images[part].float().div(255), conditions[part])[0]
-                for part in torch.arange(len(images), device=images.device).split(batch_size)
+                for part in torch.arange(len(images), device=images.device).split(config.batch_size)
             ]
         ).double()
         groups = self._group(conditions)
@@ -230,11 +238,6 @@ class Autoencoder(CVAE):
     def sample_unit_codes(self, c: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         z = torch.randn(len(c), self.latent_dim, generator=generator, device=c.device)
         return self.completed(decoder_mean(self.decode_logits(z, c), self.recon_loss), c)
-
-
-MODELS.register("cvae")(CVAE)
-MODELS.register("deterministic")(DeterministicNet)
-MODELS.register("ae")(Autoencoder)
 
 
 def build_model(config: CellConfig, source: ConditionSource) -> CVAE:

@@ -160,7 +160,7 @@ def training_curves(
     panels per level of `row` (a second varying axis: its levels are not pooled). `nonnegative`: every term
     is (the Bernoulli's cross-entropy or a squared error), so its band is cut at 0 like the KL's; a term spanning
     orders of magnitude on a log scale."""
-    terms = [t for t in ("loss", "recon", "kl", "val_loss") if t in logs]
+    terms = [t for t in ("loss", "recon", "kl", "vq", "val_loss") if t in logs]
     logs = _as_levels(logs, hue)
     levels = list(dict.fromkeys(logs[row])) if row else [None]
     fig, grid = plt.subplots(len(levels), len(terms), figsize=(4.2 * len(terms), 3.6 * len(levels)), squeeze=False)
@@ -168,7 +168,8 @@ def training_curves(
     for panels, level in zip(grid, levels):
         part = logs if row is None else logs[logs[row] == level]
         for ax, term in zip(panels, terms):
-            band = _nonnegative_errorbar if term == "kl" or nonnegative else t_errorbar  # a KL is never below 0
+            never_negative = term in ("kl", "vq") or nonnegative  # a KL, the VQ-VAE's squared distances
+            band = _nonnegative_errorbar if never_negative else t_errorbar
             sns.lineplot(
                 data=part, x="epoch", y=term, hue=hue, palette=palette(logs, hue), errorbar=band, ax=ax, marker=marker
             )

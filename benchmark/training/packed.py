@@ -43,9 +43,11 @@ def pack_key(config: CellConfig) -> str | None:
     dynamic binarisation draws per cell in the trainer, a learning curve is measured by the trainer, an
     image task's loss counts its target pixels only, which the trainer's loss does)."""
     from benchmark.models.backbones import BACKBONES
+    from benchmark.registry import MODELS
 
     if (
-        config.batchnorm
+        not MODELS[config.model].packable
+        or config.batchnorm
         or BACKBONES[config.backbone].builtin_batchnorm
         or config.binarize == "dynamic"
         or config.curve_size
@@ -212,6 +214,8 @@ class PackedProtocol:
         with torch.no_grad():  # named_* skip the second name of a shared module, as stack_module_state does
             for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
                 tensor.copy_(best[name] if best else stacked[name][k])
-        finish_training(model, config, bundle.train.images.to(self.device), conditions)
+        finish_training(
+            model, config, bundle.train.images.to(self.device), conditions, None
+        )  # packable: no prior stage
         summary = training_summary(log, config, selection.should_stop, selection.best_epoch or None)
         return TrainedCell(config, model, log, bundle, conditions, self.device, summary)

@@ -24,6 +24,7 @@ from benchmark.metrics.reconstruction import reconstruction_scores
 from benchmark.models.backbones import BACKBONES
 from benchmark.models.cvae import CVAE, build_model
 from benchmark.models.loss import cvae_loss, kl_weight, likelihood_case
+from benchmark.registry import MODELS
 from benchmark.seeding import stream_generator, stream_seed
 from benchmark.store import CellStore
 from benchmark.store.cells import CHECKPOINT
@@ -157,20 +158,22 @@ def train_cell(
     if STOP.requested:
         raise Preempted("terminated (SIGTERM) after training; the cell's state is saved")
     state.selection.restore_best(model)
-    finish_training(model, config, images, conditions)
+    second_stage = finish_training(model, config, images, conditions, validation)
     best = state.selection.best_epoch if validation else None
     summary = training_summary(log, config, state.selection.should_stop, best)
+    if second_stage:
+        summary["second_stage"] = second_stage
     if state.resumes:
         summary["resumed_from"] = state.resumes  # 0-based epoch and batches done when each resume began
     return TrainedCell(config, model, log, bundle, conditions, device, summary)
 
 
-def finish_training(model: CVAE, config: CellConfig, images: torch.Tensor, conditions: PreparedConditions) -> None:
-    """The selected model in eval mode, with its second stage fitted on the training images (for the
-    autoencoder, its code density; nothing for the VAE family)."""
+def finish_training(model: CVAE, config: CellConfig, images, conditions: PreparedConditions, validation) -> dict | None:
+    """The selected model in eval mode, with its second stage fitted on the training images (the
+    autoencoder's code density, the VQ-VAE's code prior; nothing for the VAE family)."""
     model.eval()
     drawn = conditions.train(stream_generator(config.seed, "second_stage")).to(images.device)
-    model.after_training(images, drawn, config.batch_size)
+    return model.after_training(images, drawn, config, validation)
 
 
 @dataclass
@@ -243,8 +246,9 @@ def validation_terms(model: CVAE, images: torch.Tensor, conditions: torch.Tensor
 
 
 def validation_record(loss: float, recon: float, kl: float, config: CellConfig) -> dict:
-    record = {"val_loss": loss, "val_recon": recon, "val_kl": kl}
-    if likelihood_case(config)[0]:
+    regulariser = MODELS[config.model].regulariser
+    record = {"val_loss": loss, "val_recon": recon, f"val_{regulariser}": kl}
+    if regulariser == "kl" and likelihood_case(config)[0]:
         record["val_neg_elbo"] = recon + kl
     return record
 
@@ -299,7 +303,7 @@ def _train_epoch(step_loss, model, optimizer, images, conditions, config, epoch,
         if STOP.requested:
             raise _EpochStopped(EpochPosition(index + 1, sums, time.perf_counter() - start, order_at_start))
     seconds = time.perf_counter() - start
-    return epoch_record(epoch, (sums / len(images)).tolist(), beta, seconds, len(images) / seconds)
+    return epoch_record(epoch, (sums / len(images)).tolist(), beta, seconds, len(images) / seconds, model.regulariser)
 
 
 CURVE_BATCH = 500
@@ -319,16 +323,19 @@ def curve_point(model: CVAE, bundle: DatasetBundle, conditions: PreparedConditio
     return {f"test_{name}": scores[name] for name in ("sse_image", "ssim", "ssim_gaussian")}
 
 
-def epoch_record(epoch: int, terms: list[float], beta: float, seconds: float, images_per_second: float) -> dict:
-    """One epoch's log entry from its mean (loss, recon, kl); a non-finite term fails the cell."""
+def epoch_record(
+    epoch: int, terms: list[float], beta: float, seconds: float, images_per_second: float, regulariser: str = "kl"
+) -> dict:
+    """One epoch's log entry from its mean (loss, recon, regulariser: the KL, or the VQ-VAE's codebook
+    terms, `vq`); a non-finite term fails the cell."""
     loss, recon, kl = terms
     if not all(math.isfinite(v) for v in terms):
-        raise CellFailed(f"non-finite loss at epoch {epoch + 1}: loss={loss}, recon={recon}, kl={kl}")
+        raise CellFailed(f"non-finite loss at epoch {epoch + 1}: loss={loss}, recon={recon}, {regulariser}={kl}")
     return {
         "epoch": epoch + 1,
         "loss": loss,
         "recon": recon,
-        "kl": kl,
+        regulariser: kl,
         "beta": beta,
         "seconds": seconds,
         "images_per_second": images_per_second,

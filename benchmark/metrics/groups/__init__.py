@@ -7,5 +7,6 @@ from benchmark.metrics.groups import domain  # noqa: F401
 from benchmark.metrics.groups import inception  # noqa: F401
 from benchmark.metrics.groups import likelihood  # noqa: F401
 from benchmark.metrics.groups import label  # noqa: F401
+from benchmark.metrics.groups import codebook  # noqa: F401
 from benchmark.metrics.groups import completion  # noqa: F401
 from benchmark.metrics.groups import cost  # noqa: F401

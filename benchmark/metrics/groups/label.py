@@ -76,6 +76,10 @@ def label_metrics(ctx: EvalContext) -> dict:
     density, case = likelihood_case(config)
     if not density:
         return ctx.unavailable(names, case)
+    if hasattr(ctx.model, "neg_elbo"):
+        return ctx.unavailable(
+            names, f"model {config.model}: its p(x|y) is a one-hot-posterior bound, not an importance-sampled estimate"
+        )
     if not ctx.model.uses_condition:
         ctx.notes["label"] = (
             "conditioning none with the standard prior ignores the label: information 0 and chance accuracy "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import torch
+
 from benchmark.metrics import likelihood
 from benchmark.metrics.context import EvalContext
 from benchmark.metrics.dependence import (
@@ -67,9 +69,11 @@ from benchmark.models.loss import likelihood_case
 def likelihood_metrics(ctx: EvalContext) -> dict:
     config = ctx.trained.config
     x, c = ctx.likelihood_images()
-    metrics = likelihood.latent_health(ctx.model, x, c)
     density, case = likelihood_case(config)
     ctx.notes["likelihood"] = case
+    if hasattr(ctx.model, "neg_elbo"):  # a one-hot posterior (vqvae): its ELBO, no importance sampling
+        return _one_hot_posterior(ctx, x, c, density, case)
+    metrics = likelihood.latent_health(ctx.model, x, c)
     if not density:
         estimated = [name for name in METRIC_GROUPS["likelihood"].names if name not in metrics]
         return {**metrics, **ctx.unavailable(estimated, case)}
@@ -89,3 +93,21 @@ def likelihood_metrics(ctx: EvalContext) -> dict:
         "neg_elbo": -estimate.mean_weight.mean().item(),
         "bits_per_dim": (nll.mean().item() + shift) / (pixels * math.log(2)),
     }
+
+
+def _one_hot_posterior(ctx: EvalContext, x, c, density: bool, case: str) -> dict:
+    """The VQ-VAE: -log p(x|k(x)) - log p(k(x)|c), the negative ELBO of its one-hot posterior (an upper bound
+    on -log p(x|c)); importance sampling a one-hot posterior returns that same number, so nll_iw and its
+    normalisation are not reported, and a discrete code has no per-dimension KL."""
+    names = METRIC_GROUPS["likelihood"].names
+    one_hot = ctx.unavailable(
+        [n for n in names if n != "neg_elbo"],
+        f"model {ctx.trained.config.model}: a one-hot posterior (one code grid per image), so the "
+        "importance-weighted estimate equals neg_elbo and there is no KL per latent dimension; see neg_elbo "
+        "and the codebook metrics",
+    )
+    if not density:
+        return {**one_hot, **ctx.unavailable(["neg_elbo"], case)}
+    ctx.notes["likelihood"] = f"{case}; neg_elbo here is -log p(x|k(x)) - log p(k(x)|c) of the code grid k(x)"
+    bound = torch.cat([ctx.model.neg_elbo(x[p], c[p]) for p in torch.arange(len(x)).split(ctx.eval.batch_size)])
+    return {**one_hot, "neg_elbo": bound.mean().item()}
