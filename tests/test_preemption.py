@@ -71,8 +71,17 @@ def same_training(a, b) -> bool:
         PROTOCOL_CELL,
         PROTOCOL_CELL.model_copy(update={"binarize": "dynamic", "dataset": "synthetic", "kl_warmup_epochs": 2}),
         PROTOCOL_CELL.model_copy(update={"model": "ae"}),  # and its code density, fitted after training
+        PROTOCOL_CELL.model_copy(  # and its code prior, trained after training
+            update={
+                "model": "vqvae",
+                "backbone": "conv",
+                "base_channels": 8,
+                "conditioning": "none",
+                "codebook_size": 16,
+            }
+        ),
     ],
-    ids=["protocol", "dynamic-binarisation", "autoencoder"],
+    ids=["protocol", "dynamic-binarisation", "autoencoder", "vqvae"],
 )
 def test_a_cell_stopped_at_any_batch_resumes_to_an_uninterrupted_run(tmp_path, monkeypatch, config):
     uninterrupted = train_cell(config, device="cpu")

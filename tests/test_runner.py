@@ -398,18 +398,25 @@ def test_evaluate_remeasures_from_checkpoints_without_training(tmp_path, cli):
     assert bad.returncode == 2 and "unknown metric" in bad.stderr
 
 
-def test_an_autoencoder_cell_runs_evaluates_again_bit_for_bit_and_samples(tmp_path, cli):
-    grid_file = write_grid(tmp_path / "ae.yaml", "ae", {"model": ["ae"]})
+VQ_TINY = {**TINY, "backbone": "conv", "base_channels": 8, "conditioning": "none", "codebook_size": 16, "val_size": 200}
+
+
+@pytest.mark.parametrize(
+    ("model", "base", "sampler"), [("ae", TINY, "codes from a Gaussian"), ("vqvae", VQ_TINY, "code grids drawn")]
+)
+def test_a_new_model_s_cell_runs_evaluates_again_bit_for_bit_and_samples(tmp_path, cli, model, base, sampler):
+    grid_file = write_grid(tmp_path / f"{model}.yaml", model, {"model": [model]}, base)
     results = tmp_path / "r"
-    assert cli("run", "--grid", grid_file, "--results", results, "--device", "cpu").returncode == 0
+    run = cli("run", "--grid", grid_file, "--results", results, "--device", "cpu")
+    assert run.returncode == 0, run.stderr
     (cell,) = load_grid(grid_file).cells
     store = CellStore(results)
     trained = metrics_without_timing(store, cell.id)
-    assert trained["protocol"]["sampler"].startswith("codes from a Gaussian")
+    assert trained["protocol"]["sampler"].startswith(sampler)
     run = cli("evaluate", "--grid", grid_file, "--results", results, "--device", "cpu")
     assert run.returncode == 0 and "1 measured" in run.stdout
-    assert metrics_without_timing(store, cell.id) == trained  # the fitted density travels in model.pt
-    out = tmp_path / "ae.png"
+    assert metrics_without_timing(store, cell.id) == trained  # the fitted density or prior travels in model.pt
+    out = tmp_path / f"{model}.png"
     sampled = cli("sample", "--cell", cell.id, "--results", results, "--label", "3", "--out", out)
     assert sampled.returncode == 0, sampled.stderr
     assert out.read_bytes().startswith(b"\x89PNG")

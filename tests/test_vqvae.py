@@ -120,3 +120,20 @@ def test_the_bound_is_the_decoder_term_plus_the_prior_term():
     expected = reconstruction_per_image(logits, x, "cbernoulli") + model.code_prior.nll(codes, c)
     assert torch.allclose(model.neg_elbo(x, c), expected)
     assert math.isfinite(model.neg_elbo(x, c).sum().item())
+
+
+@pytest.mark.parametrize(
+    ("source", "c"),
+    [(ConditionSource(num_classes=10), torch.tensor([0, 9])), (ConditionSource(vector_dim=12), torch.randn(2, 12))],
+    ids=["label or keyword", "text embedding"],
+)
+def test_the_prior_takes_every_condition_kind_as_its_first_token(source, c):
+    torch.manual_seed(0)
+    model = build_model(vq_config(), source).eval()
+    x = torch.rand(2, 1, 28, 28)
+    logits, vq = model(x, c)
+    assert logits.shape == x.shape and vq.shape == (2, 1)
+    assert model.sample(c, torch.Generator().manual_seed(0)).shape == x.shape
+    codes = model.codes(x, c)
+    other = c.flip(0)  # the prior's likelihood of the same codes moves with the condition
+    assert not torch.allclose(model.code_prior.nll(codes, c), model.code_prior.nll(codes, other))
