@@ -148,7 +148,7 @@ class CellConfig(BaseModel):
     commitment: float = Field(default=0.25, ge=0, strict=True)
     codebook_update: Literal["ema", "loss"] = "ema"  # running means (the paper's appendix) or the codebook loss
     prior_epochs: Count | None = None
-    prior_width: int = Field(default=128, gt=0, le=4096, strict=True)
+    prior_width: int = Field(default=64, gt=0, le=4096, strict=True)
 
     @field_validator(*CELL_FIELD_REGISTRIES)
     @classmethod

@@ -3,6 +3,7 @@ conditional prior, parameter matching."""
 
 import itertools
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -199,3 +200,21 @@ def test_match_params_refuses_a_backbone_of_fixed_widths():
             },
             "g.yaml",
         )
+
+
+def test_match_params_matches_the_model_family_with_the_vq_prior_counted():
+    from benchmark.grid import load_grid
+
+    grid = load_grid(Path(__file__).resolve().parents[1] / "ablations" / "model_family.yaml")
+    counts = {
+        (c.config.dataset, c.config.model, c.config.conditioning): parameter_count_of(c.config) for c in grid.cells
+    }
+    for dataset in ("fashion_mnist", "mnist"):
+        own = {k: v for k, v in counts.items() if k[0] == dataset}
+        target = own[(dataset, "vqvae", "none")]  # the largest: its codebook and code prior included
+        assert all(abs(n - target) <= MATCH_TOLERANCE * target for n in own.values()), own
+    vq = next(c.config for c in grid.cells if c.config.model == "vqvae")
+    without_prior = parameter_count_of(vq) - sum(
+        p.numel() for p in build_model(vq, ConditionSource(num_classes=10)).code_prior.parameters()
+    )
+    assert without_prior < 0.9 * parameter_count_of(vq)

@@ -32,6 +32,15 @@ def test_zip_varies_axes_together():
     assert len(g.cells) == 4
 
 
+def test_a_zipped_axis_may_repeat_a_value_its_rows_tell_apart():
+    g = grid(
+        axes={"model": ["ae", "cvae", "cvae"], "conditioning": ["concat", "none", "concat"]},
+        zip=[["model", "conditioning"]],
+    )
+    rows = [(c.config.model, c.config.conditioning) for c in g.cells]
+    assert rows == [("ae", "concat"), ("cvae", "none"), ("cvae", "concat")]
+
+
 def test_exclude_drops_matching_cells():
     g = grid(
         axes={"conditioning": ["none", "concat"], "latent_dim": [2, 8]},
@@ -100,6 +109,10 @@ BAD_GRIDS = [
         "g.yaml: zip[0] = ['latent_dim', 'beta']: axes zipped together need lists of equal length",
     ),
     ({"zip": [["beta"]]}, "g.yaml: zip[0] = 'beta': not an axis"),
+    (
+        {"axes": {"latent_dim": [2, 2], "beta": [1.0, 1.0]}, "zip": [["latent_dim", "beta"]]},
+        "g.yaml: zip[0] = ['latent_dim', 'beta']: duplicate rows of values",
+    ),
     ({"eval": {"n_samples": 0}}, "g.yaml: eval.n_samples = 0: Input should be greater than 0"),
     ({"eval": {"fid": True}}, "g.yaml: eval.fid = True: unknown key; valid: split, recon_size, n_samples"),
     ({"axes": {"latent_dim": 8}}, "g.yaml: axes.latent_dim = 8: Input should be a valid list"),

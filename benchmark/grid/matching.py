@@ -1,14 +1,14 @@
-"""Parameter matching (a grid's `match_params: true`): the conditioning mechanisms of a grid compared at
-equal model size, so that a mechanism cannot win by having more weights.
+"""Parameter matching (a grid's `match_params: true`): the conditioning mechanisms (or models) of a grid
+compared at equal model size, so that one cannot win by having more weights.
 
-Cells that differ only in their conditioning mode (and seed) form a group. Every mechanism of a group is
-widened, through the cell field `width_scale` (all hidden widths of the mlp or conv backbone times a
-factor, rounded), until its parameter count is within MATCH_TOLERANCE of the group's largest model.
+Cells that differ only in their conditioning mode, model (and its options) and seed form a group. Every
+member of a group is widened, through the cell field `width_scale` (all hidden widths of the mlp or conv
+backbone times a factor, rounded), until its parameter count is within MATCH_TOLERANCE of the group's largest model.
 """
 
 from __future__ import annotations
 
-from benchmark.config import CellConfig
+from benchmark.config import VQ_FIELDS, CellConfig
 from benchmark.errors import BenchError
 from benchmark.models.cost import parameter_count_of
 
@@ -18,8 +18,13 @@ MAX_SCALE = 8.0
 
 
 def _shape(config: CellConfig) -> CellConfig:
-    """What decides a model's size, less the conditioning mode: the key of a matching group."""
-    return config.model_copy(update={"conditioning": "none", "seed": 0, "width_scale": 1.0})
+    """What decides a model's size, less the conditioning mode and the model (cvae, ae, vqvae with its
+    codebook and prior options): the key of a matching group. A VQ-VAE's count includes its codebook and
+    its code prior; an autoencoder's fitted code density is statistics, not parameters."""
+    vq_defaults = {name: type(config).model_fields[name].default for name in VQ_FIELDS}
+    return config.model_copy(
+        update={"conditioning": "none", "model": "cvae", "seed": 0, "width_scale": 1.0, **vq_defaults}
+    )
 
 
 def matched_scale(config: CellConfig, target: int) -> float:
@@ -59,8 +64,8 @@ def match_parameters(configs: list[CellConfig], source: str) -> list[CellConfig]
         count = parameter_count_of(scaled)
         if abs(count - target) > MATCH_TOLERANCE * target:
             raise BenchError(
-                f"{source}: match_params: {config.backbone}/{config.conditioning} reaches {count:,} parameters at "
-                f"width_scale {scaled.width_scale}, not within {MATCH_TOLERANCE:.0%} of {target:,}"
+                f"{source}: match_params: {config.backbone}/{config.model}/{config.conditioning} reaches {count:,} "
+                f"parameters at width_scale {scaled.width_scale}, not within {MATCH_TOLERANCE:.0%} of {target:,}"
             )
         matched.append(scaled)
     return matched

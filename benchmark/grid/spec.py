@@ -319,10 +319,12 @@ def _matched(spec: GridSpec, cells: list[Cell], source: str) -> list[Cell]:
 
 
 def _axis_groups(spec: GridSpec, source: str) -> list[tuple[str, ...]]:
+    zipped_axes = {axis for group in spec.zip for axis in group}
     for axis, values in spec.axes.items():
         if not values:
             raise _fail(source, f"axes.{axis}", values, "empty axis: give at least one value")
-        if len({canonical_json(v) for v in values}) != len(values):
+        # a zipped axis may repeat a value (model cvae with and without the condition): its group's rows may not
+        if axis not in zipped_axes and len({canonical_json(v) for v in values}) != len(values):
             raise _fail(source, f"axes.{axis}", values, "duplicate values: each cell would appear twice")
         if axis in spec.base:
             raise _fail(source, f"axes.{axis}", values, "field is set in base too; keep it in one place")
@@ -334,6 +336,9 @@ def _axis_groups(spec: GridSpec, source: str) -> list[tuple[str, ...]]:
         lengths = {len(spec.axes[a]) for a in group}
         if len(lengths) > 1:
             raise _fail(source, f"zip[{i}]", group, "axes zipped together need lists of equal length")
+        rows = [canonical_json(row) for row in zip(*(spec.axes[a] for a in group))]
+        if len(set(rows)) != len(rows):
+            raise _fail(source, f"zip[{i}]", group, "duplicate rows of values: each cell would appear twice")
         zipped |= set(group)
     groups = [tuple(g) for g in spec.zip] + [(a,) for a in spec.axes if a not in zipped]
     return groups

@@ -144,7 +144,7 @@ class VQVAE(CVAE):
         self.pre_quant = nn.Conv2d(channels, config.code_dim, 1)
         self.post_quant = nn.Conv2d(config.code_dim, channels, 1)
         self.quantizer = VectorQuantizer(config.codebook_size, config.code_dim, config.codebook_update)
-        self.code_prior = CodePrior(config.codebook_size, side * side, source, config.prior_width or 128)
+        self.code_prior = CodePrior(config.codebook_size, side * side, source, config.prior_width)
         self.uses_condition = True
 
     def _z_e(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
