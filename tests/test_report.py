@@ -441,6 +441,13 @@ def test_the_findings_index_carries_each_question_with_the_answer_its_report_fou
         "cells done. Report: [toy.md](toy.md)" in index
     )  # one cell pending, one failed
     assert "## Other reports\n\n- [older.md](older.md)" in index
+    assert "Beyond CPU" not in index
+    spec["beyond_cpu"] = "The 128 px level needs a GPU: 21 h here."
+    grid_file.write_text(yaml.safe_dump(spec))
+    report = render_report(store, from_grid_file(store, grid_file), out).read_text()
+    assert "**Beyond CPU**: The 128 px level needs a GPU: 21 h here.\n" in report
+    assert "**Beyond CPU**: The 128 px level needs a GPU: 21 h here.\n" in write_index(out).read_text()
+    del spec["beyond_cpu"]
     assert "Within" not in index
     spec["findings_by"] = ["latent_dim"]  # then the question is answered at each latent size too
     grid_file.write_text(yaml.safe_dump(spec))

@@ -66,6 +66,9 @@ class GridSpec(BaseModel):
     findings_by: list[str] = []  # axes whose levels get findings of their own in reports (e.g. backbone)
     question: Question | None = None  # a line of reports/README.md, the findings index
     pipeline_check: str = ""  # why this grid checks the machinery and answers no question (the index lists it so)
+    # what of the question two CPU cores cannot answer in a working day at an honest scale, and what it would
+    # need (a GPU estimate): said in the report and in the index entry
+    beyond_cpu: str = ""
 
 
 @dataclass(frozen=True)

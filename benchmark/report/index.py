@@ -36,8 +36,12 @@ def scale_text(frame: pd.DataFrame) -> str:
     return f"{images} training images, {epochs} epochs, {seeds} seed{'s' * (seeds != 1)}, {size}"
 
 
-def write_question(assets: Path, question, answer: str, answers: list[str], scale: str, report: str) -> None:
+def write_question(
+    assets: Path, question, answer: str, answers: list[str], scale: str, report: str, beyond_cpu: str = ""
+) -> None:
     entry = {"question": question.text, "answer": answer, "answers": answers, "scale": scale, "report": report}
+    if beyond_cpu:
+        entry["beyond_cpu"] = beyond_cpu.strip()
     write_json(assets / QUESTION_FILE, entry)
 
 
@@ -56,6 +60,8 @@ def write_index(out: Path) -> Path:
         lines.append(f"## {entry['question']}\n")
         if entry.get("answer"):
             lines.append(f"**Answer**: {entry['answer']}\n")
+        if entry.get("beyond_cpu"):
+            lines.append(f"**Beyond CPU**: {entry['beyond_cpu']}\n")
         lines += [f"- {answer}" for answer in entry["answers"]]
         lines.append(f"\nScale: {entry['scale']}. Report: [{entry['report']}]({entry['report']})\n")
     overviews = {json.loads(p.read_text())["report"]: json.loads(p.read_text()) for p in out.glob(f"*/{OVERVIEW_FILE}")}

@@ -72,7 +72,7 @@ def _render_into(store: CellStore, grid: GridCells, out: Path, data_dir, scale_c
     question = grid.spec.question
     if question and ranked:
         answers, answer = _answers(frame, found, grid.axes, ranked, grid)
-        write_question(assets, question, answer, answers, _index_scale(frame, grid), path.name)
+        write_question(assets, question, answer, answers, _index_scale(frame, grid), path.name, grid.spec.beyond_cpu)
     write_text(path, "\n".join(s for s in sections if s))
 
 

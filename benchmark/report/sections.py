@@ -81,6 +81,7 @@ def _register_sections() -> None:
         "overrides": lambda r: _overrides_line(r.grid),
         "scale": lambda r: _scale_line(r.frame),
         "training": lambda r: _training_line(r.frame),
+        "beyond_cpu": lambda r: f"**Beyond CPU**: {r.grid.spec.beyond_cpu.strip()}\n" if r.grid.spec.beyond_cpu else "",
         "at a glance": question_section,
         "findings": findings_section,
         "claims": lambda r: _claims_section(r.found, r.grid.spec.claims) if r.grid.spec.claims else "",
