@@ -208,6 +208,12 @@ class CellConfig(BaseModel):
         return self
 
     def _check_model_fields(self) -> None:
+        stage = MODELS[self.model].second_stage
+        if stage and self.binarize == "dynamic":
+            raise ValueError(
+                f"model {self.model} fits its {stage} on the training images once, after training; binarize "
+                "'dynamic' draws new ones every epoch: use binarize 'fixed'"
+            )
         defaults = _json_defaults()
         given = [f for f in VQ_FIELDS if getattr(self, f) != defaults[f]]
         if self.model != "vqvae":
@@ -220,11 +226,6 @@ class CellConfig(BaseModel):
         if BACKBONES[self.backbone].flat_input:
             raise ValueError(
                 f"model vqvae needs a backbone with a spatial code (a conv one); backbone {self.backbone!r} has none"
-            )
-        if self.conditioning != "none":
-            raise ValueError(
-                f"model vqvae takes the condition through its code prior only: set conditioning 'none' "
-                f"(not {self.conditioning!r})"
             )
         if self.prior_width % 4:
             raise ValueError(
@@ -262,7 +263,8 @@ class CellConfig(BaseModel):
             *getattr(CONDITIONINGS[self.conditioning], "ignores", ()),
             *getattr(CONDITIONS[self.condition], "ignores", ()),
         }
-        return self.model_copy(update={name: type(self).model_fields[name].default for name in ignored})
+        reset = {name: type(self).model_fields[name].default for name in ignored}
+        return self.model_copy(update={**reset, **getattr(MODELS[self.model], "forced", {})})
 
     def identity(self) -> dict:
         """What a cell's id hashes: every field, except those added after ids were first published while

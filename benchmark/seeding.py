@@ -23,7 +23,8 @@ STREAMS = {
     # 8 (different kinds of draws, so no result depends on it); kept, as it fixes the published cells' images
     "validation": 8,
     "completion": 9,  # evaluation: the latents of image-task completions
-    "second_stage": 10,  # a model's second stage after training (the conditions a text cell's fit reads)
+    "second_stage": 10,  # a model's second stage after training: the conditions it reads (a text cell's captions)
+    "code_prior": 11,  # the VQ-VAE's code prior: the order of its training batches
 }
 if len(set(STREAMS.values())) != len(STREAMS):
     raise RuntimeError(f"two random streams share an id: {STREAMS}")

@@ -63,7 +63,6 @@ GRID_FILES = [
         "base.codebook_update = 'kmeans'",
     ),
     ("vqvae on the MLP", grid_text(VQ_BASE.replace("conv", "mlp")), [], "backbone 'mlp' has none"),
-    ("vqvae with a conditioning mode", grid_text(VQ_BASE.replace("none", "film")), [], "set conditioning 'none'"),
     (
         "a code prior option on a model without one",
         grid_text(GOOD_BASE + "prior_epochs: 5\n"),

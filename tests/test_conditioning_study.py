@@ -10,6 +10,7 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from benchmark.config import CellConfig
+from benchmark.errors import BenchError
 from benchmark.grid.matching import MATCH_TOLERANCE
 from benchmark.grid.spec import build_grid
 from benchmark.metrics import likelihood
@@ -212,9 +213,24 @@ def test_match_params_matches_the_model_family_with_the_vq_prior_counted():
     for dataset in ("fashion_mnist", "mnist"):
         own = {k: v for k, v in counts.items() if k[0] == dataset}
         target = own[(dataset, "vqvae", "none")]  # the largest: its codebook and code prior included
+        assert own[(dataset, "vae", "none")] and own[(dataset, "ae", "concat")]  # the models hold their own modes
         assert all(abs(n - target) <= MATCH_TOLERANCE * target for n in own.values()), own
     vq = next(c.config for c in grid.cells if c.config.model == "vqvae")
     without_prior = parameter_count_of(vq) - sum(
         p.numel() for p in build_model(vq, ConditionSource(num_classes=10)).code_prior.parameters()
     )
     assert without_prior < 0.9 * parameter_count_of(vq)
+
+
+def test_match_params_across_models_ignores_training_fields_and_refuses_a_silent_split():
+    axes = {"model": ["ae", "vae", "cvae", "vqvae"]}
+    base = {"backbone": "conv", "beta": 0.5, "kl_warmup_epochs": 3}  # no change of size: one group still
+    grid = build_grid({"name": "t", "base": base, "axes": axes, "match_params": True}, "g.yaml")
+    counts = [parameter_count_of(c.config) for c in grid.cells]
+    assert (max(counts) - min(counts)) / max(counts) <= MATCH_TOLERANCE, counts
+    for setting, message in (
+        ({"prior": "conditional"}, "prior is standard for models ae, vae, vqvae but conditional for cvae"),
+        ({"latent_dim": 32}, "latent_dim is 32 for models ae, cvae, vae but 16 for vqvae"),
+    ):
+        with pytest.raises(BenchError, match=message):
+            build_grid({"name": "t", "base": {**base, **setting}, "axes": axes, "match_params": True}, "g.yaml")

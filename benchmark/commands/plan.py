@@ -84,14 +84,14 @@ def _estimate_table(name: str, estimates, threads: int) -> Table:
     table = Table(
         title=f"{name}: pending cells by model family ({threads} torch thread{'s' * (threads != 1)} per cell)"
     )
-    for column in ("backbone", "px", "batch", "data set", "cells", "GFLOP/image", "images/epoch", "epochs"):
+    for column in ("model", "backbone", "px", "batch", "data set", "cells", "GFLOP/image", "images/epoch", "epochs"):
         table.add_column(column, justify="right")
     for column in ("GFLOP/s", "train min/cell", "eval s/cell (pilot)"):
         table.add_column(column, justify="right")
     families: dict[tuple, list] = {}
     for e in estimates:
         families.setdefault(family(e.cell), []).append(e)
-    for (backbone, size, batch, dataset), group in families.items():
+    for (model, backbone, size, batch, dataset), group in families.items():
         first = group[0]
         piloted = [e.pilot_epochs for e in group if e.pilot_epochs is not None]
         budgets = sorted({e.epochs for e in group})
@@ -100,6 +100,7 @@ def _estimate_table(name: str, estimates, threads: int) -> Table:
         at_pilot = sum(e.train_seconds(e.pilot_epochs) for e in group) / len(group) / 60
         evals = [e.pilot_eval_seconds for e in group if e.pilot_eval_seconds is not None]
         table.add_row(
+            model,
             backbone,
             str(size),
             str(batch),

@@ -21,10 +21,36 @@ def _shape(config: CellConfig) -> CellConfig:
     """What decides a model's size, less the conditioning mode and the model (cvae, ae, vqvae with its
     codebook and prior options): the key of a matching group. A VQ-VAE's count includes its codebook and
     its code prior; an autoencoder's fitted code density is statistics, not parameters."""
-    vq_defaults = {name: type(config).model_fields[name].default for name in VQ_FIELDS}
+    fields = type(config).model_fields
+    sizeless = {name: fields[name].default for name in (*VQ_FIELDS, "beta", "kl_warmup_epochs")}
     return config.model_copy(
-        update={"conditioning": "none", "model": "cvae", "seed": 0, "width_scale": 1.0, **vq_defaults}
+        update={"conditioning": "none", "model": "cvae", "seed": 0, "width_scale": 1.0, **sizeless}
     )
+
+
+def _check_models_share_groups(configs: list[CellConfig], source: str) -> None:
+    """Two models of a grid whose cells differ only in a field one of them ignores (a CVAE's conditional
+    prior, which the autoencoder has none of; a latent_dim the VQ-VAE ignores) would be matched in two
+    groups, each to its own largest: an error, not a silent split."""
+    loose: dict[CellConfig, dict[CellConfig, set[str]]] = {}
+    for config in configs:
+        key = _shape(config).model_copy(update={"prior": "standard", "latent_dim": 16})
+        loose.setdefault(key, {}).setdefault(_shape(config), set()).add(config.model)
+    for groups in loose.values():
+        (a, models_a), *rest = groups.items()
+        for b, models_b in rest:
+            if models_a == models_b:
+                continue  # every model at both values: a split the grid asks for (latent 8 and 32)
+            differ = [f for f in ("prior", "latent_dim") if getattr(a, f) != getattr(b, f)]
+            raise BenchError(
+                f"{source}: match_params: {' and '.join(differ)} is {_values(a, differ)} for models "
+                f"{', '.join(sorted(models_a))} but {_values(b, differ)} for {', '.join(sorted(models_b))} (a field "
+                "some models ignore), so they cannot be matched to one size; drop match_params or that setting"
+            )
+
+
+def _values(config: CellConfig, names: list[str]) -> str:
+    return "/".join(str(getattr(config, name)) for name in names)
 
 
 def matched_scale(config: CellConfig, target: int) -> float:
@@ -53,6 +79,7 @@ def match_parameters(configs: list[CellConfig], source: str) -> list[CellConfig]
                 f"{source}: match_params: backbone {config.backbone!r} has fixed widths and cannot be widened; "
                 "match_params needs the mlp or conv backbone"
             )
+    _check_models_share_groups(configs, source)
     targets: dict[CellConfig, int] = {}
     for config in configs:
         key = _shape(config)

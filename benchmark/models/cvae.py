@@ -95,6 +95,7 @@ class CVAE(nn.Module):
         return self.conditioning.features(h, c)
 
     regulariser = "kl"  # the loss's second term, as the epoch log names it
+    second_stage: str | None = None  # what after_training fits, if anything
     packable = True  # whether packed training may train it (a model with a trained second stage may not)
 
     def after_training(
@@ -176,6 +177,17 @@ class DeterministicNet(CVAE):
         return super().decode_logits(torch.zeros_like(z), c)
 
 
+class VAE(CVAE):
+    """The plain VAE (Kingma & Welling 2014): the CVAE's networks without the condition, N(0, I) prior. A
+    model of its own, so that one `model` axis can set it beside the AE, the CVAE and the VQ-VAE: its cells
+    hold conditioning none and the standard prior whatever the grid's base says (`forced`)."""
+
+    forced = {"conditioning": "none", "prior": "standard"}
+
+    def __init__(self, config: CellConfig, source: ConditionSource):
+        super().__init__(config.model_copy(update=self.forced), source)
+
+
 class Autoencoder(CVAE):
     """The plain (conditional) autoencoder: the CVAE's networks with a deterministic code z = mu(x, c), no
     KL and no log-variance head. It compresses and restores, but has no density over z, so it generates
@@ -186,6 +198,7 @@ class Autoencoder(CVAE):
 
     ignores = ("prior", "beta", "kl_warmup_epochs")
     has_density = False
+    second_stage = "code density"
     sampler = "codes from a Gaussian (full covariance) fitted to the training codes of each class after training"
     FIT_RIDGE = 1e-4  # added to each covariance's diagonal: a class whose codes span fewer than D directions
 

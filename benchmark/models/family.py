@@ -1,11 +1,12 @@
 """Every model a cell may ask for (`model:`), registered in one place: the VAE family and its two
 latent-free relatives (cvae.py), and the VQ-VAE (vqvae.py)."""
 
-from benchmark.models.cvae import CVAE, Autoencoder, DeterministicNet
+from benchmark.models.cvae import CVAE, VAE, Autoencoder, DeterministicNet
 from benchmark.models.vqvae import VQVAE
 from benchmark.registry import MODELS
 
 MODELS.register("cvae")(CVAE)
+MODELS.register("vae")(VAE)
 MODELS.register("deterministic")(DeterministicNet)
 MODELS.register("ae")(Autoencoder)
 MODELS.register("vqvae")(VQVAE)

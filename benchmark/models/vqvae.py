@@ -47,7 +47,7 @@ class VectorQuantizer(nn.Module):
         """van den Oord et al. 2017, appendix A.1: each vector becomes the running mean (decay EMA_DECAY)
         of the encoder outputs snapped to it, counts Laplace-smoothed so an unused vector is not divided
         by zero."""
-        flat = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
+        flat = z_e.float().permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
         one_hot = F.one_hot(indices.flatten(), len(self.cluster_size)).to(flat.dtype)
         self.cluster_size.mul_(EMA_DECAY).add_(one_hot.sum(0), alpha=1 - EMA_DECAY)
         self.embed_sum.mul_(EMA_DECAY).add_(one_hot.T @ flat, alpha=1 - EMA_DECAY)
@@ -67,10 +67,12 @@ class VectorQuantizer(nn.Module):
         self.initialised.fill_(True)
 
     def indices(self, z_e: torch.Tensor) -> torch.Tensor:
-        """(B, d, s, s) -> (B, s*s) index of each vector's nearest codebook vector (squared distance)."""
-        flat = z_e.permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
-        table = self.codebook.weight
-        distances = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ table.T + table.pow(2).sum(1)
+        """(B, d, s, s) -> (B, s*s) index of each vector's nearest codebook vector (squared distance, in fp32
+        whatever autocast says: bf16 distances snap some vectors to another code)."""
+        with torch.autocast(z_e.device.type, enabled=False):
+            flat = z_e.float().permute(0, 2, 3, 1).reshape(-1, z_e.shape[1])
+            table = self.codebook.weight.float()
+            distances = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ table.T + table.pow(2).sum(1)
         return distances.argmin(1).view(len(z_e), -1)
 
     def lookup(self, indices: torch.Tensor, side: int) -> torch.Tensor:
@@ -131,12 +133,16 @@ class VQVAE(CVAE):
 
     ignores = ("prior", "beta", "kl_warmup_epochs", "latent_dim")
     has_density = True
+    second_stage = "code prior"
     regulariser = "vq"  # codebook loss + commitment * commitment term, per image
     packable = False  # its code prior trains after the autoencoder, one cell at a time
     sampler = "code grids drawn from the autoregressive prior given the condition, then decoded"
 
+    forced = {"conditioning": "none"}  # the condition enters through the code prior only
+    prior_reads_condition = True
+
     def __init__(self, config: CellConfig, source: ConditionSource):
-        super().__init__(config, source)
+        super().__init__(config.model_copy(update=self.forced), source)
         del self.mu_head, self.logvar_head, self.decoder_input, self.prior
         channels, side, _ = self.decoder.shape
         self.side, self.code_dim, self.commitment = side, config.code_dim, config.commitment

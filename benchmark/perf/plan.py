@@ -42,9 +42,10 @@ TIMED_IMAGES = 8192  # images per epoch of the longer of a family's two timed ru
 
 
 def family(cell: Cell) -> tuple:
-    """Cells whose training kernels run alike: one timed run each."""
+    """Cells whose training kernels run alike: one timed run each (the model too: a VQ-VAE's snapping and
+    code prior are not the VAE's; the code prior's own training after the cell's is not estimated)."""
     c = cell.config
-    return (c.backbone, c.image_size, c.batch_size, c.dataset)
+    return (c.model, c.backbone, c.image_size, c.batch_size, c.dataset)
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ def figure_section(r: Report) -> str:
         r,
         shown=finding_metrics(r.frame, [m for m in r.metrics if metric_specs()[m].better])[0],
         varying=varying,
-        hue=MECHANISM_AXIS if MECHANISM_AXIS in varying else None,
+        hue="model" if "model" in varying else MECHANISM_AXIS if MECHANISM_AXIS in varying else None,
         groups=compared_axes(r.frame, r.axes),
         spread=spread_text(r.frame),
     )
@@ -306,7 +306,7 @@ def _keep_published(published: Path, assets: Path, name: str) -> bool:
 
 def _latent_figures(store, frame, axes, assets: Path, name: str, data_dir, published: Path) -> list[str]:
     reps = _representatives(frame, axes)
-    if MECHANISM_AXIS not in reps:
+    if MECHANISM_AXIS not in reps or "model" in axes:  # drawn per mechanism: across models they would mislabel
         return []
     trained = reps[[(store.cell_dir(c) / "model.pt").exists() for c in reps["cell"]]]
     if trained.empty:  # rendered from published data: the figures the published report drew

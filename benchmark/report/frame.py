@@ -155,6 +155,10 @@ def cells_frame(store: CellStore, grid: GridCells, files: dict[str, CellFiles] |
 def _reads_condition(cell: dict) -> bool:
     """Whether the model's likelihood is conditional: not for conditioning none with the standard prior, whose
     -log p(x|c) is -log p(x)."""
+    from benchmark.registry import MODELS
+
+    if getattr(MODELS[cell.get("model", "cvae")], "prior_reads_condition", False):  # the VQ-VAE's code prior
+        return True
     return cell.get("conditioning") != "none" or cell.get("prior", "standard") != "standard"
 
 

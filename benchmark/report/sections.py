@@ -272,7 +272,7 @@ def _matching_section(grid: GridCells, frame: pd.DataFrame) -> str:
     done = frame[frame["status"] == "done"]
     if "parameters" not in done or done["parameters"].isna().all():
         return ""
-    groups = [a for a in grid.axes if a not in ("seed", MECHANISM_AXIS)]
+    groups = [a for a in grid.axes if a not in ("seed", MECHANISM_AXIS, "model")]  # matched across both
 
     def spread(counts: pd.Series) -> float:
         return (counts.max() - counts.min()) / counts.max()

@@ -4,7 +4,7 @@ The prior learns p(codes | c) on the code grids of the training images (the auto
 mode), with Adam at the cell's learning rate and batch size, for `prior_epochs` (default: the cell's
 epochs), and, where the cell holds out a validation split, its own validation loss (the prior's negative
 log-likelihood of the validation images' codes, nats per image), early stopping and best-epoch selection
-under the cell's patience and select. Deterministic: the order comes from the cell's second_stage stream.
+under the cell's patience and select. Deterministic: the order comes from the cell's code_prior stream.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def train_code_prior(model, images, conditions, config, validation) -> dict:
     budget = config.prior_epochs or config.epochs
     selection = ModelSelection(config)
     optimizer = torch.optim.Adam(prior.parameters(), lr=config.lr)
-    order_gen = stream_generator(config.seed, "second_stage")
+    order_gen = stream_generator(config.seed, "code_prior")
     log = []
     for epoch in range(budget):
         prior.train()

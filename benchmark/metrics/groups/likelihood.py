@@ -74,6 +74,9 @@ def likelihood_metrics(ctx: EvalContext) -> dict:
     if hasattr(ctx.model, "neg_elbo"):  # a one-hot posterior (vqvae): its ELBO, no importance sampling
         return _one_hot_posterior(ctx, x, c, density, case)
     metrics = likelihood.latent_health(ctx.model, x, c)
+    if not ctx.model.has_density:  # no posterior or prior to take a KL between (the autoencoder)
+        del metrics["kl_per_dim"]
+        ctx.unavailable(["kl_per_dim"], case)
     if not density:
         estimated = [name for name in METRIC_GROUPS["likelihood"].names if name not in metrics]
         return {**metrics, **ctx.unavailable(estimated, case)}
