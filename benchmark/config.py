@@ -33,6 +33,7 @@ from benchmark.registry import (
 MAX_WIDTH = 16_384  # latent_dim, embed_dim, hidden widths: a 16k x 16k Linear is already 1 GiB of fp32 weights
 MAX_BATCH = 65_536
 
+VQ_FIELDS = ("codebook_size", "code_dim", "commitment", "codebook_update", "prior_epochs", "prior_width")  # vqvae's
 ID_OPTIONAL = (  # see CellConfig.identity
     "prior",
     "width_scale",
@@ -49,21 +50,8 @@ ID_OPTIONAL = (  # see CellConfig.identity
     "patience",
     "min_delta",
     "select",
-    "codebook_size",
-    "code_dim",
-    "commitment",
-    "codebook_update",
-    "prior_epochs",
-    "prior_width",
+    *VQ_FIELDS,
 )
-VQ_FIELDS = (
-    "codebook_size",
-    "code_dim",
-    "commitment",
-    "codebook_update",
-    "prior_epochs",
-    "prior_width",
-)  # model vqvae's own
 
 Count = Annotated[int, Field(strict=True, gt=0)]
 Width = Annotated[int, Field(strict=True, gt=0, le=MAX_WIDTH)]
