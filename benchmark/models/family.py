@@ -5,8 +5,9 @@ from benchmark.models.cvae import CVAE, VAE, Autoencoder, DeterministicNet
 from benchmark.models.vqvae import VQVAE
 from benchmark.registry import MODELS
 
+# in the order they were added: a figure's colour of each model follows it
 MODELS.register("cvae")(CVAE)
-MODELS.register("vae")(VAE)
 MODELS.register("deterministic")(DeterministicNet)
 MODELS.register("ae")(Autoencoder)
+MODELS.register("vae")(VAE)
 MODELS.register("vqvae")(VQVAE)

@@ -55,13 +55,21 @@ Figure = Callable[[FigurePlan], list[str]]
 FIGURES: Registry[Figure] = Registry("report figure")
 
 
+def _hue(varying: list[str]) -> str | None:
+    """Curves are coloured by conditioning mode; where the model varies with it (the model family: the VAE
+    and the VQ-VAE hold conditioning none), by model, which a colour by mode would pool."""
+    if MECHANISM_AXIS not in varying:
+        return None
+    return "model" if "model" in varying else MECHANISM_AXIS
+
+
 def figure_section(r: Report) -> str:
     varying = [a for a in r.axes if a != "seed" and r.frame[a].nunique() > 1]
     plan = FigurePlan(
         r,
         shown=finding_metrics(r.frame, [m for m in r.metrics if metric_specs()[m].better])[0],
         varying=varying,
-        hue="model" if "model" in varying else MECHANISM_AXIS if MECHANISM_AXIS in varying else None,
+        hue=_hue(varying),
         groups=compared_axes(r.frame, r.axes),
         spread=spread_text(r.frame),
     )
