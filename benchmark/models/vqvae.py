@@ -26,6 +26,9 @@ PRIOR_LAYERS = 2
 PRIOR_HEADS = 4
 EMA_DECAY = 0.99  # codebook_update 'ema': the paper's decay
 EMA_EPS = 1e-5
+# a vector whose running count fell below this is moved to an encoder output of the batch (a "random
+# restart", as Jukebox does): from a count of 1 at decay 0.99 that is about 690 steps without any use
+DEAD_BELOW = 1e-3
 
 
 class VectorQuantizer(nn.Module):
@@ -54,6 +57,15 @@ class VectorQuantizer(nn.Module):
         total, k = self.cluster_size.sum(), len(self.cluster_size)
         smoothed = (self.cluster_size + EMA_EPS) / (total + k * EMA_EPS) * total
         self.codebook.weight.copy_(self.embed_sum / smoothed.unsqueeze(1))
+        self._restart_dead(flat)
+
+    def _restart_dead(self, flat: torch.Tensor) -> None:
+        dead = self.cluster_size < DEAD_BELOW
+        if dead.any():  # evenly spaced outputs of the batch: deterministic, and spread over its images
+            picked = flat[torch.linspace(0, len(flat) - 1, int(dead.sum()), device=flat.device).long()]
+            self.codebook.weight[dead] = picked
+            self.embed_sum[dead] = picked
+            self.cluster_size[dead] = 1.0
 
     @torch.no_grad()
     def initialise(self, z_e: torch.Tensor) -> None:
