@@ -172,6 +172,8 @@ def finish_training(model: CVAE, config: CellConfig, images, conditions: Prepare
     """The selected model in eval mode, with its second stage fitted on the training images (the
     autoencoder's code density, the VQ-VAE's code prior; nothing for the VAE family)."""
     model.eval()
+    if model.second_stage is None:
+        return None  # the VAE family: no conditions to draw
     drawn = conditions.train(stream_generator(config.seed, "second_stage")).to(images.device)
     return model.after_training(images, drawn, config, validation)
 
