@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from benchmark.commands.common import DataDir, Overrides, console, resolve_grid
+from benchmark.commands.common import RESULTS, DataDir, GridFile, Only, Overrides, Results, console, resolve_grid
 from benchmark.errors import BenchError
 
 app = typer.Typer(no_args_is_help=True, help="Speed measurements (never run inside tests).")
@@ -81,3 +81,36 @@ def perf_cell(
     if out is not None:
         write_text(out, text)
     console.print(text)
+
+
+@app.command("sample")
+def perf_sample(
+    grid: GridFile = None,
+    override: Overrides = [],
+    only: Only = [],
+    images: Annotated[int, Opt("--images", min=1, help="Images generated per measurement.")] = 1_000,
+    batch: Annotated[int, Opt("--batch", min=1, help="Images per sampler call.")] = 100,
+    repeats: Annotated[int, Opt("--repeats", min=1, help="Measurements per cell; their median is kept.")] = 3,
+    results: Results = RESULTS,
+    data_dir: DataDir = None,
+) -> None:
+    """Time each done cell's sampler on one CPU thread and record it beside the cell (reports show it)."""
+    from rich.table import Table
+
+    from benchmark.perf.sample_speed import time_grid_sampling
+    from benchmark.runner.grid_run import filter_cells
+    from benchmark.runner.preflight import check_data_dir, check_store
+
+    spec = resolve_grid(grid, [], override)
+    store = check_store(results)
+    check_data_dir(data_dir)
+    cells = {c.id: dict(c.axis_values) for c in filter_cells(spec.cells, only)}
+    table = Table("cell", *spec.axes, "ms per image", "runs")
+    for cell_id, timing in time_grid_sampling(store, list(cells), data_dir, images, batch, repeats):
+        runs = ", ".join(f"{r:.3f}" for r in timing["runs_ms_per_image"])
+        values = [str(cells[cell_id].get(a)) for a in spec.axes]
+        table.add_row(cell_id, *values, f"{timing['ms_per_image']:.3f}", runs)
+    if not table.row_count:
+        raise BenchError(f"--results {results}: no done cell of grid {spec.name} with a checkpoint; nothing to time")
+    console.print(table)
+    console.print(f"recorded in each cell's sample_timing.json ({results}); one thread, {images} images per run")

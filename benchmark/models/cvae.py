@@ -78,6 +78,7 @@ class CVAE(nn.Module):
 
     has_density = True  # p(x|c) is defined (the likelihood metrics where the decoder is a density)
     sampler = "z from the cell's prior (N(0, I), or p(z|c) when it learns one)"
+    interpolated = "the two images' posterior means"  # what encode returns, which interpolation moves along
 
     def encode(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x in [0, 1], (B, C, H, W) -> (mu, logvar) of q(z|x, c)."""
@@ -164,6 +165,7 @@ class DeterministicNet(CVAE):
     has latent_dim inputs that only ever see zeros)."""
 
     ignores = ("prior", "beta", "kl_warmup_epochs")  # cell fields a model without a latent does not use
+    interpolated = "nothing (z = 0 for every image)"
 
     def __init__(self, config: CellConfig, source: ConditionSource):
         super().__init__(config, source)
@@ -198,6 +200,7 @@ class Autoencoder(CVAE):
 
     ignores = ("prior", "beta", "kl_warmup_epochs")
     has_density = False
+    interpolated = "the two images' codes"
     second_stage = "code density"
     sampler = "codes from a Gaussian (full covariance) fitted to the training codes of each class after training"
     FIT_RIDGE = 1e-4  # added to each covariance's diagonal: a class whose codes span fewer than D directions

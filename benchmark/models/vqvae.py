@@ -149,6 +149,7 @@ class VQVAE(CVAE):
     regulariser = "vq"  # codebook loss + commitment * commitment term, per image
     packable = False  # its code prior trains after the autoencoder, one cell at a time
     sampler = "code grids drawn from the autoregressive prior given the condition, then decoded"
+    interpolated = "the two images' encoder grids before snapping, each step snapped to the codebook"
 
     forced = {"conditioning": "none"}  # the condition enters through the code prior only
     prior_reads_condition = True

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import torch
 
-from benchmark.drawing import display_scale, interpolation_png, upscaled_png
+from benchmark.drawing import display_scale, grid_png, interpolation_png, upscaled_png
 from benchmark.fileio import atomic_write
 from benchmark.metrics.registry import metric_specs
 from benchmark.registry import Registry
@@ -183,6 +184,63 @@ def _cell_image_figures(f: FigurePlan) -> list[str]:
 def _latent_figure_lines(f: FigurePlan) -> list[str]:
     r = f.report
     return _latent_figures(r.store, r.frame, r.axes, r.assets, r.grid.name, r.data_dir, r.published_folder)
+
+
+@FIGURES.register("model figures")
+def _model_figure_lines(f: FigurePlan) -> list[str]:
+    """Where the model varies: each model's interpolation strip, and an autoencoder's N(0, I)-code samples
+    beside its fitted-density samples (shown with the cells), from the first shown cell of each model."""
+    r = f.report
+    reps = _representatives(r.frame, r.axes)
+    if "model" not in r.axes or reps.empty:
+        return []
+    lines = []
+    for model, cells in reps.groupby("model", sort=False):
+        row = next(cells.itertuples())
+        others = ", ".join(f"{a}={getattr(row, a)}" for a in r.axes if a not in ("model", "seed"))
+        shown = f"`{row.cell}`" + (f" ({others}, seed {row.seed})" if others else f" (seed {row.seed})")
+        drawn = _draw_model_figures(r, row) if (r.store.cell_dir(row.cell) / "model.pt").exists() else None
+        for kind, caption in _model_captions(model).items():
+            filename = f"{kind}_{model}.png"
+            if (drawn is not None and kind in drawn) or (
+                drawn is None and _keep_published(r.published_folder, r.assets, filename)
+            ):
+                lines.append(f"![{kind} {model}]({r.grid.name}/{filename})\n\n*{caption} Cell: {shown}.*\n")
+    return lines
+
+
+def _model_captions(model: str) -> dict[str, str]:
+    from benchmark.registry import MODELS
+
+    entry = MODELS[model]
+    captions = {
+        "interpolation": f"Interpolation, model {model}: ten steps along a straight line between "
+        f"{entry.interpolated}, decoded (three pairs of test images, a row each; the condition held at the "
+        "first image's)."
+    }
+    if hasattr(entry, "sample_unit_codes"):
+        captions["unit_code_samples"] = (
+            f"Samples of model {model} with codes drawn from N(0, I) instead of its fitted Gaussians (the "
+            "samples shown with its cell): a row per class (or the first 20 test conditions); "
+            "fid_domain_unit_codes and cond_acc_unit_codes measure them."
+        )
+    return captions
+
+
+def _draw_model_figures(r: Report, row) -> set[str]:
+    """Draw a model's figures from its checkpoint into the report's folder; the kinds drawn."""
+    trained = load_stored_cell(r.store, row.cell, r.data_dir)
+    model, scale = trained.model, display_scale(row.image_px)
+    pngs = {"interpolation": interpolation_png(model, trained.bundle.test.images, trained.conditions.test)}
+    if hasattr(model, "sample_unit_codes"):
+        classes = trained.conditions.source.num_classes
+        conditions = torch.arange(classes).repeat_interleave(10) if classes else trained.conditions.test[:20]
+        images = model.sample_unit_codes(conditions, torch.Generator().manual_seed(0))
+        pngs["unit_code_samples"] = grid_png(images, 10)
+    for kind, png in pngs.items():
+        data = upscaled_png(png, scale)
+        atomic_write(r.assets / f"{kind}_{row.model}.png", lambda tmp, d=data: tmp.write_bytes(d))
+    return set(pngs)
 
 
 _SCALE_FIELDS = ("image_size", "dataset", "task", "recon_loss", "binarize")  # change a per-image loss's scale

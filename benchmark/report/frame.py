@@ -13,6 +13,7 @@ from benchmark.grid.spec import GridSpec
 from benchmark.metrics.registry import headline_metrics, metric_specs, scalar_value
 from benchmark.runner.grid_run import grid_record
 from benchmark.store import CellStatus, CellStore
+from benchmark.store.cells import SAMPLE_TIMING
 
 
 @dataclass
@@ -82,6 +83,7 @@ class CellFiles:
     metrics: dict | None = None
     log: list | None = None
     failed: dict | None = None
+    timing: dict | None = None  # bench perf sample's record (store.SAMPLE_TIMING), where measured
     damage: object = ""  # why a damaged cell is not read (store.damage: what failed its check)
 
     def reason(self) -> str:
@@ -106,6 +108,7 @@ def read_cells(store: CellStore, grid: GridCells) -> dict[str, CellFiles]:
                 metrics=store.read(cell_id, "metrics.json") if done else None,
                 log=store.read(cell_id, "log.json"),
                 failed=None if done else store.read(cell_id, "failed.json"),
+                timing=store.read(cell_id, SAMPLE_TIMING) if done else None,
             )
         else:
             files[cell_id] = CellFiles(status)
@@ -142,6 +145,12 @@ def cells_frame(store: CellStore, grid: GridCells, files: dict[str, CellFiles] |
         row["stopped"] = training.get("stopped")  # early_stopping or epoch_budget
         row["train_seconds"] = sum(e.get("seconds", 0.0) for e in log) if log else None
         row["eval_seconds"] = sum((metrics.get("eval_seconds") or {}).values()) if metrics else None
+        row["train_ms_per_image"] = _train_ms_per_image(log)
+        timing = stored.timing or {}
+        row["sample_ms_per_image"] = timing.get("ms_per_image")
+        row["sample_images"], row["sample_batch"], row["sample_cpu"] = (
+            timing.get(k) for k in ("images", "batch", "cpu")
+        )
         row.update({m: scalar_value(metrics.get(m)) for m in _scalar_metrics(row)})
         if row["reads_condition"] is False and row.get("nll_marginal") is None:
             row["nll_marginal"] = row.get("nll_iw")  # a model that ignores the label: p(x|y) = p(x) for every y
@@ -150,6 +159,14 @@ def cells_frame(store: CellStore, grid: GridCells, files: dict[str, CellFiles] |
     for metric in headline_metrics():
         frame[metric] = pd.to_numeric(frame[metric], errors="coerce")
     return frame
+
+
+def _train_ms_per_image(log: list) -> float | None:
+    """Median over epochs of the training loop's milliseconds per image (the epoch log's images/s), the first
+    epoch left out when there are others (warm-up); measured while the run's other cells shared the machine."""
+    rates = [e["images_per_second"] for e in log if e.get("images_per_second")]
+    rates = rates[1:] if len(rates) > 1 else rates
+    return 1000 / float(pd.Series(rates).median()) if rates else None
 
 
 def _reads_condition(cell: dict) -> bool:

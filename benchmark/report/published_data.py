@@ -36,6 +36,8 @@ def write_cells_file(files: dict, record: dict, assets: Path) -> None:
             "log": stored.log,
             "failed": stored.failed,
         }
+        if stored.timing is not None:
+            line["sample_timing"] = stored.timing
         lines.append(json.dumps(line, sort_keys=True, allow_nan=True))
     write_text(assets / CELLS_FILE, "".join(f"{line}\n" for line in lines))
     write_json(assets / GRID_FILE, record)
@@ -61,7 +63,9 @@ def store_from_published(assets: Path, root: Path) -> CellStore:
     store.record_grid(record["name"], record["source"], record["cells"], tuple(record.get("overrides", ())))
     for line in _lines(assets / CELLS_FILE):
         if line["status"] in (CellStatus.DONE.value, CellStatus.FAILED.value):
-            store.restore(line["id"], line["config"], line["log"], line["metrics"], line["failed"])
+            store.restore(
+                line["id"], line["config"], line["log"], line["metrics"], line["failed"], line.get("sample_timing")
+            )
     return store
 
 

@@ -29,6 +29,7 @@ from benchmark.report.published_section import published_section
 from benchmark.report.stats import (
     ALPHA,
     MIN_SEEDS,
+    PER_IMAGE_COSTS,
     along_text,
     claim_verdict,
     compared_axes,
@@ -391,7 +392,26 @@ def _table_section(frame: pd.DataFrame, axes: list[str], metrics: list[str], ass
     caption = "Mean and 95% t-interval over seeds; best in bold."
     return (
         "## Results\n\nMean ± half-width of the 95% t-interval over seeds (n = seeds); best in bold. "
-        "A single seed shows the value alone.\n\n" + report_table(table, assets, "results", caption)
+        "A single seed shows the value alone."
+        + _per_image_cost_text(frame, table)
+        + "\n\n"
+        + report_table(table, assets, "results", caption)
+    )
+
+
+def _per_image_cost_text(frame: pd.DataFrame, table: pd.DataFrame) -> str:
+    """How the per-image cost columns were measured, when the table has them."""
+    if PER_IMAGE_COSTS["sample_ms_per_image"] not in table:
+        return ""
+    timed = frame[frame["sample_ms_per_image"].notna()]
+    cpus = sorted({str(c) for c in timed["sample_cpu"].dropna()})
+    return (
+        " *train (s)* is the first training stage's epochs (a second stage, the VQ-VAE's code prior, trains "
+        "after them, within the cell's time); *train (ms/image)* the median over epochs (the first left out) "
+        "of that loop's wall time per training image, while the run's other cells shared the machine; "
+        "*sample (ms/image)*: `bench perf sample`, the median of repeated timings of the cell's own sampler generating "
+        f"{int(timed['sample_images'].iloc[0]):,} images in batches of {int(timed['sample_batch'].iloc[0])} on "
+        f"one CPU thread with the machine otherwise idle ({'; '.join(cpus)}), mean over the seeds' cells."
     )
 
 

@@ -105,6 +105,9 @@ def summary_table(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> p
         for column, title in (("train_seconds", "train (s)"), ("eval_seconds", "eval (s)")):
             if column in part and part[column].notna().any():
                 row[title] = f"{part[column].mean():.0f}"
+        if "sample_ms_per_image" in done and done["sample_ms_per_image"].notna().any():  # bench perf sample ran
+            for column, title in PER_IMAGE_COSTS.items():
+                row[title] = "-" if part[column].isna().all() else f"{part[column].mean():.3g}"
         rows.append(row)
         means.append(mean_row)
     table = pd.DataFrame(rows)
@@ -116,6 +119,12 @@ def summary_table(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> p
                 best = column.idxmin() if better == "lower" else column.idxmax()
                 table.loc[best, header(metric)] = f"**{table.loc[best, header(metric)]}**"
     return table
+
+
+PER_IMAGE_COSTS = {  # frame column -> table header; the grid's report explains how each was measured
+    "train_ms_per_image": "train (ms/image)",
+    "sample_ms_per_image": "sample (ms/image)",
+}
 
 
 def span_text(values: pd.Series) -> str:

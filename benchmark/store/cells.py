@@ -39,6 +39,7 @@ CONFIG, LOG, METRICS, FAILED, CHECKPOINT, LOCK, RESUME = (
     ".lock",
     "resume.pt",  # a cell's training state mid-way (training/resume.py); gone once the cell is done
 )
+SAMPLE_TIMING = "sample_timing.json"  # bench perf sample's wall-clock record: not a cell output, not checksummed
 GRIDS, DAMAGED = "grids", "damaged"  # folders of the store that are not cells
 REQUIRED_KEYS = {CONFIG: ("cell",), METRICS: ("protocol",), FAILED: ("reason",)}
 
@@ -103,6 +104,11 @@ class CellStore:
             return without_meta(read_checked(path, REQUIRED_KEYS.get(name, ()), expect_list=name == LOG)[0])
         except DamagedFile as err:
             raise BenchError(f"{path}: damaged ({err.damage.reason}); `bench store check` lists the damage") from None
+
+    def record_sample_timing(self, cell_id: str, timing: dict) -> None:
+        """How fast a done cell's model samples on this machine (`bench perf sample`): a measurement beside the
+        cell's files, replaced by the next one; not among the checksummed, bit-identical outputs."""
+        write_json(self.cell_dir(cell_id) / SAMPLE_TIMING, sealed(timing))
 
     def record_grid(self, name: str, source: str, cells: list[dict], overrides: tuple[str, ...] = ()) -> None:
         record = {"name": name, "source": source, "overrides": list(overrides), "cells": cells}
@@ -201,11 +207,15 @@ class CellStore:
         new = {name: file_checksum(folder / name) for name in redrawn}
         write_json(folder / METRICS, sealed({**metrics, FILES_KEY: {**kept, **new}}))
 
-    def restore(self, cell_id: str, config: dict, log: list | None, metrics: dict | None, failed: dict | None) -> None:
+    def restore(
+        self, cell_id: str, config: dict, log: list | None, metrics: dict | None, failed: dict | None, timing=None
+    ) -> None:
         """A cell's files from a published report's data (no checkpoint, no images), sealed as written here."""
         folder = self.cell_dir(cell_id)
         folder.mkdir(parents=True, exist_ok=True)
         write_json(folder / CONFIG, sealed(config))
+        if timing is not None:
+            self.record_sample_timing(cell_id, timing)
         if log is not None:
             write_json(folder / LOG, log)
         if failed is not None:
@@ -221,9 +231,9 @@ class CellStore:
 
 
 def _checksums(folder: Path) -> dict[str, str]:
-    """sha256 of every file of a cell but its lock, its mid-way training state and metrics.json (which carries
-    them)."""
-    skipped = (LOCK, METRICS, RESUME)
+    """sha256 of every file of a cell but its lock, its mid-way training state, its sampling-speed record and
+    metrics.json (which carries them)."""
+    skipped = (LOCK, METRICS, RESUME, SAMPLE_TIMING)
     return {p.name: file_checksum(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name not in skipped}
 
 
