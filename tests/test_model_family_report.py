@@ -30,9 +30,15 @@ def family(tmp_path_factory):
     grid_file = write_grid(folder / "family.yaml", "family", {"model": MODELS}, base)
     results = folder / "results"
     assert bench("run", "--grid", grid_file, "--results", results, "--device", "cpu") == 0
+    before = _cell_files(results)
     timing = ("--images", 40, "--batch", 20)
     assert bench("perf", "sample", "--grid", grid_file, "--results", results, *timing) == 0
+    assert _cell_files(results) == before  # a measurement beside the cells' outputs, none of them rewritten
     return grid_file, results
+
+
+def _cell_files(results) -> dict:
+    return {p.relative_to(results): p.read_bytes() for p in results.glob("*/*") if p.name != SAMPLE_TIMING}
 
 
 def test_sampling_is_timed_per_cell_and_recorded_outside_the_cell_s_checked_files(family):
