@@ -5,6 +5,7 @@ at different times compare, and recorded beside the cell's files (store.record_s
 
 from __future__ import annotations
 
+import os
 import platform
 import statistics
 import time
@@ -25,6 +26,7 @@ def time_cell_sampling(store: CellStore, cell_id: str, data_dir, images: int, ba
     trained = load_stored_cell(store, cell_id, data_dir)
     model, conditions = trained.model.eval(), _conditions(trained, batch)
     generator = torch.Generator().manual_seed(0)
+    load = os.getloadavg()[0]  # what else ran: a busy machine slows the timings
     previous = torch.get_num_threads()
     torch.set_num_threads(THREADS)
     try:
@@ -39,6 +41,7 @@ def time_cell_sampling(store: CellStore, cell_id: str, data_dir, images: int, ba
         "images": batches * batch,
         "batch": batch,
         "threads": THREADS,
+        "load_average": load,
         "device": "cpu",
         "cpu": _cpu_name(),
         "torch": torch.__version__,

@@ -148,9 +148,8 @@ def cells_frame(store: CellStore, grid: GridCells, files: dict[str, CellFiles] |
         row["train_ms_per_image"] = _train_ms_per_image(log)
         timing = stored.timing or {}
         row["sample_ms_per_image"] = timing.get("ms_per_image")
-        row["sample_images"], row["sample_batch"], row["sample_cpu"] = (
-            timing.get(k) for k in ("images", "batch", "cpu")
-        )
+        for key in ("images", "batch", "cpu", "load_average"):
+            row[f"sample_{key}"] = timing.get(key)
         row.update({m: scalar_value(metrics.get(m)) for m in _scalar_metrics(row)})
         if row["reads_condition"] is False and row.get("nll_marginal") is None:
             row["nll_marginal"] = row.get("nll_iw")  # a model that ignores the label: p(x|y) = p(x) for every y

@@ -405,14 +405,23 @@ def _per_image_cost_text(frame: pd.DataFrame, table: pd.DataFrame) -> str:
         return ""
     timed = frame[frame["sample_ms_per_image"].notna()]
     cpus = sorted({str(c) for c in timed["sample_cpu"].dropna()})
+    load = pd.to_numeric(timed["sample_load_average"], errors="coerce").dropna()
     return (
         " *train (s)* is the first training stage's epochs (a second stage, the VQ-VAE's code prior, trains "
         "after them, within the cell's time); *train (ms/image)* the median over epochs (the first left out) "
         "of that loop's wall time per training image, while the run's other cells shared the machine; "
         "*sample (ms/image)*: `bench perf sample`, the median of repeated timings of the cell's own sampler generating "
         f"{int(timed['sample_images'].iloc[0]):,} images in batches of {int(timed['sample_batch'].iloc[0])} on "
-        f"one CPU thread with the machine otherwise idle ({'; '.join(cpus)}), mean over the seeds' cells."
+        f"one CPU thread ({'; '.join(cpus)}; 1-minute load average when measured: {_span(load)}), mean over the "
+        "seeds' cells."
     )
+
+
+def _span(values: pd.Series) -> str:
+    if values.empty:
+        return "not recorded"
+    low, high = values.min(), values.max()
+    return f"{low:.1f}" if f"{low:.1f}" == f"{high:.1f}" else f"{low:.1f}-{high:.1f}"
 
 
 def _summary_section(frame: pd.DataFrame, found, axes: list[str], question, ranked: list[str], assets: Path) -> str:
