@@ -313,3 +313,25 @@ def test_a_finding_ranks_the_means_of_the_cells_every_level_shares():
     axes = ["binarize", "binarize_seed", "seed"]
     (line,) = findings(frame, comparisons(frame, axes, ["mse_pixel"]), axes, ["mse_pixel"], only_axis="binarize_seed")
     assert line.startswith("**mse_pixel**: binarize_seed=0 has the best mean (10)")  # not (10 + 1) / 2
+
+
+def test_class_accuracy_compares_a_model_that_ignores_the_condition_but_never_averages_over_one():
+    """The beta grid's case: cond_acc of conditioning none is chance by construction. Along conditioning the
+    chance level is the finding; along beta, a mean over none and concat would halve concat's effect; among
+    cells that all ignore the condition there is nothing to compare."""
+    rows = []
+    for mode in ("none", "concat"):
+        for beta in (0.5, 4.0):
+            for seed in range(3):
+                accuracy = 0.1 if mode == "none" else 0.8 - 0.1 * (beta == 4.0) + 0.01 * seed
+                rows.append({"conditioning": mode, "beta": beta, "seed": seed, "status": "done", "cond_acc": accuracy})
+    frame = pd.DataFrame(rows)
+    frame["reads_condition"] = frame["conditioning"] != "none"
+    assert metrics_along(frame, "conditioning", (), ["cond_acc", "label_information"])[1] == []
+    compared, (refusal,) = metrics_along(frame, "beta", (), ["cond_acc", "sse_image"])
+    assert compared == ["sse_image"] and refusal.metric == "cond_acc" and "would pool over models" in refusal.why
+    concat = frame[frame["conditioning"] == "concat"]
+    assert metrics_along(concat, "beta", (), ["cond_acc"]) == (["cond_acc"], [])
+    none = frame[frame["conditioning"] == "none"]
+    compared, (refusal,) = metrics_along(none, "beta", (), ["cond_acc", "sse_image"])
+    assert compared == ["sse_image"] and refusal.why.startswith("no cell compared here reads the condition")

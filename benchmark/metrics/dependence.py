@@ -30,3 +30,7 @@ INCEPTION_REFERENCE = (
     ("dataset", "another test set as the reference"),
     ("image_size", "the reference is the test split at each size"),
 )
+CHANCE_WITHOUT_CONDITION = (
+    "a model that ignores the condition (conditioning none, standard prior) takes nothing from it by "
+    "construction (chance accuracy, no label information)"
+)

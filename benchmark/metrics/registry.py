@@ -27,6 +27,9 @@ class MetricSpec:
     # Comparability (report/comparability.py): the cell fields the value depends on by its definition, each
     # with why; levels of an axis that changes one are not compared on this metric, `normalised` instead.
     depends_on: tuple[tuple[str, str], ...] = ()
+    # at chance by construction for a model that ignores the condition: compared between a model that reads it
+    # and one that does not (a finding), never averaged over both nor compared among models that ignore it
+    chance_without_condition: bool = False
     normalised: str | None = None  # the metric that removes the dependence (per pixel, per dimension)
     through_q: bool = False  # a reconstruction through q(z|x,c), which sees the pixels an image task hides
     eval_settings: tuple[str, ...] = ()  # evaluation settings the value depends on (FID's bias on n_samples)

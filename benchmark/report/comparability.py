@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from benchmark.metrics.dependence import CHANCE_WITHOUT_CONDITION as CHANCE
 from benchmark.metrics.registry import metric_specs
 
 
@@ -35,11 +36,14 @@ class Refusal:
 def dependence(metric: str, changed: tuple[str, ...], pooled: tuple[str, ...] = ()) -> str | None:
     """Why `metric` cannot be compared between cells that differ in the fields `changed`, or averaged over
     cells that differ in the fields `pooled` (the other varying axes), or None."""
-    for field, why in metric_specs()[metric].depends_on:
+    spec = metric_specs()[metric]
+    for field, why in spec.depends_on:
         if field in changed:
             return f"{field} changes with it, and {why}" if field != changed[0] else why
         if field in pooled:
             return f"its mean would pool over {field}, and {why} (compare within each {field})"
+    if spec.chance_without_condition and "reads_condition" in pooled:
+        return f"its mean would pool over models that read the condition and models that do not, and {CHANCE}"
     return None
 
 
@@ -54,7 +58,7 @@ def measured(frame: pd.DataFrame, metric: str, axis: str | None = None) -> bool:
 
 
 def _dependency_fields() -> set[str]:
-    return {field for spec in metric_specs().values() for field, _ in spec.depends_on}
+    return {field for spec in metric_specs().values() for field, _ in spec.depends_on} | {"reads_condition"}
 
 
 def fields_changing_with(frame: pd.DataFrame, axis: str, along) -> tuple[str, ...]:
@@ -87,8 +91,12 @@ def metrics_along(
     changed = (axis, *along, *fields_changing_with(frame, axis, along))
     pooled = pooled_fields(frame, changed)
     compared, refused = [], []
+    done = frame[frame["status"] == "done"]
+    ignored = "reads_condition" in done and bool(len(done)) and bool((done["reads_condition"] == False).all())  # noqa: E712
     for metric in metrics:
         why = dependence(metric, changed, pooled)
+        if why is None and ignored and metric_specs()[metric].chance_without_condition:
+            why = f"no cell compared here reads the condition, and {CHANCE}"
         if why is None:
             compared.append(metric)
             continue

@@ -38,6 +38,7 @@ from benchmark.metrics.registry import MetricSpec, metric_group
         headline=True,
         tolerance=(0.0, 0.02),
         depends_on=DOMAIN_INSTRUMENT,
+        chance_without_condition=True,
     ),
     MetricSpec("cond_acc_per_class", "cond_acc of each class asked for"),
     MetricSpec(
@@ -96,6 +97,7 @@ def domain_metrics(ctx: EvalContext) -> dict:
         "cond_acc of the same N(0, I)-code images",
         "higher",
         depends_on=DOMAIN_INSTRUMENT,
+        chance_without_condition=True,
     ),
 )
 def unit_code_metrics(ctx: EvalContext) -> dict:

@@ -6,10 +6,7 @@ import math
 
 from benchmark.metrics import likelihood
 from benchmark.metrics.context import RELIABILITY_BINS, EvalContext
-from benchmark.metrics.dependence import (
-    DENSITY,
-    LABELS,
-)
+from benchmark.metrics.dependence import DENSITY, LABELS
 from benchmark.metrics.registry import METRIC_GROUPS, MetricSpec, metric_group
 from benchmark.models.loss import likelihood_case
 
@@ -38,6 +35,7 @@ from benchmark.models.loss import likelihood_case
         headline=True,
         unit="nats",
         depends_on=LABELS,
+        chance_without_condition=True,
     ),
     MetricSpec("label_information_bound", "ln K, the most label_information can be", unit="nats"),
     MetricSpec(
@@ -46,6 +44,7 @@ from benchmark.models.loss import likelihood_case
         "lower",
         unit="nats",
         depends_on=LABELS,
+        chance_without_condition=True,
     ),
     MetricSpec(
         "generative_accuracy",
@@ -54,6 +53,7 @@ from benchmark.models.loss import likelihood_case
         "higher",
         headline=True,
         depends_on=LABELS,
+        chance_without_condition=True,
     ),
     MetricSpec("generative_accuracy_per_class", "generative_accuracy on the test images of each class"),
     MetricSpec(
