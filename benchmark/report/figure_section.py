@@ -65,13 +65,14 @@ def _hue(varying: list[str]) -> str | None:
 
 
 def figure_section(r: Report) -> str:
-    varying = [a for a in r.axes if a != "seed" and r.frame[a].nunique() > 1]
+    done = r.frame[r.frame["status"] == "done"]  # an axis whose other levels are pending draws as one level
+    varying = [a for a in r.axes if a != "seed" and done[a].nunique() > 1]
     plan = FigurePlan(
         r,
         shown=finding_metrics(r.frame, [m for m in r.metrics if metric_specs()[m].better])[0],
         varying=varying,
         hue=_hue(varying),
-        groups=compared_axes(r.frame, r.axes),
+        groups=compared_axes(done, r.axes),
         spread=spread_text(r.frame),
     )
     lines = ["## Figures\n"]
