@@ -339,8 +339,17 @@ def _cell_images(r: Report, best_metric=None) -> list[str]:
         if not present:  # rendered from published data, and the published report did not show this cell
             continue
         images = " ".join(f"![{kind}]({name}/cells/{row.cell}-{kind}.png)" for kind in present)
-        lines.append(f"**{heading}{label or row.cell}** (`{row.cell}`)\n\n{images}\n")
+        ignores = " (its model ignores the condition: the samples do not follow what each was drawn for)"
+        ignores = ignores if _ignores(row) else ""
+        lines.append(f"**{heading}{label or row.cell}** (`{row.cell}`){ignores}\n\n{images}\n")
     return lines
+
+
+def _ignores(row) -> bool:
+    """A cell whose model ignores the condition its samples were drawn for (not an image task: its samples
+    are completions of given pixels)."""
+    reads, task = getattr(row, "reads_condition", None), getattr(row, "task", None)
+    return reads is not None and not pd.isna(reads) and not bool(reads) and (task is None or pd.isna(task))
 
 
 def _best_cell(frame: pd.DataFrame, metric: str | None):
