@@ -282,9 +282,10 @@ def _matching_section(grid: GridCells, frame: pd.DataFrame) -> str:
     return (
         "## Parameter matching\n\n"
         "This grid sets `match_params`: within each combination of the other axes, every conditioning mechanism's "
-        "hidden widths (MLP hidden layers, conv channels) were scaled by the cell field `width_scale` until its "
-        f"parameter count came within {MATCH_TOLERANCE:.0%} of the largest mechanism's, which keeps its own "
-        f"widths. Largest measured spread within a group: {worst:.2%}.\n"
+        "and model's hidden widths (MLP hidden layers, conv channels) were scaled by the cell field `width_scale` "
+        f"until its parameter count came within {MATCH_TOLERANCE:.0%} of the largest in the group (a VQ-VAE's "
+        "count includes its codebook and its code prior), which keeps its own widths. Largest measured spread "
+        f"within a group: {worst:.2%}.\n"
     )
 
 
