@@ -318,7 +318,8 @@ def test_a_finding_ranks_the_means_of_the_cells_every_level_shares():
 def test_class_accuracy_compares_a_model_that_ignores_the_condition_but_never_averages_over_one():
     """The beta grid's case: cond_acc of conditioning none is chance by construction. Along conditioning the
     chance level is the finding; along beta, a mean over none and concat would halve concat's effect; among
-    cells that all ignore the condition there is nothing to compare."""
+    cells that all ignore the condition there is nothing to compare. The conditioning grid's case: a level
+    (none) whose cells read the condition under one prior and ignore it under the other pools the two."""
     rows = []
     for mode in ("none", "concat"):
         for beta in (0.5, 4.0):
@@ -326,12 +327,32 @@ def test_class_accuracy_compares_a_model_that_ignores_the_condition_but_never_av
                 accuracy = 0.1 if mode == "none" else 0.8 - 0.1 * (beta == 4.0) + 0.01 * seed
                 rows.append({"conditioning": mode, "beta": beta, "seed": seed, "status": "done", "cond_acc": accuracy})
     frame = pd.DataFrame(rows)
-    frame["reads_condition"] = frame["conditioning"] != "none"
+    frame["reads_condition"] = [mode != "none" for mode in frame["conditioning"]]  # Python bools, as cells_frame
     assert metrics_along(frame, "conditioning", (), ["cond_acc", "label_information"])[1] == []
     compared, (refusal,) = metrics_along(frame, "beta", (), ["cond_acc", "sse_image"])
-    assert compared == ["sse_image"] and refusal.metric == "cond_acc" and "would pool over models" in refusal.why
+    assert compared == ["sse_image"] and refusal.metric == "cond_acc" and "some ignore it" in refusal.why
     concat = frame[frame["conditioning"] == "concat"]
     assert metrics_along(concat, "beta", (), ["cond_acc"]) == (["cond_acc"], [])
     none = frame[frame["conditioning"] == "none"]
     compared, (refusal,) = metrics_along(none, "beta", (), ["cond_acc", "sse_image"])
     assert compared == ["sse_image"] and refusal.why.startswith("no cell compared here reads the condition")
+
+    priors = frame.assign(prior="standard", beta=0.5)
+    priors = pd.concat([priors, priors.assign(prior="conditional", reads_condition=True)], ignore_index=True)
+    (refusal,) = metrics_along(priors, "conditioning", (), ["cond_acc"])[1]
+    assert refusal.why.startswith("at conditioning=none some cells read the condition")
+    standard = priors[priors["prior"] == "standard"]
+    assert metrics_along(standard, "conditioning", (), ["cond_acc"]) == (["cond_acc"], [])
+
+
+def test_whether_a_cell_reads_its_condition_is_its_model_s_to_say():
+    """An autoencoder with conditioning none still samples each class from its own code Gaussian; a VQ-VAE's
+    code prior reads the label though its networks hold conditioning none; the VAE reads nothing."""
+    from benchmark.report.frame import _reads_condition
+
+    assert _reads_condition({"model": "ae", "conditioning": "none", "condition": "label"})
+    assert not _reads_condition({"model": "ae", "conditioning": "none", "condition": "text"})
+    assert _reads_condition({"model": "vqvae", "conditioning": "none"})
+    assert not _reads_condition({"model": "vae", "conditioning": "none", "prior": "standard"})
+    assert not _reads_condition({"model": "cvae", "conditioning": "none", "prior": "standard"})
+    assert _reads_condition({"model": "cvae", "conditioning": "none", "prior": "conditional"})

@@ -37,6 +37,7 @@ def _class_conditions(config: CellConfig, bundle: DatasetBundle) -> PreparedCond
 
 
 _class_conditions.ignores = ("text_encoder", "text_normalize")  # cell fields class conditions do not use
+_class_conditions.class_indices = True  # the model is given a class index (what models.cvae.Autoencoder reads)
 CONDITIONS.register("label")(_class_conditions)
 CONDITIONS.register("keyword")(_class_conditions)
 

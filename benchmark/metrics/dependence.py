@@ -31,6 +31,6 @@ INCEPTION_REFERENCE = (
     ("image_size", "the reference is the test split at each size"),
 )
 CHANCE_WITHOUT_CONDITION = (
-    "a model that ignores the condition (conditioning none, standard prior) takes nothing from it by "
-    "construction (chance accuracy, no label information)"
+    "a cell whose model ignores the condition takes nothing from it by construction (chance accuracy, no "
+    "label information)"
 )

@@ -55,8 +55,15 @@ class CVAE(nn.Module):
         self.logvar_head = nn.Linear(head_in, config.latent_dim)
         self.decoder_input = nn.Linear(config.latent_dim + self.conditioning.latent_extra, self.decoder.input_width)
         self.prior = PRIORS[config.prior](config.latent_dim, source)
-        self.uses_condition = config.conditioning != "none" or self.prior.conditional
+        self.uses_condition = self.reads_condition(config.model_dump())
         self.image_condition = source.image_shape is not None
+
+    @classmethod
+    def reads_condition(cls, cell: dict) -> bool:
+        """Whether a cell's samples and density depend on its condition (a cell's config as stored): not for
+        conditioning none with the standard prior, whose -log p(x|c) is -log p(x) and whose samples ignore
+        the class asked for."""
+        return cell.get("conditioning", "none") != "none" or PRIORS[cell.get("prior", "standard")].conditional
 
     @staticmethod
     def _input_extra(config: CellConfig, source: ConditionSource, options: dict) -> int:
@@ -165,7 +172,7 @@ class DeterministicNet(CVAE):
     has latent_dim inputs that only ever see zeros)."""
 
     ignores = ("prior", "beta", "kl_warmup_epochs")  # cell fields a model without a latent does not use
-    interpolated = "nothing (z = 0 for every image)"
+    interpolated = None  # z = 0 for every image: nothing to interpolate
 
     def __init__(self, config: CellConfig, source: ConditionSource):
         super().__init__(config, source)
@@ -201,6 +208,16 @@ class Autoencoder(CVAE):
     ignores = ("prior", "beta", "kl_warmup_epochs")
     has_density = False
     interpolated = "the two images' codes"
+
+    @classmethod
+    def reads_condition(cls, cell: dict) -> bool:
+        """Its sampler draws from the class's own code Gaussian: a class condition is read even with
+        conditioning none (one Gaussian for all when the condition is no class)."""
+        from benchmark.registry import CONDITIONS
+
+        classes = getattr(CONDITIONS[cell.get("condition", "label")], "class_indices", False)
+        return classes or super().reads_condition(cell)
+
     second_stage = "code density"
     sampler = "codes from a Gaussian (full covariance) fitted to the training codes of each class after training"
     FIT_RIDGE = 1e-4  # added to each covariance's diagonal: a class whose codes span fewer than D directions

@@ -20,7 +20,7 @@ class StandardPrior(nn.Module):
 
     conditional = False
 
-    def __init__(self, latent_dim: int):
+    def __init__(self, latent_dim: int, source: ConditionSource | None = None):  # it reads no condition
         super().__init__()
         self.latent_dim = latent_dim
 
@@ -47,7 +47,7 @@ class ConditionalPrior(StandardPrior):
         return mu, logvar
 
 
-PRIORS.register("standard")(lambda latent_dim, source: StandardPrior(latent_dim))
+PRIORS.register("standard")(StandardPrior)
 PRIORS.register("conditional")(ConditionalPrior)
 
 

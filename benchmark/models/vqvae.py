@@ -152,7 +152,10 @@ class VQVAE(CVAE):
     interpolated = "the two images' encoder grids before snapping, each step snapped to the codebook"
 
     forced = {"conditioning": "none"}  # the condition enters through the code prior only
-    prior_reads_condition = True
+
+    @classmethod
+    def reads_condition(cls, cell: dict) -> bool:
+        return True  # its code prior is given the condition
 
     def __init__(self, config: CellConfig, source: ConditionSource):
         super().__init__(config.model_copy(update=self.forced), source)
@@ -164,7 +167,6 @@ class VQVAE(CVAE):
         self.post_quant = nn.Conv2d(config.code_dim, channels, 1)
         self.quantizer = VectorQuantizer(config.codebook_size, config.code_dim, config.codebook_update)
         self.code_prior = CodePrior(config.codebook_size, side * side, source, config.prior_width)
-        self.uses_condition = True
 
     def _z_e(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         return self.pre_quant(self.encoder.blocks(x, lambda site, h: h))

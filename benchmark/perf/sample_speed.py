@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from benchmark.store import CellStatus, CellStore
+from benchmark.store.cells import CHECKPOINT
 from benchmark.training.trainer import load_stored_cell
 
 THREADS = 1  # as bench run's cells train (--threads 1): one core per cell
@@ -26,20 +27,21 @@ def time_cell_sampling(store: CellStore, cell_id: str, data_dir, images: int, ba
     trained = load_stored_cell(store, cell_id, data_dir)
     model, conditions = trained.model.eval(), _conditions(trained, batch)
     generator = torch.Generator().manual_seed(0)
-    load = os.getloadavg()[0]  # what else ran: a busy machine slows the timings
+    load = os.getloadavg()[0]  # what else ran (this process's last cell included): a busy machine is slower
     previous = torch.get_num_threads()
     torch.set_num_threads(THREADS)
     try:
         model.sample(conditions, generator)  # warm-up: allocation, lazy initialisation
-        batches = -(-images // batch)
-        runs = [_seconds(model, conditions, generator, batches) / (batches * batch) for _ in range(repeats)]
+        batches = -(-images // len(conditions))  # a text set may have fewer test conditions than `batch`
+        generated = batches * len(conditions)
+        runs = [_seconds(model, conditions, generator, batches) / generated for _ in range(repeats)]
     finally:
         torch.set_num_threads(previous)
     return {
         "ms_per_image": 1000 * statistics.median(runs),
         "runs_ms_per_image": [1000 * r for r in runs],
-        "images": batches * batch,
-        "batch": batch,
+        "images": generated,
+        "batch": len(conditions),
         "threads": THREADS,
         "load_average": load,
         "device": "cpu",
@@ -76,8 +78,11 @@ def _cpu_name() -> str:
 def time_grid_sampling(store: CellStore, cell_ids: list[str], data_dir, images: int, batch: int, repeats: int):
     """Measure and record every done cell of `cell_ids` that has a checkpoint; yields (cell id, timing)."""
     for cell_id in cell_ids:
-        if store.status(cell_id) != CellStatus.DONE or not (store.cell_dir(cell_id) / "model.pt").exists():
+        if store.status(cell_id) != CellStatus.DONE or not (store.cell_dir(cell_id) / CHECKPOINT).exists():
             continue
-        timing = time_cell_sampling(store, cell_id, data_dir, images, batch, repeats)
-        store.record_sample_timing(cell_id, timing)
+        with store.claim(cell_id) as claimed:  # a run redoing the cell meanwhile: its new model is not timed
+            if not claimed:
+                continue
+            timing = time_cell_sampling(store, cell_id, data_dir, images, batch, repeats)
+            store.record_sample_timing(cell_id, timing)
         yield cell_id, timing

@@ -42,8 +42,6 @@ def dependence(metric: str, changed: tuple[str, ...], pooled: tuple[str, ...] = 
             return f"{field} changes with it, and {why}" if field != changed[0] else why
         if field in pooled:
             return f"its mean would pool over {field}, and {why} (compare within each {field})"
-    if spec.chance_without_condition and "reads_condition" in pooled:
-        return f"its mean would pool over models that read the condition and models that do not, and {CHANCE}"
     return None
 
 
@@ -91,12 +89,11 @@ def metrics_along(
     changed = (axis, *along, *fields_changing_with(frame, axis, along))
     pooled = pooled_fields(frame, changed)
     compared, refused = [], []
-    done = frame[frame["status"] == "done"]
-    ignored = "reads_condition" in done and bool(len(done)) and bool((done["reads_condition"] == False).all())  # noqa: E712
+    use = _condition_use(frame, axis)
     for metric in metrics:
         why = dependence(metric, changed, pooled)
-        if why is None and ignored and metric_specs()[metric].chance_without_condition:
-            why = f"no cell compared here reads the condition, and {CHANCE}"
+        if why is None and use and metric_specs()[metric].chance_without_condition:
+            why = use
         if why is None:
             compared.append(metric)
             continue
@@ -106,6 +103,26 @@ def metrics_along(
         if usable and instead not in compared and instead not in metrics:
             compared.append(instead)
     return compared, refused
+
+
+def _condition_use(frame: pd.DataFrame, axis: str) -> str | None:
+    """Why a metric of the condition's use (chance_without_condition) is not compared along `axis`: every
+    cell ignores the condition, or a level holds cells that read it beside cells that ignore it (its mean
+    would pool the two); None where each level's cells all read it or all ignore it (a finding either way).
+    An image task's completions keep the given pixels: never at chance, no rule."""
+    done = frame[frame["status"] == "done"]
+    if "reads_condition" not in done or done.empty or hides_pixels(frame):
+        return None
+    reads = done["reads_condition"].astype(bool)
+    if not reads.any():
+        return f"no cell compared here reads the condition, and {CHANCE}"
+    mixed = [level for level, part in reads.groupby(done[axis], sort=False) if part.nunique() > 1]
+    if mixed:
+        return (
+            f"at {axis}={mixed[0]} some cells read the condition and some ignore it, so a mean would pool the two, "
+            f"and {CHANCE} (compared within the levels of what decides it, e.g. prior)"
+        )
+    return None
 
 
 def hides_pixels(frame: pd.DataFrame) -> bool:

@@ -13,12 +13,13 @@ import torch
 from benchmark.drawing import display_scale, grid_png, interpolation_png, upscaled_png
 from benchmark.fileio import atomic_write
 from benchmark.metrics.registry import metric_specs
-from benchmark.registry import Registry
+from benchmark.registry import MODELS, Registry
 from benchmark.report import figures, latents
-from benchmark.report.comparability import finding_metrics, metrics_along
+from benchmark.report.comparability import finding_metrics, hides_pixels, metrics_along
 from benchmark.report.context import MECHANISM_AXIS, Report, first_done, legacy_protocol, stored_values
 from benchmark.report.frame import CellFiles
 from benchmark.report.stats import along_text, compared_axes, fmt
+from benchmark.store.cells import CHECKPOINT
 from benchmark.training.trainer import load_stored_cell
 
 
@@ -193,14 +194,16 @@ def _model_figure_lines(f: FigurePlan) -> list[str]:
     beside its fitted-density samples (shown with the cells), from the first shown cell of each model."""
     r = f.report
     reps = _representatives(r.frame, r.axes)
-    if "model" not in r.axes or reps.empty:
+    if "model" not in f.varying or reps.empty or hides_pixels(r.frame):  # an image task: completions instead
         return []
     lines = []
     for model, cells in reps.groupby("model", sort=False):
+        if MODELS[model].interpolated is None:  # no latent to move along (the deterministic baseline)
+            continue
         row = next(cells.itertuples())
         others = ", ".join(f"{a}={getattr(row, a)}" for a in r.axes if a not in ("model", "seed"))
         shown = f"`{row.cell}`" + (f" ({others}, seed {row.seed})" if others else f" (seed {row.seed})")
-        drawn = _draw_model_figures(r, row) if (r.store.cell_dir(row.cell) / "model.pt").exists() else None
+        drawn = _draw_model_figures(r, row) if (r.store.cell_dir(row.cell) / CHECKPOINT).exists() else None
         for kind, caption in _model_captions(model).items():
             filename = f"{kind}_{model}.png"
             if (drawn is not None and kind in drawn) or (
@@ -211,8 +214,6 @@ def _model_figure_lines(f: FigurePlan) -> list[str]:
 
 
 def _model_captions(model: str) -> dict[str, str]:
-    from benchmark.registry import MODELS
-
     entry = MODELS[model]
     captions = {
         "interpolation": f"Interpolation, model {model}: ten steps along a straight line between "
@@ -222,7 +223,7 @@ def _model_captions(model: str) -> dict[str, str]:
     if hasattr(entry, "sample_unit_codes"):
         captions["unit_code_samples"] = (
             f"Samples of model {model} with codes drawn from N(0, I) instead of its fitted Gaussians (the "
-            "samples shown with its cell): a row per class (or the first 20 test conditions); "
+            "samples shown with its cell): a row per class (or the first 20 test conditions, 10 a row); "
             "fid_domain_unit_codes and cond_acc_unit_codes measure them."
         )
     return captions
@@ -298,13 +299,13 @@ MAX_SHOWN_CELLS = 12  # image grids per report; beyond it, the first level of th
 
 def _representatives(frame: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     """The first seed's cell of each axis combination; in a large grid only the combinations at the first
-    level of every axis but the mechanism axis (so every mechanism still shows)."""
+    level of every axis but the mechanism and model axes (so every mechanism and model still shows)."""
     done = frame[frame["status"] == "done"]
     first_seed = done["seed"].min() if "seed" in done else None
     reps = done[done["seed"] == first_seed] if first_seed is not None else done
     if len(reps) > MAX_SHOWN_CELLS:
         for axis in axes:
-            if axis not in ("seed", MECHANISM_AXIS) and len(reps) > MAX_SHOWN_CELLS:
+            if axis not in ("seed", MECHANISM_AXIS, "model") and len(reps) > MAX_SHOWN_CELLS:
                 reps = reps[reps[axis] == frame[axis].iloc[0]]
     return reps.head(MAX_SHOWN_CELLS)
 

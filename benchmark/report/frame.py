@@ -108,11 +108,19 @@ def read_cells(store: CellStore, grid: GridCells) -> dict[str, CellFiles]:
                 metrics=store.read(cell_id, "metrics.json") if done else None,
                 log=store.read(cell_id, "log.json"),
                 failed=None if done else store.read(cell_id, "failed.json"),
-                timing=store.read(cell_id, SAMPLE_TIMING) if done else None,
+                timing=_sample_timing(store, cell_id) if done else None,
             )
         else:
             files[cell_id] = CellFiles(status)
     return files
+
+
+def _sample_timing(store: CellStore, cell_id: str) -> dict | None:
+    """A cell's sampling-speed record; a damaged one is a measurement lost, not a damaged cell (not read)."""
+    try:
+        return store.read(cell_id, SAMPLE_TIMING)
+    except BenchError:
+        return None
 
 
 def cells_frame(store: CellStore, grid: GridCells, files: dict[str, CellFiles] | None = None) -> pd.DataFrame:
@@ -169,13 +177,10 @@ def _train_ms_per_image(log: list) -> float | None:
 
 
 def _reads_condition(cell: dict) -> bool:
-    """Whether the model's likelihood is conditional: not for conditioning none with the standard prior, whose
-    -log p(x|c) is -log p(x)."""
+    """Whether the cell's samples and density depend on its condition, as its model says."""
     from benchmark.registry import MODELS
 
-    if getattr(MODELS[cell.get("model", "cvae")], "prior_reads_condition", False):  # the VQ-VAE's code prior
-        return True
-    return cell.get("conditioning") != "none" or cell.get("prior", "standard") != "standard"
+    return MODELS[cell.get("model", "cvae")].reads_condition(cell)
 
 
 def _scalar_metrics(row: dict) -> list[str]:

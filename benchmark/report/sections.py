@@ -407,14 +407,19 @@ def _per_image_cost_text(frame: pd.DataFrame, table: pd.DataFrame) -> str:
     timed = frame[frame["sample_ms_per_image"].notna()]
     cpus = sorted({str(c) for c in timed["sample_cpu"].dropna()})
     load = pd.to_numeric(timed["sample_load_average"], errors="coerce").dropna()
+
+    def settings(column: str) -> str:
+        return " or ".join(f"{int(v):,}" for v in sorted(timed[column].dropna().unique()))
+
     return (
         " *train (s)* is the first training stage's epochs (a second stage, the VQ-VAE's code prior, trains "
         "after them, within the cell's time); *train (ms/image)* the median over epochs (the first left out) "
         "of that loop's wall time per training image, while the run's other cells shared the machine; "
-        "*sample (ms/image)*: `bench perf sample`, the median of repeated timings of the cell's own sampler generating "
-        f"{int(timed['sample_images'].iloc[0]):,} images in batches of {int(timed['sample_batch'].iloc[0])} on "
-        f"one CPU thread ({'; '.join(cpus)}; 1-minute load average when measured: {_span(load)}), mean over the "
-        "seeds' cells."
+        "*sample (ms/image)*: `bench perf sample`, the median of repeated timings of the cell's own sampler "
+        f"generating {settings('sample_images')} images in batches of {settings('sample_batch')} on one CPU "
+        f"thread ({'; '.join(cpus)}; 1-minute load average when measured, the timing process's own included: "
+        f"{_span(load)}); each row the mean over its timed cells ({len(timed)} of the "
+        f"{int((frame['status'] == 'done').sum())} done cells timed)."
     )
 
 

@@ -107,7 +107,7 @@ def summary_table(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> p
                 row[title] = f"{part[column].mean():.0f}"
         if "sample_ms_per_image" in done and done["sample_ms_per_image"].notna().any():  # bench perf sample ran
             for column, title in PER_IMAGE_COSTS.items():
-                row[title] = "-" if part[column].isna().all() else f"{part[column].mean():.3g}"
+                row[title] = "-" if part[column].isna().all() else _ms_text(part[column].mean())
         rows.append(row)
         means.append(mean_row)
     table = pd.DataFrame(rows)
@@ -125,6 +125,10 @@ PER_IMAGE_COSTS = {  # frame column -> table header; the grid's report explains 
     "train_ms_per_image": "train (ms/image)",
     "sample_ms_per_image": "sample (ms/image)",
 }
+
+
+def _ms_text(ms: float) -> str:
+    return f"{ms:,.0f}" if ms >= 100 else f"{ms:.3g}"
 
 
 def span_text(values: pd.Series) -> str:
