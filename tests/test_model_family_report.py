@@ -28,7 +28,7 @@ def bench(*args) -> int:
 def family(tmp_path_factory):
     """A run grid of three models (1 seed, synthetic, 2 epochs), timed by bench perf sample."""
     folder = tmp_path_factory.mktemp("family")
-    base = {**VQ_TINY, "conditioning": "concat"}  # the AE's and CVAE's; the VQ-VAE's model holds none
+    base = {**VQ_TINY, "conditioning": "concat", "recon_loss": "cbernoulli"}  # a density: the label metrics run
     base.pop("codebook_size")  # a VQ-VAE option, refused for the other models: the default codebook
     grid_file = write_grid(folder / "family.yaml", "family", {"model": MODELS}, base)
     results = folder / "results"
@@ -87,9 +87,15 @@ def test_the_report_shows_per_image_costs_and_each_model_s_figures_again_from_pu
     assert set(rows) == set(MODELS)
     ignoring = [line for line in text.splitlines() if "its model ignores the condition" in line]
     assert len(ignoring) == 1 and "model=vae" in ignoring[0]  # the VQ-VAE's prior and the AE's Gaussians read it
-    for name in ("train (ms/image)", "sample (ms/image)"):
+    for name in ("train (ms/image)", "sample (ms/image)", "cell (s)"):
         at = columns.index(name)
         assert all(float(rows[m].strip("|").split("|")[at]) > 0 for m in MODELS), name
+
+    def cell(model: str, column: str) -> str:
+        return rows[model].strip("|").split("|")[columns.index(column)].strip()
+
+    assert cell("ae", "fid_domain_unit_codes") != "-" and cell("cvae", "fid_domain_unit_codes") == "-"
+    assert cell("vae", "generative_accuracy") == "-" != cell("cvae", "generative_accuracy")  # 1/K by definition
     figures = {f"interpolation_{m}.png" for m in MODELS} | {"unit_code_samples_ae.png"}  # the AE alone: N(0, I)
     for name in figures:
         assert f"(family/{name})" in text and (out / "family" / name).read_bytes().startswith(b"\x89PNG")

@@ -666,3 +666,24 @@ def test_the_wall_time_counts_only_spans_with_a_cell_running():
     )
     assert _busy_minutes(cells) == pytest.approx(50.0)
     assert _busy_minutes(cells.iloc[[1]]) == pytest.approx(30.0)
+
+
+def test_reference_rows_are_given_per_data_set_never_averaged_over_two(tmp_path):
+    from benchmark.report.sections import _reference_section
+
+    rows = [
+        {
+            "status": "done",
+            "dataset": name,
+            "image_px": 28,
+            "n_samples": 1000,
+            "fid_domain_floor": floor,
+            "kid_domain_floor": 0.0,
+            "classifier_accuracy": accuracy,
+        }
+        for name, floor, accuracy in (("fashion_mnist", 0.44, 0.91), ("mnist", 3.32, 0.99))
+        for _ in range(2)
+    ]
+    text = _reference_section(pd.DataFrame(rows), tmp_path)
+    assert "| fashion_mnist | 28 px | 0.44 |" in text and "| mnist | 28 px | 3.32 |" in text
+    assert "1.88" not in text  # their mean, an instrument of neither

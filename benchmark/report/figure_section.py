@@ -204,7 +204,8 @@ def _model_figure_lines(f: FigurePlan) -> list[str]:
         others = ", ".join(f"{a}={getattr(row, a)}" for a in r.axes if a not in ("model", "seed"))
         shown = f"`{row.cell}`" + (f" ({others}, seed {row.seed})" if others else f" (seed {row.seed})")
         drawn = _draw_model_figures(r, row) if (r.store.cell_dir(row.cell) / CHECKPOINT).exists() else None
-        for kind, caption in _model_captions(model).items():
+        conditioned = (r.files[row.cell].config or {}).get("cell", {}).get("conditioning", "none") != "none"
+        for kind, caption in _model_captions(model, conditioned).items():
             filename = f"{kind}_{model}.png"
             if (drawn is not None and kind in drawn) or (
                 drawn is None and _keep_published(r.published_folder, r.assets, filename)
@@ -213,12 +214,13 @@ def _model_figure_lines(f: FigurePlan) -> list[str]:
     return lines
 
 
-def _model_captions(model: str) -> dict[str, str]:
+def _model_captions(model: str, conditioned: bool) -> dict[str, str]:
+    """`conditioned`: the model's networks take the condition (its decoder is given the first image's)."""
     entry = MODELS[model]
+    held = "; the condition held at the first image's" if conditioned else "; its decoder takes no condition"
     captions = {
         "interpolation": f"Interpolation, model {model}: ten steps along a straight line between "
-        f"{entry.interpolated}, decoded (three pairs of test images, a row each; the condition held at the "
-        "first image's)."
+        f"{entry.interpolated}, decoded (three pairs of test images, a row each{held})."
     }
     if hasattr(entry, "sample_unit_codes"):
         captions["unit_code_samples"] = (

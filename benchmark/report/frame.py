@@ -10,6 +10,7 @@ import pandas as pd
 from benchmark.errors import BenchError
 from benchmark.grid import load_grid
 from benchmark.grid.spec import GridSpec
+from benchmark.metrics.groups.label import set_by_definition
 from benchmark.metrics.registry import headline_metrics, metric_specs, scalar_value
 from benchmark.runner.grid_run import grid_record
 from benchmark.store import CellStatus, CellStore
@@ -156,11 +157,13 @@ def cells_frame(store: CellStore, grid: GridCells, files: dict[str, CellFiles] |
         row["train_ms_per_image"] = _train_ms_per_image(log)
         timing = stored.timing or {}
         row["sample_ms_per_image"] = timing.get("ms_per_image")
-        for key in ("images", "batch", "cpu", "load_average"):
+        for key in ("images", "batch", "cpu", "load_average", "sampler"):
             row[f"sample_{key}"] = timing.get(key)
         row.update({m: scalar_value(metrics.get(m)) for m in _scalar_metrics(row)})
-        if row["reads_condition"] is False and row.get("nll_marginal") is None:
-            row["nll_marginal"] = row.get("nll_iw")  # a model that ignores the label: p(x|y) = p(x) for every y
+        if row["reads_condition"] is False:
+            if row.get("nll_marginal") is None:
+                row["nll_marginal"] = row.get("nll_iw")  # a model that ignores the label: p(x|y) = p(x) for every y
+            row.update(dict.fromkeys(set_by_definition(2)))  # 0 information, chance accuracy: not measured
         rows.append(row)
     frame = pd.DataFrame(rows)
     for metric in headline_metrics():

@@ -319,17 +319,21 @@ def _protocol_section(files: dict[str, CellFiles], frame: pd.DataFrame) -> str:
     protocol = metrics["protocol"]
     settings = ", ".join(f"{k} = {v}" for k, v in protocol["eval"].items())
     lines = ["## Evaluation protocol\n", f"Settings: {settings}.\n"]
-    if "domain_classifier" in protocol:
-        classifier = protocol["domain_classifier"]
+    classifiers = _domain_classifiers(files, frame)
+    if classifiers:
+        named = ", ".join(f"`{key}` (test accuracy {accuracy:.4f})" for key, accuracy in classifiers.items())
         lines.append(
-            f"Domain classifier `{classifier['key']}` (test accuracy {classifier['test_accuracy']:.4f}) "
-            "gives the features of `fid_domain` / `kid_domain` and the predictions of `cond_acc`.\n"
+            f"Domain classifier{'s, one per data set,' if len(classifiers) > 1 else ''} {named} "
+            f"give{'' if len(classifiers) > 1 else 's'} the features of `fid_domain` / `kid_domain` and the "
+            "predictions of `cond_acc`.\n"
         )
     for what, used in (
         ("evaluation protocols", _used(files, frame, lambda p: p.get("version", "before protocol versions"))),
         ("domain classifiers", _used(files, frame, lambda p: p.get("domain_classifier", {}).get("key"))),
     ):
-        if len(used) > 1:
+        datasets = {files[c].config["cell"]["dataset"] for cells in used.values() for c in cells}
+        expected = len(datasets) if what == "domain classifiers" else 1  # a data set has its own classifier
+        if len(used) > expected:
             which = "; ".join(f"`{key}` by {len(cells)} cells" for key, cells in sorted(used.items()))
             lines.append(
                 f"**Warning:** the cells of this report were measured under {len(used)} different {what} "
@@ -347,6 +351,16 @@ def _protocol_section(files: dict[str, CellFiles], frame: pd.DataFrame) -> str:
             by_reason.setdefault(reason, []).append(f"`{name}`")
         lines += ["", "Not measured here:"] + [f"- {', '.join(names)}: {why}" for why, names in by_reason.items()]
     return "\n".join(lines) + "\n"
+
+
+def _domain_classifiers(files: dict[str, CellFiles], frame: pd.DataFrame) -> dict[str, float]:
+    """Each domain classifier the done cells were measured with, and its test accuracy."""
+    found = {}
+    for cell in frame.loc[frame["status"] == "done", "cell"]:
+        classifier = (files[cell].metrics or {}).get("protocol", {}).get("domain_classifier")
+        if classifier:
+            found.setdefault(classifier["key"], classifier["test_accuracy"])
+    return found
 
 
 def _measured_metrics(files: dict[str, CellFiles], frame: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
@@ -411,12 +425,22 @@ def _per_image_cost_text(frame: pd.DataFrame, table: pd.DataFrame) -> str:
     def settings(column: str) -> str:
         return " or ".join(f"{int(v):,}" for v in sorted(timed[column].dropna().unique()))
 
+    samplers = (
+        "; ".join(
+            f"{model}: {sampler}"
+            for model, sampler in timed.groupby("model", sort=False)["sample_sampler"].first().items()
+        )
+        if "model" in timed
+        else ""
+    )
     return (
-        " *train (s)* is the first training stage's epochs (a second stage, the VQ-VAE's code prior, trains "
-        "after them, within the cell's time); *train (ms/image)* the median over epochs (the first left out) "
-        "of that loop's wall time per training image, while the run's other cells shared the machine; "
+        " *train (s)*: the first training stage's loops alone (not its validation passes, nor a second stage such "
+        "as the VQ-VAE's code prior); *cell (s)*: the whole cell's wall time, those and the evaluation included; "
+        "*train (ms/image)* the median over epochs (the first left out) "
+        "of the training loop's wall time per training image, while the run's other cells shared the machine; "
         "*sample (ms/image)*: `bench perf sample`, the median of repeated timings of the cell's own sampler "
-        f"generating {settings('sample_images')} images in batches of {settings('sample_batch')} on one CPU "
+        + (f"({samplers}) " if samplers else "")
+        + f"generating {settings('sample_images')} images in batches of {settings('sample_batch')} on one CPU "
         f"thread ({'; '.join(cpus)}; 1-minute load average when measured, the timing process's own included: "
         f"{_span(load)}); each row the mean over its timed cells ({len(timed)} of the "
         f"{int((frame['status'] == 'done').sum())} done cells timed)."
@@ -458,9 +482,12 @@ def _reference_section(frame: pd.DataFrame, assets: Path) -> str:
         return ""
     samples = sample_count(frame)
     rows = []
-    for size, part in done.groupby("image_px", sort=True):
+    keys = ["dataset", "image_px"] if "dataset" in done and done["dataset"].nunique() > 1 else ["image_px"]
+    for key, part in done.groupby(keys, sort=True):  # each data set has its own instrument: never pooled
+        *dataset, size = key if isinstance(key, tuple) else (key,)
         rows.append(
             {
+                **({"dataset": dataset[0]} if dataset else {}),
                 "image size": f"{int(size)} px",
                 "fid_domain": fmt(part["fid_domain_floor"].mean()),
                 "kid_domain": fmt(part["kid_domain_floor"].mean()),

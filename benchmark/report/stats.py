@@ -108,6 +108,7 @@ def summary_table(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> p
         if "sample_ms_per_image" in done and done["sample_ms_per_image"].notna().any():  # bench perf sample ran
             for column, title in PER_IMAGE_COSTS.items():
                 row[title] = "-" if part[column].isna().all() else _ms_text(part[column].mean())
+            row["cell (s)"] = f"{part['wall_seconds'].mean():.0f}"
         rows.append(row)
         means.append(mean_row)
     table = pd.DataFrame(rows)

@@ -89,6 +89,7 @@ def domain_metrics(ctx: EvalContext) -> dict:
         "fid_domain of n_samples images decoded from codes drawn from N(0, I) instead of the model's sampler; "
         "for a model whose codes no KL term pulls towards N(0, I) (the autoencoder)",
         "lower",
+        headline=True,
         depends_on=DOMAIN_INSTRUMENT,
         eval_settings=("n_samples",),
     ),
@@ -96,6 +97,7 @@ def domain_metrics(ctx: EvalContext) -> dict:
         "cond_acc_unit_codes",
         "cond_acc of the same N(0, I)-code images",
         "higher",
+        headline=True,
         depends_on=DOMAIN_INSTRUMENT,
         chance_without_condition=True,
     ),

@@ -11,6 +11,12 @@ from benchmark.metrics.registry import METRIC_GROUPS, MetricSpec, metric_group
 from benchmark.models.loss import likelihood_case
 
 
+def set_by_definition(classes: int) -> dict:
+    """The label metrics of a model that ignores the label: set by definition, not measured (reports neither
+    show nor compare them as measurements)."""
+    return {"label_information": 0.0, "generative_log_loss": math.log(classes), "generative_accuracy": 1 / classes}
+
+
 @metric_group(
     "label",
     3,
@@ -85,13 +91,7 @@ def label_metrics(ctx: EvalContext) -> dict:
             "conditioning none with the standard prior ignores the label: information 0 and chance accuracy "
             "by definition"
         )
-        return {
-            **dict.fromkeys(names),
-            "label_information": 0.0,
-            "label_information_bound": math.log(classes),
-            "generative_log_loss": math.log(classes),
-            "generative_accuracy": 1 / classes,
-        }
+        return {**dict.fromkeys(names), "label_information_bound": math.log(classes), **set_by_definition(classes)}
     x, c = ctx.likelihood_images()
     per_class = likelihood.log_px_per_class(
         ctx.model,
