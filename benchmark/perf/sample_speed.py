@@ -81,7 +81,7 @@ def time_grid_sampling(store: CellStore, cell_ids: list[str], data_dir, images: 
         if store.status(cell_id) != CellStatus.DONE or not (store.cell_dir(cell_id) / CHECKPOINT).exists():
             continue
         with store.claim(cell_id) as claimed:  # a run redoing the cell meanwhile: its new model is not timed
-            if not claimed:
+            if not claimed or store.status(cell_id) != CellStatus.DONE:
                 continue
             timing = time_cell_sampling(store, cell_id, data_dir, images, batch, repeats)
             store.record_sample_timing(cell_id, timing)

@@ -113,7 +113,7 @@ def _condition_use(frame: pd.DataFrame, axis: str) -> str | None:
     done = frame[frame["status"] == "done"]
     if "reads_condition" not in done or done.empty or hides_pixels(frame):
         return None
-    reads = done["reads_condition"].astype(bool)
+    reads = done["reads_condition"].map(lambda v: True if v is None or pd.isna(v) else bool(v))  # unknown: no rule
     if not reads.any():
         return f"no cell compared here reads the condition, and {CHANCE}"
     mixed = [level for level, part in reads.groupby(done[axis], sort=False) if part.nunique() > 1]

@@ -308,7 +308,7 @@ def _representatives(frame: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
     if len(reps) > MAX_SHOWN_CELLS:
         for axis in axes:
             if axis not in ("seed", MECHANISM_AXIS, "model") and len(reps) > MAX_SHOWN_CELLS:
-                reps = reps[reps[axis] == frame[axis].iloc[0]]
+                reps = reps[reps[axis] == reps[axis].iloc[0]]  # the first level with a done cell
     return reps.head(MAX_SHOWN_CELLS)
 
 

@@ -331,8 +331,9 @@ def _protocol_section(files: dict[str, CellFiles], frame: pd.DataFrame) -> str:
         ("evaluation protocols", _used(files, frame, lambda p: p.get("version", "before protocol versions"))),
         ("domain classifiers", _used(files, frame, lambda p: p.get("domain_classifier", {}).get("key"))),
     ):
-        datasets = {files[c].config["cell"]["dataset"] for cells in used.values() for c in cells}
-        expected = len(datasets) if what == "domain classifiers" else 1  # a data set has its own classifier
+        expected = 1
+        if what == "domain classifiers":  # a data set has its own classifier
+            expected = len({(files[c].config or {}).get("cell", {}).get("dataset") for v in used.values() for c in v})
         if len(used) > expected:
             which = "; ".join(f"`{key}` by {len(cells)} cells" for key, cells in sorted(used.items()))
             lines.append(
