@@ -41,8 +41,8 @@ def done_metrics(store: CellStore, cells: list[Cell]) -> dict[str, dict]:
 
 
 def cell_table(grid: Grid, cells: list[Cell], store: CellStore, title: str, metrics: dict | None = None) -> Table:
-    """A row per cell: its axis values, status and headline metrics (`metrics`: the done cells' metrics.json
-    as read once, read here when not given)."""
+    """A row per cell: its axis values, status and the headline metrics some of them measured (`metrics`: the
+    done cells' metrics.json as read once, read here when not given)."""
     from benchmark.runner.evaluate_stage import is_stale
 
     stored = metrics if metrics is not None else done_metrics(store, cells)
@@ -51,7 +51,8 @@ def cell_table(grid: Grid, cells: list[Cell], store: CellStore, title: str, metr
     for axis in grid.axes:
         table.add_column(axis)
     table.add_column("status")
-    for metric in headline_metrics():
+    measured = [m for m in headline_metrics() if any((stored.get(c.id) or {}).get(m) is not None for c in cells)]
+    for metric in measured:  # a column only for what some cell measured: the table stays readable
         table.add_column(metric, justify="right")
     for cell in cells:
         status = store.status(cell.id)
@@ -65,7 +66,7 @@ def cell_table(grid: Grid, cells: list[Cell], store: CellStore, title: str, metr
             cell.id,
             *(str(values.get(a, "")) for a in grid.axes),
             shown,
-            *(_fmt(cell_metrics.get(m)) for m in headline_metrics()),
+            *(_fmt(cell_metrics.get(m)) for m in measured),
         )
     return table
 
