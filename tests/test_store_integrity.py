@@ -288,3 +288,99 @@ def test_a_report_published_before_its_data_renders_again_from_its_metrics_csv(c
     (root / "four.yaml").write_text(grid.replace("latent_dim: 4", "latent_dim: 5"))
     changed = cli("report", "--grid", root / "four.yaml", "--from-published", "--out", reports)
     assert changed.returncode == 2 and "the grid file changed since the report was published" in changed.stderr
+
+
+def test_a_grid_goes_on_from_its_published_cells_in_a_store_that_never_held_them(copy, cli):
+    """`bench store restore`: a grid run in parts (another session, another machine). Two of the four cells are
+    published; a new store restored from that report trains only the other two, and its report equals the one
+    made from a store that trained all four together. Cells a store already holds are never touched."""
+    import pandas as pd
+
+    root, store, ids = copy
+    grid, reports = root / "four.yaml", root / "reports"
+    full_metrics = (reports / "four" / "metrics.csv").read_text()
+    originals = {cell_id: store.read(cell_id, "metrics.json") for cell_id in ids.values()}
+    for mode in ("additive", "film"):
+        shutil.rmtree(store.cell_dir(ids[mode]))
+    partial = cli("report", "--grid", grid, "--results", root / "results", "--out", reports, "--force")
+    assert partial.returncode == 0, partial.stderr
+    assert "partial: 2 of 4 cells done" in (reports / "four" / "overview.json").read_text()
+
+    later = CellStore(root / "later")
+    restored = cli("store", "restore", "--grid", grid, "--results", later.root, "--reports", reports)
+    assert restored.returncode == 0, restored.stderr
+    assert "restored 2 cells" in restored.stdout and "go on with: bench run --grid" in restored.stdout
+    for mode, status in {"none": "done", "concat": "done", "additive": "pending", "film": "pending"}.items():
+        assert later.status(ids[mode]).value == status
+    assert later.read(ids["none"], "metrics.json") == originals[ids["none"]] and later.verified(ids["none"])
+    kept = snapshot(later.root / ids["none"])
+
+    again = cli("store", "restore", "--grid", grid, "--results", later.root, "--reports", reports)
+    assert "restored 0 cells" in again.stdout and "2 already there" in again.stdout
+    ran = cli("run", "--grid", grid, "--results", later.root, "--device", "cpu")
+    assert ran.returncode == 0, ran.stderr
+    assert snapshot(later.root / ids["none"]) == kept  # restored, not retrained
+    for mode in ("additive", "film"):  # trained here, to the numbers of the first run
+        assert later.read(ids[mode], "metrics.json")["sse_image"] == originals[ids[mode]]["sse_image"]
+    whole = cli("report", "--grid", grid, "--results", later.root, "--out", reports)
+    assert whole.returncode == 0, whole.stderr
+    assert (reports / "four" / "metrics.csv").read_text() == full_metrics
+    assert "partial" not in (reports / "four" / "overview.json").read_text()
+    cells = pd.read_json(reports / "four" / "cells.jsonl", lines=True)
+    assert sorted(cells["id"]) == sorted(ids.values()) and set(cells["status"]) == {"done"}
+
+    evaluated = cli("evaluate", "--grid", grid, "--results", later.root, "--device", "cpu", "--metrics", "ssim")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "2 measured" in evaluated.stdout and "2 done cells have no checkpoint" in evaluated.stdout
+    assert snapshot(later.root / ids["none"]) == kept
+
+
+def test_restore_replaces_what_a_crash_left_and_keeps_a_saved_training_state(copy, cli):
+    """A folder with a config and nothing else (a crash before the first save) is redone from the record; a
+    folder with a saved training state is a cell in progress and stays as it is."""
+    root, _, ids = copy
+    later = CellStore(root / "later")
+    for mode, leftover in (("none", "config.json"), ("concat", "resume.pt")):
+        later.cell_dir(ids[mode]).mkdir(parents=True)
+        (later.cell_dir(ids[mode]) / leftover).write_text("left by a crash\n")
+    restored = cli("store", "restore", "--grid", root / "four.yaml", "--results", later.root, "--reports", root / "reports")
+    assert restored.returncode == 0, restored.stderr
+    assert "restored 3 cells" in restored.stdout and "1 already there" in restored.stdout
+    assert later.status(ids["none"]) == CellStatus.DONE and later.verified(ids["none"])
+    assert later.status(ids["concat"]) == CellStatus.PENDING
+    assert (later.cell_dir(ids["concat"]) / "resume.pt").read_text() == "left by a crash\n"
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        ("no report", "was published without its data"),
+        ("line not JSON", "cells.jsonl: line 2 is not JSON"),
+        ("line without its metrics", "cells.jsonl: line 1 lacks metrics"),
+        ("config edited by hand", "cells.jsonl: line 1: its config is cell"),
+        ("results is a file", "is a file, not a folder"),
+    ],
+)
+def test_a_restore_from_damaged_published_data_is_one_line_and_writes_nothing(copy, cli, damage, expected):
+    root, _, _ = copy
+    cells_file, results = root / "reports" / "four" / "cells.jsonl", root / "later"
+    lines = cells_file.read_text().splitlines()
+    first = json.loads(lines[0])
+    if damage == "no report":
+        shutil.rmtree(root / "reports" / "four")
+    elif damage == "line not JSON":
+        cells_file.write_text("\n".join([lines[0], lines[1][:40], *lines[2:]]) + "\n")
+    elif damage == "line without its metrics":
+        del first["metrics"]
+        cells_file.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    elif damage == "config edited by hand":
+        first["config"]["cell"]["epochs"] += 1
+        cells_file.write_text("\n".join([*lines[1:], json.dumps(first)]) + "\n")
+        expected = expected.replace("line 1", f"line {len(lines)}")
+    else:
+        results.write_text("not a store\n")
+    before = snapshot(root)
+    refused = cli("store", "restore", "--grid", root / "four.yaml", "--results", results, "--reports", root / "reports")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.count("\n") == 1 and expected in refused.stderr, refused.stderr
+    assert snapshot(root) == before

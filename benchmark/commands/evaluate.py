@@ -59,6 +59,12 @@ def evaluate(
         f"{spec.name}: {len(summary.measured)} measured, {len(summary.not_trained)} not trained yet, "
         f"{len(summary.busy)} busy in another run, {len(summary.damaged)} damaged (store: {results})"
     )
+    if summary.no_checkpoint:
+        console.print(
+            f"{len(summary.no_checkpoint)} done cells have no checkpoint (restored from a published report: "
+            "`bench store restore`) and keep the metrics they were published with",
+            soft_wrap=True,
+        )
     for cell_id, damage in summary.damaged.items():
         console.print(f"[red]damaged {cell_id}: {damage} (not measured; bench run redoes it)", soft_wrap=True)
     raise typer.Exit(1 if summary.damaged else 0)

@@ -1,10 +1,13 @@
-"""`bench store check`: the cell store itself."""
+"""`bench store check` and `bench store restore`: the cell store itself."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from benchmark.commands.common import RESULTS, Results, console
+from benchmark.commands.common import DEFAULT_GRID, RESULTS, GridFile, Results, console
 from benchmark.errors import BenchError
 
 app = typer.Typer(no_args_is_help=True, help="The cell store itself.")
@@ -42,3 +45,51 @@ def store_check(results: Results = RESULTS) -> None:
     if damaged or bad_grids:
         console.print("bench run redoes damaged cells (their files are moved to damaged/ first, not deleted)")
         raise typer.Exit(1)
+
+
+@app.command("restore")
+def store_restore(
+    grid: GridFile = None,
+    results: Results = RESULTS,
+    reports: Annotated[
+        Path, typer.Option("--reports", help="The folder the report was published in (its <grid>/cells.jsonl).")
+    ] = Path("reports"),
+) -> None:
+    """Put a published report's cells into the store, so that `bench run` goes on with the pending ones.
+
+    A grid too long for one session or machine is run in parts: publish the report of the cells done so far
+    (with its data), restore them into a store elsewhere or later, run the grid there, and report all of
+    them. Cells the store already holds are never touched; restored cells have no checkpoints, so
+    `bench evaluate` and `bench perf sample` pass them over."""
+    from benchmark.grid import load_grid
+    from benchmark.report.published_data import published_overrides, restore_published
+    from benchmark.runner.grid_run import grid_record
+    from benchmark.runner.preflight import check_results_folder
+    from benchmark.store import CellStore
+
+    path = grid or DEFAULT_GRID
+    name = load_grid(path).name
+    assets = reports / name
+    overrides = published_overrides(assets)
+    try:
+        spec = load_grid(path, list(overrides))
+    except BenchError as err:
+        raise BenchError(f"{assets / 'grid.json'}: the published run's overrides no longer fit {path}: {err}") from None
+    check_results_folder(results)
+    store = CellStore(results)
+    summary = restore_published(assets, spec, store)
+    store.record_grid(spec.name, spec.source, grid_record(spec), spec.overrides)
+    console.print(
+        f"{spec.name}: restored {len(summary.restored)} cells from {assets / 'cells.jsonl'} into {results}; "
+        f"{len(summary.held)} already there (left as they are), {len(summary.busy)} busy in another run",
+        soft_wrap=True,
+    )
+    if summary.not_in_grid:
+        shown = ", ".join(summary.not_in_grid[:3]) + (", ..." if len(summary.not_in_grid) > 3 else "")
+        console.print(
+            f"[yellow]{len(summary.not_in_grid)} published cells are not cells of {path} as it is now ({shown}): "
+            "the file changed since the report was published; left out",
+            soft_wrap=True,
+        )
+    again = "".join(f" --override {o}" for o in overrides)
+    console.print(f"go on with: bench run --grid {path} --results {results}{again}", soft_wrap=True)

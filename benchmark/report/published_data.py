@@ -10,6 +10,7 @@ from the published report.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +18,7 @@ import pandas as pd
 from benchmark.errors import BenchError
 from benchmark.fileio import write_json, write_text
 from benchmark.store import CellStatus, CellStore
+from benchmark.store.cells import RESUME
 
 CELLS_FILE, GRID_FILE = "cells.jsonl", "grid.json"
 
@@ -55,18 +57,106 @@ def published_cells(assets: Path) -> set[str]:
 
 def store_from_published(assets: Path, root: Path) -> CellStore:
     """A store at `root` holding the published cells' files (no checkpoints, no images), to render from."""
+    record, lines = _published(assets)
+    store = CellStore(root)
+    store.record_grid(record["name"], record["source"], record["cells"], tuple(record.get("overrides", ())))
+    for line in lines:
+        if line["status"] in RESTORABLE:
+            _restore_line(store, line)
+    return store
+
+
+@dataclass
+class Restored:
+    """What `restore_published` did with each published cell."""
+
+    restored: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # the store has the cell already (any state): left as it is
+    busy: list[str] = field(default_factory=list)  # another run holds the cell's lock
+    not_in_grid: list[str] = field(default_factory=list)  # not a cell of the grid file as it is now
+
+
+def restore_published(assets: Path, grid, store: CellStore) -> Restored:
+    """Put the done and failed cells of the report published in `assets` into `store`, so that a run of `grid`
+    goes on from them on another machine or in a later session: `bench run` trains only the cells still
+    pending, `bench report` renders them all. A cell the store already holds (done, failed, damaged, or with a
+    saved training state) is never touched; a published cell that is not a cell of `grid` (the file changed
+    since) is left out. Each restored cell is written under its lock, its metrics last, as `bench run` does."""
+    _, lines = _published(assets)
+    in_grid = {cell.id for cell in grid.cells}
+    summary = Restored()
+    wanted = []
+    for number, line in enumerate(lines, 1):  # every line checked before anything is written
+        if line["status"] not in RESTORABLE:
+            continue
+        if line["id"] not in in_grid:
+            summary.not_in_grid.append(line["id"])
+            continue
+        _check_identity(assets / CELLS_FILE, number, line)
+        wanted.append(line)
+    for line in wanted:
+        with store.claim(line["id"]) as mine:
+            if not mine:
+                summary.busy.append(line["id"])
+            elif store.status(line["id"]) != CellStatus.PENDING or (store.cell_dir(line["id"]) / RESUME).exists():
+                summary.held.append(line["id"])
+            else:
+                store.clear(line["id"])  # what a crash left: a partial folder is redone, here from the record
+                _restore_line(store, line)
+                summary.restored.append(line["id"])
+    return summary
+
+
+def published_overrides(assets: Path) -> tuple[str, ...]:
+    """The --override assignments of the run a report was published from (its grid record)."""
+    return tuple(_published(assets)[0].get("overrides", ()))
+
+
+RESTORABLE = (CellStatus.DONE.value, CellStatus.FAILED.value)
+
+
+def _restore_line(store: CellStore, line: dict) -> None:
+    store.restore(line["id"], line["config"], line["log"], line["metrics"], line["failed"], line.get("sample_timing"))
+
+
+def _check_identity(path: Path, number: int, line: dict) -> None:
+    """A published line's config must be the cell its id names (a hand-edited line is refused)."""
+    from benchmark.config import CellConfig
+    from benchmark.grid.spec import Cell
+    from benchmark.metrics.protocol import EvalConfig
+
+    try:
+        cell = Cell(CellConfig(**line["config"]["cell"]), EvalConfig(**line["config"]["eval"]), ())
+    except (KeyError, TypeError, ValueError) as err:
+        raise BenchError(f"{path}: line {number} (cell {line['id']}): not a cell's config ({err})") from None
+    if cell.id != line["id"]:
+        raise BenchError(f"{path}: line {number}: its config is cell {cell.id}, not the {line['id']} it names")
+
+
+def _published(assets: Path) -> tuple[dict, list[dict]]:
+    """The grid record and the cell lines a report was published with; a missing or unreadable file is a
+    one-line error naming it."""
+    if is_legacy(assets):
+        raise BenchError(
+            f"{assets / CELLS_FILE}: not found; this report was published before reports carried their data "
+            "(metrics.csv only), so its cells cannot be restored"
+        )
     for name in (CELLS_FILE, GRID_FILE):
         if not (assets / name).is_file():
             raise BenchError(f"{assets / name}: not found; this report was published without its data")
-    store = CellStore(root)
-    record = json.loads((assets / GRID_FILE).read_text())
-    store.record_grid(record["name"], record["source"], record["cells"], tuple(record.get("overrides", ())))
-    for line in _lines(assets / CELLS_FILE):
-        if line["status"] in (CellStatus.DONE.value, CellStatus.FAILED.value):
-            store.restore(
-                line["id"], line["config"], line["log"], line["metrics"], line["failed"], line.get("sample_timing")
-            )
-    return store
+    record = _json(assets / GRID_FILE, 1, (assets / GRID_FILE).read_text(), ("name", "source", "cells"))
+    return record, _lines(assets / CELLS_FILE, ("id", "status", "config", "log", "metrics", "failed"))
+
+
+def _json(path: Path, number: int, text: str, keys: tuple[str, ...]) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise BenchError(f"{path}: line {number} is not JSON ({err.msg})") from None
+    missing = [k for k in keys if not isinstance(value, dict) or k not in value]
+    if missing:
+        raise BenchError(f"{path}: line {number} lacks {', '.join(missing)}")
+    return value
 
 
 LEGACY_NOTE = (
@@ -136,5 +226,5 @@ def is_legacy(assets: Path) -> bool:
     return not (assets / CELLS_FILE).is_file() and (assets / "metrics.csv").is_file()
 
 
-def _lines(path: Path) -> list[dict]:
-    return [json.loads(text) for text in path.read_text().splitlines() if text.strip()]
+def _lines(path: Path, keys: tuple[str, ...] = ("id", "status")) -> list[dict]:
+    return [_json(path, n, text, keys) for n, text in enumerate(path.read_text().splitlines(), 1) if text.strip()]

@@ -16,6 +16,7 @@ from benchmark.grid import Cell
 from benchmark.metrics.evaluate import evaluate_cell
 from benchmark.metrics.registry import METRIC_GROUPS, group_of, group_versions, metric_specs, protocol_version
 from benchmark.store import CellStatus, CellStore
+from benchmark.store.cells import CHECKPOINT
 from benchmark.training.trainer import load_stored_cell
 
 
@@ -64,6 +65,7 @@ class EvaluateSummary:
     measured: list[str] = field(default_factory=list)
     not_trained: list[str] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)
+    no_checkpoint: list[str] = field(default_factory=list)  # restored from a published report: nothing to load
     damaged: dict[str, str] = field(default_factory=dict)  # id -> what is damaged; `bench run` redoes them
 
 
@@ -79,6 +81,9 @@ def evaluate_cells(
             continue
         if status != CellStatus.DONE:
             summary.not_trained.append(cell.id)
+            continue
+        if not (store.cell_dir(cell.id) / CHECKPOINT).exists():
+            summary.no_checkpoint.append(cell.id)
             continue
         with store.claim(cell.id) as mine:
             if not mine:

@@ -151,14 +151,17 @@ class CellStore:
         """Start (or restart) a claimed cell: drop what a crashed, failed or forced attempt left but its saved
         training state (unless `keep_resume` is False), or move a damaged cell's files aside (returned:
         where to); then write its config."""
-        folder = self.cell_dir(cell_id)
         moved = self._move_aside(cell_id) if self.status(cell_id) == CellStatus.DAMAGED else None
-        for entry in folder.iterdir():
+        self.clear(cell_id, keep_resume)
+        write_json(self.cell_dir(cell_id) / CONFIG, sealed(resolved))
+        return moved
+
+    def clear(self, cell_id: str, keep_resume: bool = False) -> None:
+        """Empty a claimed cell's folder but its lock (and its saved training state, if `keep_resume`)."""
+        for entry in self.cell_dir(cell_id).iterdir():
             if entry.name == LOCK or (entry.name == RESUME and keep_resume):
                 continue
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-        write_json(folder / CONFIG, sealed(resolved))
-        return moved
 
     def _move_aside(self, cell_id: str) -> Path:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
