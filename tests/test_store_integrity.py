@@ -343,7 +343,9 @@ def test_restore_replaces_what_a_crash_left_and_keeps_a_saved_training_state(cop
     for mode, leftover in (("none", "config.json"), ("concat", "resume.pt")):
         later.cell_dir(ids[mode]).mkdir(parents=True)
         (later.cell_dir(ids[mode]) / leftover).write_text("left by a crash\n")
-    restored = cli("store", "restore", "--grid", root / "four.yaml", "--results", later.root, "--reports", root / "reports")
+    restored = cli(
+        "store", "restore", "--grid", root / "four.yaml", "--results", later.root, "--reports", root / "reports"
+    )
     assert restored.returncode == 0, restored.stderr
     assert "restored 3 cells" in restored.stdout and "1 already there" in restored.stdout
     assert later.status(ids["none"]) == CellStatus.DONE and later.verified(ids["none"])
