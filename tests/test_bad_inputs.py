@@ -31,6 +31,7 @@ GRID_FILES = [
     ("key given twice", grid_text(GOOD_BASE + "epochs: 3\n"), [], "key 'epochs' given twice (lines 7 and 8)"),
     ("a list, not a mapping", "- 1\n- 2\n", [], "a grid must be a mapping"),
     ("unknown top-level key", grid_text(rest="seeds: [0]\nsedes: [1]\n"), [], "sedes = [1]: unknown key"),
+    ("unknown metric shown", grid_text(rest="seeds: [0]\nshows: [kll]\n"), [], "shows[0] = 'kll': unknown metric"),
     ("unknown cell field", grid_text(GOOD_BASE + "latnet_dim: 4\n"), [], "base.latnet_dim = 4: unknown cell field"),
     ("boolean for an integer", grid_text(GOOD_BASE + "latent_dim: true\n"), [], "base.latent_dim = True"),
     ("string for an integer", grid_text(GOOD_BASE + "latent_dim: '8'\n"), [], "base.latent_dim = '8'"),

@@ -97,6 +97,38 @@ def test_report_table_values_and_intervals(store_and_grid, tmp_path):
     assert set(csv.columns) >= {"cell", "conditioning", "latent_dim", "seed", "metric", "value"}
 
 
+def test_a_grid_shows_the_kl_read_off_its_dimensions_beside_the_question_s_metrics(store_and_grid, tmp_path):
+    """`shows: [kl, active_units]`: the results table gains the rate (the sum of the stored kl_per_dim, a derived
+    metric no group computes, so no cell goes stale) and the active units, neither ranked nor compared."""
+    store, grid_file = store_and_grid
+    for cell_id in store.cell_ids():
+        path = store.cell_dir(cell_id) / "metrics.json"
+        if path.exists():
+            metrics = json.loads(path.read_text())
+            sse = metrics["sse_image"]
+            write_json(path, {**metrics, "kl_per_dim": [sse / 10, 0.25, 0.0], "active_units": 2})
+
+    def results_table(text: str) -> tuple[list[str], list[list[str]]]:
+        lines = [line for line in text.split("## Results")[1].splitlines() if line.startswith("| ")]
+        cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+        return cells[0], cells[1:]
+
+    plain, _ = results_table(render_report(store, from_grid_file(store, grid_file), tmp_path / "plain").read_text())
+    assert "kl (nats)" not in plain and "active_units" not in plain
+    spec = yaml.safe_load(grid_file.read_text())
+    grid_file.write_text(yaml.safe_dump({**spec, "shows": ["kl", "active_units"]}))
+    text = render_report(store, from_grid_file(store, grid_file), tmp_path / "reports").read_text()
+    kls = [sse_of("none", 2, s) / 10 + 0.25 for s in (0, 1, 2)]  # 3.05, 3.10, 3.25
+    mean, half = sum(kls) / 3, T_975_DF2 * pd.Series(kls).std() / math.sqrt(3)  # 3.133 ± 0.260
+    columns, rows = results_table(text)
+    first = rows[0]
+    assert first[:2] == ["none", "2"] and first[columns.index("kl (nats)")] == f"{mean:.2f} ± {half:.2f}"
+    assert first[columns.index("active_units")].strip("*") == "2"
+    protocol = text.split("## Evaluation protocol")[1].split("## Provenance")[0]
+    assert "- `kl`: sum of kl_per_dim over the latent dimensions" in protocol
+    assert "**kl**" not in text.split("## Findings")[1]  # shown, never compared
+
+
 def test_a_protocol_caveat_comes_before_any_number(store_and_grid, tmp_path):
     store, grid_file = store_and_grid
     warning = "The text encoder (cvae-tiny-clip) is untrained: its weights are random."

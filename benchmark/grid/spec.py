@@ -64,6 +64,9 @@ class GridSpec(BaseModel):
     match_params: bool = Field(default=False, strict=True)  # widen mechanisms to equal size (grid/matching.py)
     claims: list[Claim] = []
     findings_by: list[str] = []  # axes whose levels get findings of their own in reports (e.g. backbone)
+    # metrics the results table shows beside the headline ones, neither ranked nor compared (what a question's
+    # trade-off runs through: the KL and active units of a beta grid)
+    shows: list[str] = []
     question: Question | None = None  # a line of reports/README.md, the findings index
     pipeline_check: str = ""  # why this grid checks the machinery and answers no question (the index lists it so)
     # what of the question two CPU cores cannot answer in a working day at an honest scale, and what it would
@@ -262,6 +265,12 @@ def _check_report_settings(spec: GridSpec, source: str) -> None:
     for i, axis in enumerate(spec.findings_by):
         if axis not in spec.axes:
             raise _fail(source, f"findings_by[{i}]", axis, f"not an axis; axes: {', '.join(spec.axes)}")
+    if spec.shows:
+        from benchmark.metrics.registry import metric_specs
+
+        for i, metric in enumerate(spec.shows):
+            if metric not in metric_specs():
+                raise _fail(source, f"shows[{i}]", metric, f"unknown metric; known: {', '.join(metric_specs())}")
     if spec.question is not None and spec.pipeline_check:
         raise _fail(source, "pipeline_check", spec.pipeline_check, "a pipeline check answers no question; drop one")
     if spec.question is not None:

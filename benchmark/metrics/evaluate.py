@@ -42,7 +42,7 @@ def evaluate_cell(
         metrics.update(values)
         timing[name] = round(time.perf_counter() - start, 3)
         versions[name] = group.version
-        definitions.update({spec.name: spec.definition for spec in group.specs})
+        definitions.update({spec.name: spec.definition for spec in group.specs if spec.derive is None})
     settings = eval_config.model_dump(mode="json")
     metrics["protocol"] = {
         "version": protocol_version(settings, versions),

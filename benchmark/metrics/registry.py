@@ -33,6 +33,12 @@ class MetricSpec:
     normalised: str | None = None  # the metric that removes the dependence (per pixel, per dimension)
     through_q: bool = False  # a reconstruction through q(z|x,c), which sees the pixels an image task hides
     eval_settings: tuple[str, ...] = ()  # evaluation settings the value depends on (FID's bias on n_samples)
+    # a value read off the cell's other stored metrics (never computed by its group, so no cell goes stale)
+    derive: Callable[[dict], float | None] | None = None
+
+    def value(self, metrics: dict) -> float | None:
+        """This metric's scalar value in a cell's stored metrics (None: not measured, or not a scalar)."""
+        return self.derive(metrics) if self.derive else scalar_value(metrics.get(self.name))
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,8 @@ class MetricGroup:
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(spec.name for spec in self.specs)
+        """The metrics `compute` returns (a derived metric is read off them, not computed)."""
+        return tuple(spec.name for spec in self.specs if spec.derive is None)
 
 
 METRIC_GROUPS: Registry[MetricGroup] = Registry("metric group", "benchmark.metrics.groups")
@@ -79,7 +86,7 @@ def protocol_version(eval_settings: dict, versions: dict[str, int]) -> str:
 
 def group_of(metric: str) -> str:
     for name in METRIC_GROUPS.names():
-        if metric in METRIC_GROUPS[name].names:
+        if metric in (spec.name for spec in METRIC_GROUPS[name].specs):
             return name
     raise KeyError(metric)
 

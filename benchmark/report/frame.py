@@ -11,7 +11,7 @@ from benchmark.errors import BenchError
 from benchmark.grid import load_grid
 from benchmark.grid.spec import GridSpec
 from benchmark.metrics.groups.label import set_by_definition
-from benchmark.metrics.registry import headline_metrics, metric_specs, scalar_value
+from benchmark.metrics.registry import headline_metrics, metric_specs
 from benchmark.runner.grid_run import grid_record
 from benchmark.store import CellStatus, CellStore
 from benchmark.store.cells import SAMPLE_TIMING
@@ -159,15 +159,17 @@ def cells_frame(store: CellStore, grid: GridCells, files: dict[str, CellFiles] |
         row["sample_ms_per_image"] = timing.get("ms_per_image")
         for key in ("images", "batch", "cpu", "load_average", "sampler"):
             row[f"sample_{key}"] = timing.get(key)
-        row.update({m: scalar_value(metrics.get(m)) for m in _scalar_metrics(row)})
+        specs = metric_specs()
+        row.update({m: specs[m].value(metrics) for m in _scalar_metrics(row)})
         if row["reads_condition"] is False:
             if row.get("nll_marginal") is None:
                 row["nll_marginal"] = row.get("nll_iw")  # a model that ignores the label: p(x|y) = p(x) for every y
             row.update(dict.fromkeys(set_by_definition(2)))  # 0 information, chance accuracy: not measured
         rows.append(row)
     frame = pd.DataFrame(rows)
-    for metric in headline_metrics():
-        frame[metric] = pd.to_numeric(frame[metric], errors="coerce")
+    for metric in metric_specs():
+        if metric in frame:
+            frame[metric] = pd.to_numeric(frame[metric], errors="coerce")
     return frame
 
 

@@ -90,7 +90,7 @@ def _register_sections() -> None:
         "cells": lambda r: _status_section(r.frame),
         "protocol": lambda r: _protocol_section(r.files, r.frame),
         "provenance": lambda r: _provenance_section(r.files, r.frame),
-        "results": _with_metrics(lambda r: _table_section(r.frame, r.axes, r.metrics, r.assets)),
+        "results": _with_metrics(lambda r: _table_section(r.frame, r.axes, r.metrics + _shown(r), r.assets)),
         "reference rows": _with_metrics(lambda r: _reference_section(r.frame, r.assets)),
         "per class": _with_metrics(lambda r: _per_class_section(r.files, r.frame, r.axes, r.assets)),
         "published": _with_metrics(against_published),
@@ -103,6 +103,12 @@ def _register_sections() -> None:
     }
     for name, section in entries.items():
         SECTIONS.register(name)(section)
+
+
+def _shown(r: Report) -> list[str]:
+    """The grid's `shows` metrics that some done cell holds and the table does not have already."""
+    done = r.frame[r.frame["status"] == "done"]
+    return [m for m in r.grid.spec.shows if m not in r.metrics and m in done and done[m].notna().any()]
 
 
 def _left_out(frame: pd.DataFrame) -> str:
@@ -368,9 +374,11 @@ def _measured_metrics(files: dict[str, CellFiles], frame: pd.DataFrame) -> tuple
     """The metrics some done cell measured (in the registry's order), and why each of the others was
     measured by none (the first reason a cell gives)."""
     found, reasons = set(), {}
+    derived = [spec for spec in metric_specs().values() if spec.derive]
     for cell in frame.loc[frame["status"] == "done", "cell"]:
         metrics = files[cell].metrics or {}
         found.update(name for name, value in metrics.items() if value is not None)
+        found.update(spec.name for spec in derived if spec.value(metrics) is not None)
         for name, reason in metrics.get("protocol", {}).get("unavailable", {}).items():
             reasons.setdefault(name, reason)
     measured = [name for name in metric_specs() if name in found]

@@ -60,6 +60,13 @@ from benchmark.models.loss import likelihood_case
         "prior (N(0, 1), or p(z_i|c) when it learns one)",
     ),
     MetricSpec(
+        "kl",
+        "sum of kl_per_dim over the latent dimensions: the mean over test images of KL(q(z|x,c) || the cell's "
+        "prior) in nats per image, the rate the beta term weighs (read off kl_per_dim, as stored to 6 decimals)",
+        unit="nats",
+        derive=lambda metrics: _total(metrics.get("kl_per_dim")),
+    ),
+    MetricSpec(
         "active_units",
         "number of latent dimensions whose Var_x(E_q[z_i]) exceeds 0.01",
         "higher",
@@ -96,6 +103,10 @@ def likelihood_metrics(ctx: EvalContext) -> dict:
         "neg_elbo": -estimate.mean_weight.mean().item(),
         "bits_per_dim": (nll.mean().item() + shift) / (pixels * math.log(2)),
     }
+
+
+def _total(values) -> float | None:
+    return float(sum(values)) if isinstance(values, list) and values else None
 
 
 def _one_hot_posterior(ctx: EvalContext, x, c, density: bool, case: str) -> dict:
