@@ -123,10 +123,12 @@ def test_a_grid_shows_the_kl_read_off_its_dimensions_beside_the_question_s_metri
     columns, rows = results_table(text)
     first = rows[0]
     assert first[:2] == ["none", "2"] and first[columns.index("kl (nats)")] == f"{mean:.2f} ± {half:.2f}"
-    assert first[columns.index("active_units")].strip("*") == "2"
+    assert [row[columns.index("active_units")] for row in rows] == ["2"] * len(rows)  # shown: no best in bold
     protocol = text.split("## Evaluation protocol")[1].split("## Provenance")[0]
     assert "- `kl`: sum of kl_per_dim over the latent dimensions" in protocol
-    assert "**kl**" not in text.split("## Findings")[1]  # shown, never compared
+    assert "**active_units**" not in text.split("## Findings")[1]  # shown, never compared
+    plain_protocol = (tmp_path / "plain" / "toy.md").read_text().split("## Evaluation protocol")[1]
+    assert "`kl`" not in plain_protocol  # a derived metric is defined where a grid shows it
 
 
 def test_a_protocol_caveat_comes_before_any_number(store_and_grid, tmp_path):

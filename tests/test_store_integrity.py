@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from test_runner import write_grid
 
 from benchmark.store import CellStatus, CellStore
@@ -331,23 +332,27 @@ def test_a_grid_goes_on_from_its_published_cells_in_a_store_that_never_held_them
 
     evaluated = cli("evaluate", "--grid", grid, "--results", later.root, "--device", "cpu", "--metrics", "ssim")
     assert evaluated.returncode == 0, evaluated.stderr
-    assert "2 measured" in evaluated.stdout and "2 done cells have no checkpoint" in evaluated.stdout
+    assert "2 measured" in evaluated.stdout and "2 done cells have no checkpoint to measure" in evaluated.stdout
     assert snapshot(later.root / ids["none"]) == kept
 
 
 def test_restore_replaces_what_a_crash_left_and_keeps_a_saved_training_state(copy, cli):
     """A folder with a config and nothing else (a crash before the first save) is redone from the record; a
-    folder with a saved training state is a cell in progress and stays as it is."""
+    folder with a saved training state is a cell in progress and stays as it is, and so does a cell whose lock
+    another run holds."""
     root, _, ids = copy
     later = CellStore(root / "later")
     for mode, leftover in (("none", "config.json"), ("concat", "resume.pt")):
         later.cell_dir(ids[mode]).mkdir(parents=True)
         (later.cell_dir(ids[mode]) / leftover).write_text("left by a crash\n")
-    restored = cli(
-        "store", "restore", "--grid", root / "four.yaml", "--results", later.root, "--reports", root / "reports"
-    )
+    with later.claim(ids["film"]) as mine:  # another run trains it
+        assert mine
+        restored = cli(
+            "store", "restore", "--grid", root / "four.yaml", "--results", later.root, "--reports", root / "reports"
+        )
     assert restored.returncode == 0, restored.stderr
-    assert "restored 3 cells" in restored.stdout and "1 already there" in restored.stdout
+    assert "restored 2 cells" in restored.stdout and "1 already there" in restored.stdout
+    assert "1 busy in another run" in restored.stdout and later.status(ids["film"]) == CellStatus.PENDING
     assert later.status(ids["none"]) == CellStatus.DONE and later.verified(ids["none"])
     assert later.status(ids["concat"]) == CellStatus.PENDING
     assert (later.cell_dir(ids["concat"]) / "resume.pt").read_text() == "left by a crash\n"
@@ -360,6 +365,10 @@ def test_restore_replaces_what_a_crash_left_and_keeps_a_saved_training_state(cop
         ("line not JSON", "cells.jsonl: line 2 is not JSON"),
         ("line without its metrics", "cells.jsonl: line 1 lacks metrics"),
         ("config edited by hand", "cells.jsonl: line 1: its config is cell"),
+        ("metrics without their protocol", "its metrics is not a mapping with protocol"),
+        ("a failure without its reason", "its failed is not a mapping with reason"),
+        ("log not a list", "its log is not a list"),
+        ("grid file changed since", "the grid file changed since the report was published"),
         ("results is a file", "is a file, not a folder"),
     ],
 )
@@ -379,6 +388,19 @@ def test_a_restore_from_damaged_published_data_is_one_line_and_writes_nothing(co
         first["config"]["cell"]["epochs"] += 1
         cells_file.write_text("\n".join([*lines[1:], json.dumps(first)]) + "\n")
         expected = expected.replace("line 1", f"line {len(lines)}")
+    elif damage == "metrics without their protocol":
+        del first["metrics"]["protocol"]
+        cells_file.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    elif damage == "a failure without its reason":
+        first.update(status="failed", metrics=None, failed={"provenance": {}})
+        cells_file.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    elif damage == "log not a list":
+        first["log"] = {"epoch": 1}
+        cells_file.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    elif damage == "grid file changed since":
+        grid = yaml.safe_load((root / "four.yaml").read_text())
+        grid["base"]["epochs"] += 1
+        (root / "four.yaml").write_text(yaml.safe_dump(grid))
     else:
         results.write_text("not a store\n")
     before = snapshot(root)

@@ -61,8 +61,8 @@ def evaluate(
     )
     if summary.no_checkpoint:
         console.print(
-            f"{len(summary.no_checkpoint)} done cells have no checkpoint (restored from a published report: "
-            "`bench store restore`) and keep the metrics they were published with",
+            f"{len(summary.no_checkpoint)} done cells have no checkpoint to measure (cells restored from a "
+            "published report have none) and keep their metrics",
             soft_wrap=True,
         )
     for cell_id, damage in summary.damaged.items():

@@ -62,26 +62,26 @@ def store_restore(
     them. Cells the store already holds are never touched; restored cells have no checkpoints, so
     `bench evaluate` and `bench perf sample` pass them over."""
     from benchmark.grid import load_grid
-    from benchmark.report.published_data import published_overrides, restore_published
+    from benchmark.report.published_data import read_published, restore_published
+    from benchmark.runner.evaluate_stage import is_stale
     from benchmark.runner.grid_run import grid_record
     from benchmark.runner.preflight import check_results_folder
     from benchmark.store import CellStore
 
     path = grid or DEFAULT_GRID
-    name = load_grid(path).name
-    assets = reports / name
-    overrides = published_overrides(assets)
+    published = read_published(reports / load_grid(path).name)
     try:
-        spec = load_grid(path, list(overrides))
+        spec = load_grid(path, list(published.overrides))
     except BenchError as err:
-        raise BenchError(f"{assets / 'grid.json'}: the published run's overrides no longer fit {path}: {err}") from None
+        where = published.assets / "grid.json"
+        raise BenchError(f"{where}: the published run's overrides no longer fit {path}: {err}") from None
     check_results_folder(results)
     store = CellStore(results)
-    summary = restore_published(assets, spec, store)
+    summary = restore_published(published, spec, store)
     store.record_grid(spec.name, spec.source, grid_record(spec), spec.overrides)
     console.print(
-        f"{spec.name}: restored {len(summary.restored)} cells from {assets / 'cells.jsonl'} into {results}; "
-        f"{len(summary.held)} already there (left as they are), {len(summary.busy)} busy in another run",
+        f"{spec.name}: restored {len(summary.restored)} cells from {published.assets / 'cells.jsonl'} into "
+        f"{results}; {len(summary.held)} already there (left as they are), {len(summary.busy)} busy in another run",
         soft_wrap=True,
     )
     if summary.not_in_grid:
@@ -91,5 +91,13 @@ def store_restore(
             "the file changed since the report was published; left out",
             soft_wrap=True,
         )
-    again = "".join(f" --override {o}" for o in overrides)
+    by_id = {cell.id: cell for cell in spec.cells}
+    stale = [cell_id for cell_id in summary.restored if is_stale(store, by_id[cell_id])]
+    if stale:
+        console.print(
+            f"[yellow]{len(stale)} restored cells were measured under an older evaluation protocol and have no "
+            "checkpoint to measure again: retrain them (bench run --force --only ...) to measure them anew",
+            soft_wrap=True,
+        )
+    again = "".join(f" --override {o}" for o in published.overrides)
     console.print(f"go on with: bench run --grid {path} --results {results}{again}", soft_wrap=True)

@@ -128,7 +128,7 @@ def cells_frame(store: CellStore, grid: GridCells, files: dict[str, CellFiles] |
     """One row per cell of the grid: its axes, status, training record and scalar metrics (from `files`, the
     cells' files as read once; read from the store when not given)."""
     files = files if files is not None else read_cells(store, grid)
-    rows = []
+    rows, specs = [], metric_specs()
     for entry in grid.cells:
         cell_id = entry["id"]
         stored = files[cell_id]
@@ -159,7 +159,6 @@ def cells_frame(store: CellStore, grid: GridCells, files: dict[str, CellFiles] |
         row["sample_ms_per_image"] = timing.get("ms_per_image")
         for key in ("images", "batch", "cpu", "load_average", "sampler"):
             row[f"sample_{key}"] = timing.get(key)
-        specs = metric_specs()
         row.update({m: specs[m].value(metrics) for m in _scalar_metrics(row)})
         if row["reads_condition"] is False:
             if row.get("nll_marginal") is None:

@@ -57,13 +57,49 @@ def published_cells(assets: Path) -> set[str]:
 
 def store_from_published(assets: Path, root: Path) -> CellStore:
     """A store at `root` holding the published cells' files (no checkpoints, no images), to render from."""
-    record, lines = _published(assets)
+    published = read_published(assets)
     store = CellStore(root)
-    store.record_grid(record["name"], record["source"], record["cells"], tuple(record.get("overrides", ())))
-    for line in lines:
-        if line["status"] in RESTORABLE:
-            _restore_line(store, line)
+    record = published.record
+    store.record_grid(record["name"], record["source"], record["cells"], published.overrides)
+    for line in published.lines:
+        _restore_line(store, line)
     return store
+
+
+@dataclass(frozen=True)
+class Published:
+    """A report's published data: its grid record and its done and failed cells' lines, each checked."""
+
+    assets: Path
+    record: dict
+    lines: list[dict]
+
+    @property
+    def overrides(self) -> tuple[str, ...]:
+        """The --override assignments of the run the report was made from."""
+        return tuple(self.record.get("overrides", ()))
+
+
+def read_published(assets: Path) -> Published:
+    """The data published beside a report, every line checked before anything is made of it: a missing or
+    unreadable file, or a line that is not a whole cell record (its metrics, failure and log of the shapes the
+    store writes, its config the cell its id names), is a one-line error naming the file and the line."""
+    if is_legacy(assets):
+        raise BenchError(
+            f"{assets / CELLS_FILE}: not found; this report was published before reports carried their data "
+            "(metrics.csv only), so its cells cannot be restored"
+        )
+    for name in (CELLS_FILE, GRID_FILE):
+        if not (assets / name).is_file():
+            raise BenchError(f"{assets / name}: not found; this report was published without its data")
+    record = _json(assets / GRID_FILE, 1, (assets / GRID_FILE).read_text(), ("name", "source", "cells"))
+    lines = _lines(assets / CELLS_FILE, ("id", "status", "config", "log", "metrics", "failed"))
+    kept = []
+    for number, line in enumerate(lines, 1):
+        if line["status"] in RESTORABLE:
+            _check_line(assets / CELLS_FILE, number, line)
+            kept.append(line)
+    return Published(assets, record, kept)
 
 
 @dataclass
@@ -76,25 +112,23 @@ class Restored:
     not_in_grid: list[str] = field(default_factory=list)  # not a cell of the grid file as it is now
 
 
-def restore_published(assets: Path, grid, store: CellStore) -> Restored:
-    """Put the done and failed cells of the report published in `assets` into `store`, so that a run of `grid`
-    goes on from them on another machine or in a later session: `bench run` trains only the cells still
-    pending, `bench report` renders them all. A cell the store already holds (done, failed, damaged, or with a
-    saved training state) is never touched; a published cell that is not a cell of `grid` (the file changed
-    since) is left out. Each restored cell is written under its lock, its metrics last, as `bench run` does."""
-    _, lines = _published(assets)
+def restore_published(published: Published, grid, store: CellStore) -> Restored:
+    """Put a report's published done and failed cells into `store`, so that a run of `grid` goes on from them on
+    another machine or in a later session: `bench run` trains only the cells still pending, `bench report`
+    renders them all. A cell the store already holds (done, failed, damaged, or with a saved training state) is
+    never touched; a published cell that is not a cell of `grid` is left out, and a grid file that holds none
+    of them (it changed since) is an error before anything is written. Each restored cell is written under its
+    lock, its metrics last, as `bench run` does."""
     in_grid = {cell.id for cell in grid.cells}
-    summary = Restored()
-    wanted = []
-    for number, line in enumerate(lines, 1):  # every line checked before anything is written
-        if line["status"] not in RESTORABLE:
-            continue
+    summary = Restored(not_in_grid=[line["id"] for line in published.lines if line["id"] not in in_grid])
+    if published.lines and len(summary.not_in_grid) == len(published.lines):
+        raise BenchError(
+            f"{published.assets / CELLS_FILE}: none of its {len(published.lines)} cells is a cell of {grid.source} "
+            f"with {list(published.overrides) or 'no overrides'}; the grid file changed since the report was published"
+        )
+    for line in published.lines:
         if line["id"] not in in_grid:
-            summary.not_in_grid.append(line["id"])
             continue
-        _check_identity(assets / CELLS_FILE, number, line)
-        wanted.append(line)
-    for line in wanted:
         with store.claim(line["id"]) as mine:
             if not mine:
                 summary.busy.append(line["id"])
@@ -107,11 +141,6 @@ def restore_published(assets: Path, grid, store: CellStore) -> Restored:
     return summary
 
 
-def published_overrides(assets: Path) -> tuple[str, ...]:
-    """The --override assignments of the run a report was published from (its grid record)."""
-    return tuple(_published(assets)[0].get("overrides", ()))
-
-
 RESTORABLE = (CellStatus.DONE.value, CellStatus.FAILED.value)
 
 
@@ -119,44 +148,30 @@ def _restore_line(store: CellStore, line: dict) -> None:
     store.restore(line["id"], line["config"], line["log"], line["metrics"], line["failed"], line.get("sample_timing"))
 
 
-def _check_identity(path: Path, number: int, line: dict) -> None:
-    """A published line's config must be the cell its id names (a hand-edited line is refused)."""
+def _check_line(path: Path, number: int, line: dict) -> None:
+    """A done or failed line holds what the store writes for such a cell, and its config is the cell its id
+    names (a hand-edited line is refused)."""
     from benchmark.config import CellConfig
     from benchmark.grid.spec import Cell
     from benchmark.metrics.protocol import EvalConfig
+    from benchmark.store.cells import FAILED, METRICS, REQUIRED_KEYS
 
+    where = f"{path}: line {number} (cell {line['id']!r})"
+    shapes = {
+        "metrics": (line["metrics"], line["status"] == CellStatus.DONE.value, REQUIRED_KEYS[METRICS]),
+        "failed": (line["failed"], line["status"] == CellStatus.FAILED.value, REQUIRED_KEYS[FAILED]),
+    }
+    for key, (value, needed, keys) in shapes.items():
+        if (needed or value is not None) and not (isinstance(value, dict) and all(k in value for k in keys)):
+            raise BenchError(f"{where}: its {key} is not a mapping with {', '.join(keys)}")
+    if not (line["log"] is None or isinstance(line["log"], list)) or not isinstance(line["id"], str):
+        raise BenchError(f"{where}: its log is not a list, or its id not a string")
     try:
         cell = Cell(CellConfig(**line["config"]["cell"]), EvalConfig(**line["config"]["eval"]), ())
     except (KeyError, TypeError, ValueError) as err:
-        raise BenchError(f"{path}: line {number} (cell {line['id']}): not a cell's config ({err})") from None
+        raise BenchError(f"{where}: not a cell's config ({' '.join(str(err).split())})") from None
     if cell.id != line["id"]:
         raise BenchError(f"{path}: line {number}: its config is cell {cell.id}, not the {line['id']} it names")
-
-
-def _published(assets: Path) -> tuple[dict, list[dict]]:
-    """The grid record and the cell lines a report was published with; a missing or unreadable file is a
-    one-line error naming it."""
-    if is_legacy(assets):
-        raise BenchError(
-            f"{assets / CELLS_FILE}: not found; this report was published before reports carried their data "
-            "(metrics.csv only), so its cells cannot be restored"
-        )
-    for name in (CELLS_FILE, GRID_FILE):
-        if not (assets / name).is_file():
-            raise BenchError(f"{assets / name}: not found; this report was published without its data")
-    record = _json(assets / GRID_FILE, 1, (assets / GRID_FILE).read_text(), ("name", "source", "cells"))
-    return record, _lines(assets / CELLS_FILE, ("id", "status", "config", "log", "metrics", "failed"))
-
-
-def _json(path: Path, number: int, text: str, keys: tuple[str, ...]) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise BenchError(f"{path}: line {number} is not JSON ({err.msg})") from None
-    missing = [k for k in keys if not isinstance(value, dict) or k not in value]
-    if missing:
-        raise BenchError(f"{path}: line {number} lacks {', '.join(missing)}")
-    return value
 
 
 LEGACY_NOTE = (
@@ -228,3 +243,14 @@ def is_legacy(assets: Path) -> bool:
 
 def _lines(path: Path, keys: tuple[str, ...] = ("id", "status")) -> list[dict]:
     return [_json(path, n, text, keys) for n, text in enumerate(path.read_text().splitlines(), 1) if text.strip()]
+
+
+def _json(path: Path, number: int, text: str, keys: tuple[str, ...]) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise BenchError(f"{path}: line {number} is not JSON ({err.msg})") from None
+    missing = [k for k in keys if not isinstance(value, dict) or k not in value]
+    if missing:
+        raise BenchError(f"{path}: line {number} lacks {', '.join(missing)}")
+    return value

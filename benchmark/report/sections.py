@@ -88,9 +88,9 @@ def _register_sections() -> None:
         "claims": lambda r: _claims_section(r.found, r.grid.spec.claims) if r.grid.spec.claims else "",
         "matching": lambda r: _matching_section(r.grid, r.frame) if r.grid.spec.match_params else "",
         "cells": lambda r: _status_section(r.frame),
-        "protocol": lambda r: _protocol_section(r.files, r.frame),
+        "protocol": lambda r: _protocol_section(r.files, r.frame, r.grid.spec.shows),
         "provenance": lambda r: _provenance_section(r.files, r.frame),
-        "results": _with_metrics(lambda r: _table_section(r.frame, r.axes, r.metrics + _shown(r), r.assets)),
+        "results": _with_metrics(lambda r: _table_section(r.frame, r.axes, r.metrics, r.assets, _shown(r))),
         "reference rows": _with_metrics(lambda r: _reference_section(r.frame, r.assets)),
         "per class": _with_metrics(lambda r: _per_class_section(r.files, r.frame, r.axes, r.assets)),
         "published": _with_metrics(against_published),
@@ -318,7 +318,7 @@ def _caveats(files: dict[str, CellFiles], frame: pd.DataFrame) -> str:
     return "".join(f"**Caveat:** {note}\n" for note in notes)
 
 
-def _protocol_section(files: dict[str, CellFiles], frame: pd.DataFrame) -> str:
+def _protocol_section(files: dict[str, CellFiles], frame: pd.DataFrame, shows: list[str]) -> str:
     metrics = first_metrics(files, frame)
     if not metrics:
         return ""
@@ -350,7 +350,7 @@ def _protocol_section(files: dict[str, CellFiles], frame: pd.DataFrame) -> str:
     for key in ("likelihood", "label"):
         if key in protocol:
             lines.append(f"{key.capitalize()}: {protocol[key]}.\n")
-    measured, unavailable = _measured_metrics(files, frame)
+    measured, unavailable = _measured_metrics(files, frame, shows)
     lines += [f"- `{name}`: {metric_specs()[name].definition}" for name in measured]
     if unavailable:
         by_reason: dict[str, list[str]] = {}
@@ -370,11 +370,13 @@ def _domain_classifiers(files: dict[str, CellFiles], frame: pd.DataFrame) -> dic
     return found
 
 
-def _measured_metrics(files: dict[str, CellFiles], frame: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
-    """The metrics some done cell measured (in the registry's order), and why each of the others was
-    measured by none (the first reason a cell gives)."""
+def _measured_metrics(
+    files: dict[str, CellFiles], frame: pd.DataFrame, shows: list[str]
+) -> tuple[list[str], dict[str, str]]:
+    """The metrics some done cell measured (in the registry's order), with the derived ones the grid shows, and
+    why each of the others was measured by none (the first reason a cell gives)."""
     found, reasons = set(), {}
-    derived = [spec for spec in metric_specs().values() if spec.derive]
+    derived = [spec for spec in metric_specs().values() if spec.derive and spec.name in shows]
     for cell in frame.loc[frame["status"] == "done", "cell"]:
         metrics = files[cell].metrics or {}
         found.update(name for name, value in metrics.items() if value is not None)
@@ -411,8 +413,9 @@ def _provenance_section(files: dict[str, CellFiles], frame: pd.DataFrame) -> str
     )
 
 
-def _table_section(frame: pd.DataFrame, axes: list[str], metrics: list[str], assets: Path) -> str:
-    table = summary_table(frame, axes, metrics)
+def _table_section(frame: pd.DataFrame, axes: list[str], metrics: list[str], assets: Path, shown=()) -> str:
+    """`shown`: metrics beside the ranked ones, shown without a best."""
+    table = summary_table(frame, axes, [*metrics, *shown], unranked=shown)
     caption = "Mean and 95% t-interval over seeds; best in bold."
     return (
         "## Results\n\nMean ± half-width of the 95% t-interval over seeds (n = seeds); best in bold. "

@@ -84,9 +84,10 @@ def header(metric: str) -> str:
     return f"{metric} ({unit})" if unit else metric
 
 
-def summary_table(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> pd.DataFrame:
+def summary_table(frame: pd.DataFrame, axes: list[str], metrics: list[str], unranked=()) -> pd.DataFrame:
     """One row per axis combination; each metric as 'mean ± half-width' (95% t) rounded to what the interval
-    supports, the best mean per column in bold; seeds (n), parameters and training time per row."""
+    supports, the best mean per column in bold (not for `unranked` ones); seeds (n), parameters and training
+    time per row."""
     done = frame[frame["status"] == "done"]
     groups = [a for a in axes if a != "seed"]
     keyed = done.groupby(groups, sort=False, dropna=False) if groups else [((), done)]
@@ -113,7 +114,7 @@ def summary_table(frame: pd.DataFrame, axes: list[str], metrics: list[str]) -> p
         means.append(mean_row)
     table = pd.DataFrame(rows)
     if len(table) > 1:
-        for metric in metrics:
+        for metric in [m for m in metrics if m not in unranked]:
             column = pd.Series([m[metric] for m in means])
             better = metric_specs()[metric].better
             if better and column.notna().any():

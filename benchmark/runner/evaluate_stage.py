@@ -65,7 +65,7 @@ class EvaluateSummary:
     measured: list[str] = field(default_factory=list)
     not_trained: list[str] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)
-    no_checkpoint: list[str] = field(default_factory=list)  # restored from a published report: nothing to load
+    no_checkpoint: list[str] = field(default_factory=list)  # done without a model.pt (restored): nothing to load
     damaged: dict[str, str] = field(default_factory=dict)  # id -> what is damaged; `bench run` redoes them
 
 

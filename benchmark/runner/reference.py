@@ -13,7 +13,7 @@ from pathlib import Path
 from benchmark.errors import BenchError
 from benchmark.fileio import read_json, write_json
 from benchmark.grid import Grid
-from benchmark.metrics.registry import metric_specs, scalar_value
+from benchmark.metrics.registry import metric_specs
 from benchmark.store import CellStatus, CellStore
 
 
@@ -149,7 +149,7 @@ class StoreComparison:
 def compare_stores(cells: list[tuple[str, str]], a: CellStore, b: CellStore, metrics: list[str]) -> StoreComparison:
     """The cells (label, id) done in both stores, metric by metric: B - A against each metric's `bench
     reproduce` tolerance (relative to A, the run compared against)."""
-    result, tol = StoreComparison([], [], [], []), tolerances()
+    result, tol, specs = StoreComparison([], [], [], []), tolerances(), metric_specs()
     for name, cell_id in cells:
         states = a.status(cell_id), b.status(cell_id)
         if states[0] != CellStatus.DONE:
@@ -164,7 +164,7 @@ def compare_stores(cells: list[tuple[str, str]], a: CellStore, b: CellStore, met
         if versions[0] != versions[1]:
             result.notes.append(f"{name}: measured under evaluation protocols {versions[0]} (A) and {versions[1]} (B)")
         for metric in metrics:
-            value_a, value_b = scalar_value(got_a.get(metric)), scalar_value(got_b.get(metric))
+            value_a, value_b = specs[metric].value(got_a), specs[metric].value(got_b)
             if value_a is None and value_b is None:
                 continue
             allowed = None
