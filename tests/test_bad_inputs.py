@@ -392,6 +392,12 @@ OTHER_COMMANDS = [
         "--from-published renders each --grid from its published data alone",
     ),
     ("store check of a store that does not exist", ["store", "check", "--results", "{missing}"], "no such folder"),
+    ("store restore of a missing grid", ["store", "restore", "--grid", "/no/such.yaml"], "grid file not found"),
+    (
+        "store restore of a report published without its grid record",
+        ["store", "restore", "--grid", "{published_grid}"],
+        "grid.json: not found; this report was published without its data",
+    ),
     ("report of a folder", ["report", "--grid", "{dir}"], "not a file"),
     (
         "sample of an unknown cell",

@@ -355,6 +355,8 @@ def test_restore_replaces_what_a_crash_left_and_keeps_a_saved_training_state(cop
     assert "1 busy in another run" in restored.stdout and later.status(ids["film"]) == CellStatus.PENDING
     assert later.status(ids["none"]) == CellStatus.DONE and later.verified(ids["none"])
     assert later.status(ids["concat"]) == CellStatus.PENDING
+    status = cli("status", "--grid", root / "four.yaml", "--results", later.root).stdout
+    assert "pending, resumes from its saved state" in status and "done, no checkpoint (restored)" in status
     assert (later.cell_dir(ids["concat"]) / "resume.pt").read_text() == "left by a crash\n"
 
 

@@ -44,6 +44,7 @@ def cell_table(grid: Grid, cells: list[Cell], store: CellStore, title: str, metr
     """A row per cell: its axis values, status and the headline metrics some of them measured (`metrics`: the
     done cells' metrics.json as read once, read here when not given)."""
     from benchmark.runner.evaluate_stage import is_stale
+    from benchmark.store.cells import CHECKPOINT, RESUME
 
     stored = metrics if metrics is not None else done_metrics(store, cells)
     table = Table(title=title)
@@ -62,6 +63,10 @@ def cell_table(grid: Grid, cells: list[Cell], store: CellStore, title: str, metr
             shown = f"failed: {store.read(cell.id, 'failed.json')['reason']}"
         elif cell.id in stored and is_stale(store, cell, stored[cell.id]):
             shown = "done, stale protocol (bench evaluate)"
+        elif cell.id in stored and not (store.cell_dir(cell.id) / CHECKPOINT).exists():
+            shown = "done, no checkpoint (restored)"
+        elif (store.cell_dir(cell.id) / RESUME).exists():
+            shown = "pending, resumes from its saved state"
         table.add_row(
             cell.id,
             *(str(values.get(a, "")) for a in grid.axes),
