@@ -291,7 +291,7 @@ def test_a_report_published_before_its_data_renders_again_from_its_metrics_csv(c
     assert changed.returncode == 2 and "the grid file changed since the report was published" in changed.stderr
 
 
-def test_a_grid_goes_on_from_its_published_cells_in_a_store_that_never_held_them(copy, cli):
+def test_a_grid_goes_on_from_its_published_cells_in_a_store_that_never_held_them(copy, cli, monkeypatch):
     """`bench store restore`: a grid run in parts (another session, another machine). Two of the four cells are
     published; a new store restored from that report trains only the other two, and its report equals the one
     made from a store that trained all four together. Cells a store already holds are never touched."""
@@ -308,6 +308,9 @@ def test_a_grid_goes_on_from_its_published_cells_in_a_store_that_never_held_them
     assert "partial: 2 of 4 cells done" in (reports / "four" / "overview.json").read_text()
 
     later = CellStore(root / "later")
+    monkeypatch.chdir(root)  # bench run looks for the grid's published report in ./reports
+    hint = "2 of these cells are done in reports/four/cells.jsonl: `bench store restore"
+    assert hint in cli("run", "--grid", grid, "--results", later.root, "--dry-run").stdout
     restored = cli("store", "restore", "--grid", grid, "--results", later.root, "--reports", reports)
     assert restored.returncode == 0, restored.stderr
     assert "restored 2 cells" in restored.stdout and "go on with: bench run --grid" in restored.stdout
@@ -318,6 +321,7 @@ def test_a_grid_goes_on_from_its_published_cells_in_a_store_that_never_held_them
 
     again = cli("store", "restore", "--grid", grid, "--results", later.root, "--reports", reports)
     assert "restored 0 cells" in again.stdout and "2 already there" in again.stdout
+    assert "of these cells are done" not in cli("run", "--grid", grid, "--results", later.root, "--dry-run").stdout
     ran = cli("run", "--grid", grid, "--results", later.root, "--device", "cpu")
     assert ran.returncode == 0, ran.stderr
     assert snapshot(later.root / ids["none"]) == kept  # restored, not retrained

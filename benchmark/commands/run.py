@@ -24,9 +24,10 @@ from benchmark.commands.common import (
     resolve_grid,
 )
 from benchmark.commands.status import cell_table
+from benchmark.errors import BenchError
 from benchmark.grid import Cell, Grid
 from benchmark.runner.tracking import TrackingOptions, check_tracking
-from benchmark.store import CellStore
+from benchmark.store import CellStatus, CellStore
 
 Opt = typer.Option
 
@@ -165,6 +166,7 @@ def run_command(console: Console, grid: Grid, results: Path, options, only: list
     cells = filter_cells(grid.cells, only)
     check_results_folder(results)
     check_device(options.device)
+    _published_hint(console, grid, cells, store, results)
     if dry_run:
         console.print(cell_table(grid, cells, store, f"{grid.name}: {len(cells)} cells (dry run)"))
         return 0
@@ -179,6 +181,24 @@ def run_command(console: Console, grid: Grid, results: Path, options, only: list
     for cell_id, reason in summary.failed.items():
         console.print(f"[red]failed {cell_id}: {reason}")
     return 1 if summary.failed else 0
+
+
+def _published_hint(console: Console, grid: Grid, cells: list[Cell], store: CellStore, results: Path) -> None:
+    """Pending cells that the grid's published report (reports/<grid>/, from the working folder) holds done: a
+    fresh store would train them again, `bench store restore` would not."""
+    from benchmark.report.published_data import published_cells
+
+    try:
+        published = published_cells(Path("reports") / grid.name)
+    except BenchError:  # a damaged report is `bench report`'s to refuse, not a reason to stop a run
+        return
+    again = [c for c in cells if c.id in published and store.status(c.id) == CellStatus.PENDING]
+    if again:
+        console.print(
+            f"[yellow]{len(again)} of these cells are done in reports/{grid.name}/cells.jsonl: `bench store restore "
+            f"--grid {grid.source} --results {results}` puts them in the store instead of training them again",
+            soft_wrap=True,
+        )
 
 
 def summary_line(grid: Grid, summary, results: Path) -> str:
