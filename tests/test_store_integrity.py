@@ -327,9 +327,14 @@ def test_a_grid_goes_on_from_its_published_cells_in_a_store_that_never_held_them
     assert snapshot(later.root / ids["none"]) == kept  # restored, not retrained
     for mode in ("additive", "film"):  # trained here, to the numbers of the first run
         assert later.read(ids[mode], "metrics.json")["sse_image"] == originals[ids[mode]]["sse_image"]
+    image = f"cells/{ids['none']}-samples.png"  # a restored cell's image, published by another grid's report
+    (reports / "other" / "cells").mkdir(parents=True)
+    drawn = (reports / "four" / image).read_bytes()
+    (reports / "four" / image).rename(reports / "other" / image)
     whole = cli("report", "--grid", grid, "--results", later.root, "--out", reports)
     assert whole.returncode == 0, whole.stderr
     assert (reports / "four" / "metrics.csv").read_text() == full_metrics
+    assert (reports / "four" / image).read_bytes() == drawn and f"four/{image}" in (reports / "four.md").read_text()
     assert "partial" not in (reports / "four" / "overview.json").read_text()
     cells = pd.read_json(reports / "four" / "cells.jsonl", lines=True)
     assert sorted(cells["id"]) == sorted(ids.values()) and set(cells["status"]) == {"done"}

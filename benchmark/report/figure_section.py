@@ -337,7 +337,7 @@ def _cell_images(r: Report, best_metric=None) -> list[str]:
                 data = upscaled_png(source.read_bytes(), display_scale(row.image_px))
                 atomic_write(assets / shown, lambda tmp, d=data: tmp.write_bytes(d))
                 present.append(kind)
-            elif _keep_published(published, assets, shown):
+            elif _keep_published(published, assets, shown) or _keep_from_other_report(published, assets, shown):
                 present.append(kind)
         if not present:  # rendered from published data, and the published report did not show this cell
             continue
@@ -381,6 +381,15 @@ def _keep_published(published: Path, assets: Path, name: str) -> bool:
     data = (published / name).read_bytes()
     atomic_write(assets / name, lambda tmp: tmp.write_bytes(data))
     return True
+
+
+def _keep_from_other_report(published: Path, assets: Path, name: str) -> bool:
+    """A cell's image as another grid's report published it: a cell id names one config, so its image is the
+    same wherever it was drawn (a cell restored from that report's data, `bench store restore`)."""
+    for other in sorted(published.parent.glob(f"*/{name}")):
+        if other.parent.parent != published:
+            return _keep_published(other.parent.parent, assets, name)
+    return False
 
 
 def _latent_figures(store, frame, axes, assets: Path, name: str, data_dir, published: Path) -> list[str]:
