@@ -185,7 +185,7 @@ def test_sigterm_and_sigkill_at_random_moments_end_with_the_metrics_of_an_uninte
     assert mid_epoch_saves >= 1  # SIGTERM in training saves at the next batch, not at the last epoch's end
 
 
-def test_a_state_from_another_commit_or_device_kind_starts_over(tmp_path, monkeypatch):
+def test_a_state_from_other_code_or_device_kind_starts_over(tmp_path, monkeypatch):
     path = tmp_path / "resume.pt"
     monkeypatch.setattr(trainer, "STOP", StopAfter(12))
     with pytest.raises(Preempted):
@@ -195,3 +195,25 @@ def test_a_state_from_another_commit_or_device_kind_starts_over(tmp_path, monkey
     assert Checkpointing(path, "c", origin={"code": "a", "device": "cpu"}).load() is not None
     assert Checkpointing(path, "c", origin={"code": "b", "device": "cpu"}).load() is None
     assert Checkpointing(path, "c", origin={"code": "a", "device": "cuda"}).load() is None
+
+
+def test_the_code_a_state_must_come_from_is_the_package_not_the_commit(tmp_path):
+    """A saved state resumes under the same package files and library versions: a commit that publishes a
+    report or edits a grid keeps it (the git commit did not), an edit of the package's code or data does not."""
+    from benchmark.runner.provenance import package_fingerprint
+
+    package = tmp_path / "benchmark"
+    (package / "data").mkdir(parents=True)
+    (package / "trainer.py").write_text("LR = 1e-3\n")
+    (package / "data" / "keywords.yaml").write_text("Dress: [dress]\n")
+    before = package_fingerprint(package)
+    (tmp_path / "reports.md").write_text("a report published beside the package\n")
+    (package / "__pycache__").mkdir()
+    (package / "__pycache__" / "trainer.cpython-311.pyc").write_bytes(b"compiled")
+    assert package_fingerprint(package) == before
+    (package / "data" / "keywords.yaml").write_text("Dress: [dress, gown]\n")
+    assert package_fingerprint(package) != before
+    (package / "data" / "keywords.yaml").write_text("Dress: [dress]\n")
+    assert package_fingerprint(package) == before
+    (package / "trainer.py").write_text("LR = 2e-3\n")
+    assert package_fingerprint(package) != before

@@ -15,7 +15,7 @@ from benchmark.grid import Cell, Grid
 from benchmark.grid.spec import parse_assignments
 from benchmark.registry import Registry
 from benchmark.runner.loop import Progress, RunOptions, RunSummary, run_locally
-from benchmark.runner.provenance import pin_git_commit
+from benchmark.runner.provenance import pin_code
 from benchmark.runner.tracking import prepare_tracking
 from benchmark.store import CellStatus, CellStore
 from benchmark.training.resume import STOP
@@ -54,7 +54,7 @@ def run_grid(
     grid: Grid, cells: list[Cell], store: CellStore, options: RunOptions, progress: Progress | None = None
 ) -> RunSummary:
     progress = progress or Progress()
-    pin_git_commit()
+    pin_code()
     store.record_grid(grid.name, grid.source, grid_record(grid), grid.overrides)
     summary = RunSummary()
     todo = [c for c in cells if options.force or store.status(c.id) != CellStatus.DONE]

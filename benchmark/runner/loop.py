@@ -13,7 +13,7 @@ from typing import Any
 
 from benchmark.grid import Cell
 from benchmark.runner.execute import CellResult, execute_cell, execute_pack, failed_results
-from benchmark.runner.provenance import git_commit
+from benchmark.runner.provenance import code_fingerprint
 from benchmark.runner.tracking import TrackingOptions
 from benchmark.store import CellStatus, CellStore
 from benchmark.store.cells import RESUME
@@ -131,7 +131,7 @@ def cell_checkpointing(cell: Cell, options: RunOptions) -> Checkpointing | None:
     folder = CellStore(options.results).cell_dir(cell.id)
     if not folder.is_dir():
         return None
-    origin = {"code": git_commit(), "device": resolve_device(options.device).type}
+    origin = {"code": code_fingerprint(), "device": resolve_device(options.device).type}
     return Checkpointing(folder / RESUME, cell.id, options.checkpoint_every, origin)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
 import socket
@@ -25,12 +27,33 @@ def package_versions() -> dict[str, str]:
 
 
 COMMIT_VARIABLE = "BENCH_GIT_COMMIT"  # set once per run: worker processes inherit it
+FINGERPRINT_VARIABLE = "BENCH_CODE_FINGERPRINT"  # likewise
+PACKAGE = Path(__file__).resolve().parents[1]
 
 
-def pin_git_commit() -> None:
-    """Read the commit when a run starts, so every cell of the run records the code it started with, even
-    if the checkout moves on while it runs (worker processes, spawned or Ray's, inherit the variable)."""
+def pin_code() -> None:
+    """Read the commit and the code's fingerprint when a run starts, so every cell of the run records the
+    code it started with, even if the checkout moves on while it runs (worker processes, spawned or Ray's,
+    inherit the variables)."""
     os.environ.setdefault(COMMIT_VARIABLE, _read_git_commit())
+    os.environ.setdefault(FINGERPRINT_VARIABLE, package_fingerprint())
+
+
+def code_fingerprint() -> str:
+    """What a saved training state must have been written by for a run to resume it (training/resume.py)."""
+    return os.environ.get(FINGERPRINT_VARIABLE) or package_fingerprint()
+
+
+def package_fingerprint(package: Path = PACKAGE) -> str:
+    """sha256 of the package's files (the code that trains, and its data files such as the keyword tables) and
+    the versions of the libraries it runs on. Unlike the git commit, a commit that touches only reports, grids,
+    tests or docs keeps it, so a cell in training survives the publishing of other cells."""
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(f"{path.relative_to(package).as_posix()}\0".encode() + path.read_bytes() + b"\0")
+    digest.update(json.dumps(package_versions(), sort_keys=True).encode())
+    return digest.hexdigest()[:16]
 
 
 def git_commit() -> str:

@@ -41,8 +41,8 @@ class Checkpointing:
 
     def load(self) -> dict | None:
         """The saved state, or None when there is none this run can continue: none for this cell, unreadable,
-        or written by another commit of the code or on another kind of device (`origin`: its generators'
-        states and the arithmetic differ), which start over."""
+        or written by other code (another package fingerprint: runner/provenance.py) or on another kind of
+        device (`origin`: its generators' states and the arithmetic differ), which start over."""
         if not self.path.exists():
             return None
         try:
