@@ -370,6 +370,9 @@ OTHER_COMMANDS = [
     ("perf cell of one epoch", ["perf", "cell", "--grid", "{grid}", "--epochs", "1"], "Invalid value for '--epochs'"),
     ("perf cell tables into a folder", ["perf", "cell", "--grid", "{grid}", "--out", "{dir}"], "is a folder"),
     ("perf cell of a missing grid", ["perf", "cell", "--grid", "{missing}"], "no-such-store"),
+    ("perf layout of a cell without convolutions", ["perf", "layout", "--grid", "{grid}"], "backbone mlp, no conv"),
+    ("perf layout tables into a folder", ["perf", "layout", "--grid", "{grid}", "--out", "{dir}"], "is a folder"),
+    ("perf layout of no steps", ["perf", "layout", "--grid", "{grid}", "--steps", "0"], "Invalid value for '--steps'"),
     (
         "binarised export of a colour data set",
         ["data", "export-amat", "--dataset", "coco", "--out", "{dir}/amat"],

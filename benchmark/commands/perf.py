@@ -83,6 +83,38 @@ def perf_cell(
     console.print(text)
 
 
+@app.command("layout")
+def perf_layout(
+    grid: Annotated[Path, Opt("--grid", help="Grid YAML whose cell to time.")],
+    override: Overrides = [],
+    only: Annotated[list[str], Opt("--only", help="Keep cells with KEY=VALUE (repeatable); the first is timed.")] = [],
+    steps: Annotated[int, Opt("--steps", min=1, help="Training steps per run.")] = 20,
+    repeats: Annotated[int, Opt("--repeats", min=1, help="Runs per layout, alternating; the median is kept.")] = 3,
+    threads: Annotated[int, Opt("--threads", min=1, help="torch CPU threads (bench run --threads).")] = 1,
+    out: Annotated[Path | None, Opt("--out", help="Also write the tables to this .md file.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """A conv cell's training step in the contiguous layout beside channels_last (its models'), profiled (CPU)."""
+    from benchmark.fileio import write_text
+    from benchmark.models.backbones import BACKBONES
+    from benchmark.perf.layout_speed import measure_layouts, render_markdown
+    from benchmark.runner.grid_run import filter_cells
+    from benchmark.runner.preflight import check_data_dir, check_output_file
+    from benchmark.runner.reference import label
+
+    if out is not None:
+        check_output_file(out, "--out", ".md")
+    spec = resolve_grid(grid, [], override)
+    cell = filter_cells(spec.cells, only)[0]
+    if BACKBONES[cell.config.backbone].flat_input:
+        raise BenchError(f"--grid {grid}: cell {label(cell)} has backbone {cell.config.backbone}, no convolutions")
+    check_data_dir(data_dir)
+    text = render_markdown(measure_layouts(cell.config, steps, repeats, threads, data_dir), label(cell))
+    if out is not None:
+        write_text(out, text)
+    console.print(text)
+
+
 @app.command("sample")
 def perf_sample(
     grid: GridFile = None,

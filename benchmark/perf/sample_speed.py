@@ -45,7 +45,7 @@ def time_cell_sampling(store: CellStore, cell_id: str, data_dir, images: int, ba
         "threads": THREADS,
         "load_average": load,
         "device": "cpu",
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "torch": torch.__version__,
         "sampler": model.sampler,
     }
@@ -66,7 +66,7 @@ def _seconds(model, conditions: torch.Tensor, generator: torch.Generator, batche
     return time.perf_counter() - start
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
         for line in cpuinfo.read_text().splitlines():

@@ -73,7 +73,7 @@ class PerCellAdam:
     def step(self) -> None:
         for k, cell in enumerate(self.slices):
             for view, stacked in zip(cell, self.stacked):
-                view.grad = stacked.grad[k].contiguous()
+                view.grad = torch.empty_like(view).copy_(stacked.grad[k])  # the strides of its parameter
         self.optimizer.step()
         for stacked in self.stacked:
             stacked.grad = None

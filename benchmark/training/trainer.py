@@ -21,7 +21,6 @@ from benchmark.data import DatasetBundle, load_dataset
 from benchmark.data.binarize import binarized, draw
 from benchmark.errors import Preempted
 from benchmark.metrics.reconstruction import reconstruction_scores
-from benchmark.models.backbones import BACKBONES
 from benchmark.models.cvae import CVAE, build_model
 from benchmark.models.loss import cvae_loss, kl_weight, likelihood_case
 from benchmark.registry import MODELS
@@ -113,8 +112,6 @@ def train_cell(
     bundle = bundle or cell_data(config, data_dir)
     conditions = prepare_conditions(config, bundle)
     model = build_seeded_model(config, conditions, device)
-    if device.type == "cuda" and not BACKBONES[config.backbone].flat_input:
-        model = model.to(memory_format=torch.channels_last)  # the layout cuDNN convolutions prefer
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)  # one kernel for all parameters
     step_loss = _step_loss(model, config, device, compile)
 
