@@ -70,8 +70,8 @@ def test_the_layout_benchmark_times_one_computation_in_two_layouts():
     """`bench perf layout`: a conv cell's model is built channels_last (what the trainer and the checkpoint
     loader get); both layouts train from the same weights on the same batch (first losses equal up to float
     rounding: 3.9e-6 relative measured at 64 px; the bound is 25x that); the report prints the measured ratio."""
-    from benchmark.config import CellConfig
     from benchmark.conditions import prepare_conditions
+    from benchmark.config import CellConfig
     from benchmark.perf import layout_speed
     from benchmark.training.trainer import build_seeded_model, cell_data
 
