@@ -13,6 +13,7 @@ from benchmark.training.packed import pack_key, train_packed
 # only float rounding differs, and it differs by CPU instruction set. Measured, largest relative gap
 # of any loss term (loss, recon, kl) between packed and alone, 3 cells, 512 synthetic images:
 #   after one epoch (4 steps): mlp 5.6e-8; article-conv 7.9e-5 (AVX2 kernels), 1.3e-5 (ATEN_CPU_CAPABILITY=default);
+#   article-conv with its weights channels_last (how conv models are built since 2026-12-07): 1.1e-5 (AVX2);
 #   after two epochs: article-conv 3.4e-5 (AVX2), 2.0e-4 (default) - the gap grows with each Adam step,
 #   which is why a two-epoch comparison at 1e-4 failed on another CPU. The same with 1 or 2 threads.
 # 1e-3 after one epoch is 12x the largest gap measured; the smallest planted bug below moves a term by

@@ -43,6 +43,19 @@ def test_log_has_every_loss_term_and_loss_falls(synthetic):
     assert result.log[-1]["loss"] < result.log[0]["loss"]
 
 
+def test_a_checkpoint_is_measured_again_in_the_layout_it_was_trained_in(synthetic, tmp_path):
+    """Conv models are built channels_last; a checkpoint saved before that (contiguous weights) loads
+    contiguous, so its metrics are measured again in the order of the sums it was first measured with
+    (loaded channels_last, the reconstructions differ in the last bits)."""
+    result = _train(synthetic, epochs=1)
+    contiguous = result.model.to(memory_format=torch.contiguous_format)
+    torch.save(contiguous.state_dict(), tmp_path / "old.pt")
+    loaded = load_checkpoint(result.config, result.conditions, tmp_path / "old.pt")
+    assert all(p.is_contiguous() for p in loaded.parameters())
+    x, c = synthetic.test.images[:8].float() / 255, synthetic.test.labels[:8]
+    assert torch.equal(loaded.reconstruct(x, c), contiguous.eval().reconstruct(x, c))
+
+
 def test_non_finite_loss_fails_the_cell_with_a_reason(synthetic):
     with pytest.raises(CellFailed, match="non-finite loss at epoch 1"):
         _train(synthetic, lr=1e20, epochs=1)

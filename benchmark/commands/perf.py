@@ -94,7 +94,7 @@ def perf_layout(
     out: Annotated[Path | None, Opt("--out", help="Also write the tables to this .md file.")] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """A conv cell's training step in the contiguous layout beside channels_last (its models'), profiled (CPU)."""
+    """A conv cell's training step, contiguous beside channels_last (how conv models are built), profiled (CPU)."""
     from benchmark.fileio import write_text
     from benchmark.models.backbones import BACKBONES
     from benchmark.perf.layout_speed import measure_layouts, render_markdown

@@ -275,9 +275,9 @@ class Autoencoder(CVAE):
 
 def build_model(config: CellConfig, source: ConditionSource) -> CVAE:
     """The cell's model; a convolutional one in channels_last, the layout cuDNN and oneDNN convolutions prefer
-    (a 64 px conv cell trains 1.2x faster so on CPU: `bench perf layout`, reports/perf_layout.md). Trained
-    and loaded models share it, so a metric measured after training and one measured from the checkpoint
-    are summed in the same order."""
+    (in it a 64 px conv cell's training step is 1.16x faster on CPU: `bench perf layout`,
+    reports/perf_layout.md). A checkpoint is loaded in the layout it was saved in (load_checkpoint), so a
+    metric measured again from it is summed in the order of the one measured after training."""
     model = MODELS[config.model](config, source)
     if BACKBONES[config.backbone].flat_input:
         return model

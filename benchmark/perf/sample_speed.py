@@ -6,13 +6,12 @@ at different times compare, and recorded beside the cell's files (store.record_s
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
+from benchmark.runner.provenance import cpu_name
 from benchmark.store import CellStatus, CellStore
 from benchmark.store.cells import CHECKPOINT
 from benchmark.training.trainer import load_stored_cell
@@ -64,15 +63,6 @@ def _seconds(model, conditions: torch.Tensor, generator: torch.Generator, batche
         for _ in range(batches):
             model.sample(conditions, generator)
     return time.perf_counter() - start
-
-
-def cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def time_grid_sampling(store: CellStore, cell_ids: list[str], data_dir, images: int, batch: int, repeats: int):

@@ -85,6 +85,7 @@ def tutorial_baseline(config: CellConfig, n_images: int, device: torch.device, d
         loader = DataLoader(Subset(dataset, range(n_images)), batch_size=config.batch_size, shuffle=True)
         bundle = load_dataset(config.dataset, config.image_size, data_dir)
         model = build_seeded_model(config, prepare_conditions(config, bundle), device)
+        model = model.to(memory_format=torch.contiguous_format)  # the usual loop's layout
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         model.train()
         start = time.perf_counter()

@@ -113,7 +113,7 @@ def train_cell(
     conditions = prepare_conditions(config, bundle)
     model = build_seeded_model(config, conditions, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)  # one kernel for all parameters
-    step_loss = _step_loss(model, config, device, compile)
+    step_loss = step_loss_function(model, config, device, compile)
 
     images = bundle.train.images.to(device)  # uint8, moved once
     gens = (
@@ -252,7 +252,7 @@ def validation_record(loss: float, recon: float, kl: float, config: CellConfig) 
     return record
 
 
-def _step_loss(model: CVAE, config: CellConfig, device: torch.device, compile: bool):
+def step_loss_function(model: CVAE, config: CellConfig, device: torch.device, compile: bool):
     """Forward pass and loss terms of one batch, under bf16 autocast when the cell asks for it."""
     autocast = config.precision == "bf16"
 
@@ -348,9 +348,20 @@ def save_checkpoint(model: CVAE, path: Path) -> None:
 
 
 def load_checkpoint(config: CellConfig, conditions: PreparedConditions, path: Path, device="cpu") -> CVAE:
+    """The model in the memory layout its weights were saved in: a checkpoint from before conv models were
+    built channels_last is measured again contiguous, as it was trained and first measured."""
+    state = torch.load(path, map_location=device, weights_only=True)
     model = build_model(config, conditions.source)
-    model.load_state_dict(torch.load(path, map_location=device, weights_only=True))
+    if not any(is_channels_last(t) for t in state.values()):
+        model = model.to(memory_format=torch.contiguous_format)
+    model.load_state_dict(state)
     return model.to(device).eval()
+
+
+def is_channels_last(tensor: torch.Tensor) -> bool:
+    """A 4-d tensor whose strides are channels_last's and not the contiguous ones (they coincide where
+    channels or the spatial size are 1)."""
+    return tensor.dim() == 4 and tensor.is_contiguous(memory_format=torch.channels_last) and not tensor.is_contiguous()
 
 
 def load_stored_cell(store: CellStore, cell_id: str, data_dir=None, device="cpu") -> TrainedCell:
