@@ -82,8 +82,11 @@ def _measure(config: CellConfig, steps: int, repeats: int, data_dir) -> dict:
     c = conditions.train(torch.Generator().manual_seed(0))[: len(x)]
     eps = torch.randn(len(x), config.latent_dim, generator=torch.Generator().manual_seed(1))
 
+    channels_last_weights = {}
+
     def fresh_step(layout: str) -> Callable[[], float]:
-        return _training_step(config, conditions, layout, (x, c, eps))[0]
+        step, channels_last_weights[layout] = _training_step(config, conditions, layout, (x, c, eps))
+        return step
 
     rates: dict[str, list[float]] = {layout: [] for layout in LAYOUTS}
     for _ in range(repeats):
@@ -97,9 +100,7 @@ def _measure(config: CellConfig, steps: int, repeats: int, data_dir) -> dict:
         "median": {layout: statistics.median(r) for layout, r in rates.items()},
         "profiles": {layout: _operator_times(fresh_step(layout), PROFILED_STEPS) for layout in LAYOUTS},
         "first_loss": {layout: fresh_step(layout)() for layout in LAYOUTS},
-        "channels_last_weights": {
-            layout: _training_step(config, conditions, layout, (x, c, eps))[1] for layout in LAYOUTS
-        },
+        "channels_last_weights": channels_last_weights,
     }
 
 
