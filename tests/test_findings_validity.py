@@ -35,28 +35,44 @@ def _frame(axis: str, levels: dict, seeds: int, metrics=("sse_image", "mse_pixel
     return pd.DataFrame(rows)
 
 
-def test_a_per_image_sum_is_not_compared_across_image_sizes_and_its_per_pixel_form_is():
-    frame = _frame("image_size", {28: 0.0, 64: 5.0}, seeds=5)
-    compared, refused = metrics_along(frame, "image_size", (), ["sse_image"])
+def test_a_per_image_sum_is_not_compared_across_data_sets_and_its_per_pixel_form_is():
+    frame = _frame("dataset", {"mnist": 0.0, "fashion_mnist": 5.0}, seeds=5)
+    compared, refused = metrics_along(frame, "dataset", (), ["sse_image"])
     assert compared == ["mse_pixel"]
     assert [(r.metric, r.instead) for r in refused] == [("sse_image", "mse_pixel")]
-    assert {c.metric for c in comparisons(frame, ["image_size", "seed"], ["sse_image"])} == {"mse_pixel"}
-    lines = findings(
-        frame, comparisons(frame, ["image_size", "seed"], ["sse_image"]), ["image_size", "seed"], ["sse_image"]
-    )
+    assert {c.metric for c in comparisons(frame, ["dataset", "seed"], ["sse_image"])} == {"mse_pixel"}
+    lines = findings(frame, comparisons(frame, ["dataset", "seed"], ["sse_image"]), ["dataset", "seed"], ["sse_image"])
     assert lines[0] == (
-        "**sse_image** is not compared along image_size: a per-image sum grows with the number of pixels; "
+        "**sse_image** is not compared along dataset: data sets differ in pixels per image and channels; "
         "compared instead: **mse_pixel**."
     )
-    assert lines[1].startswith("**mse_pixel**: image_size=28 has the best mean")
+    assert lines[1].startswith("**mse_pixel**: dataset=mnist has the best mean")
+
+
+def test_no_pixel_metric_is_compared_across_image_sizes():
+    """Each size's test images are the originals resampled: the per-pixel error of a 64 px upsample, its
+    SSIM (a window of fixed pixels) and its bits/dim change with the size alone, so neither the sum nor
+    its per-pixel form is compared, and nothing is offered instead."""
+    pixel_metrics = ["sse_image", "mse_pixel", "ssim", "ssim_gaussian", "bits_per_dim", "target_mse_mean"]
+    frame = _frame("image_size", {28: 0.0, 64: 5.0}, seeds=5, metrics=pixel_metrics)
+    compared, refused = metrics_along(frame, "image_size", (), pixel_metrics)
+    assert compared == [] and [r.metric for r in refused] == pixel_metrics
+    assert all(r.instead is None for r in refused)
+    assert "resampled" in refused[1].why and "window" in refused[2].why
+    assert comparisons(frame, ["image_size", "seed"], pixel_metrics) == []
+    lines = findings(frame, [], ["image_size", "seed"], ["sse_image", "ssim"])
+    assert lines == [
+        "**sse_image** is not compared along image_size: a per-image sum grows with the number of pixels.",
+        "**ssim** is not compared along image_size: " + refused[2].why + ".",
+    ]
 
 
 def test_metrics_without_a_normalised_form_are_refused_along_the_axes_that_change_them():
     frame = _frame("task", {"inpaint:14": 0.0, "superres:2": 50.0}, seeds=3, metrics=("target_xent_iw", "diversity"))
     assert metrics_along(frame, "task", (), ["target_xent_iw", "diversity"])[0] == ["diversity"]
-    sizes = _frame("image_size", {28: 0.0, 64: 5.0}, seeds=3, metrics=("fid_domain", "ssim"))
-    compared, refused = metrics_along(sizes, "image_size", (), ["fid_domain", "ssim"])
-    assert compared == ["ssim"] and refused[0].instead is None and "resizes every image to 28 px" in refused[0].why
+    sizes = _frame("image_size", {28: 0.0, 64: 5.0}, seeds=3, metrics=("fid_domain", "cond_acc"))
+    compared, refused = metrics_along(sizes, "image_size", (), ["fid_domain", "cond_acc"])
+    assert compared == [] and refused[0].instead is None and "resizes every image to 28 px" in refused[0].why
     # a zipped axis that changes the field refuses too, and says which field
     zipped = sizes.assign(backbone=sizes["image_size"].map({28: "conv", 64: "article"}))
     (refusal,) = metrics_along(zipped, "backbone", ("image_size",), ["fid_domain"])[1]
@@ -161,7 +177,12 @@ def _sized_store(tmp_path, n_samples: int = 10_000):
         "axes": {"image_size": [28, 64], "conditioning": ["none", "concat"]},
         "seeds": [0, 1, 2],
         "eval": {"n_samples": n_samples},
-        "question": {"text": "Does size matter?", "axis": "image_size", "metrics": ["sse_image", "fid_domain", "ssim"]},
+        "question": {
+            "text": "Does size matter?",
+            "axis": "conditioning",
+            "metrics": ["sse_image", "fid_domain", "ssim"],
+        },
+        "findings_by": ["image_size"],
     }
     grid_file.write_text(yaml.safe_dump(spec))
     grid = load_grid(grid_file)
@@ -172,7 +193,7 @@ def _sized_store(tmp_path, n_samples: int = 10_000):
         pixels, seed = axes["image_size"] ** 2, axes["seed"]
         mse = (
             0.03 - 0.005 * (axes["conditioning"] == "concat") + 0.001 * seed + 0.0003 * (seed * axes["image_size"] % 5)
-        )
+        ) + 0.0004 * ((seed + 2 * (axes["conditioning"] == "concat")) % 3)  # paired differences that vary
         write_json(
             store.cell_dir(cell.id) / "config.json",
             {
@@ -186,7 +207,7 @@ def _sized_store(tmp_path, n_samples: int = 10_000):
                 "mse_pixel": mse,
                 "sse_image": mse * pixels,
                 "ssim": 0.6 - mse - 0.01 * (pixels > 784),
-                "fid_domain": 100 + 50 * (pixels > 784) + seed,
+                "fid_domain": 100 + 50 * (pixels > 784) + seed + ((seed + (axes["conditioning"] == "none")) % 2),
                 "cond_acc": 0.8 + 0.01 * seed,
                 "fid_domain_floor": 2.0 + (pixels > 784),
                 "kid_domain_floor": 0.001,
@@ -210,13 +231,22 @@ def test_a_report_refuses_invalid_comparisons_and_its_index_never_shows_one(tmp_
     comparisons_part = text.split("## Comparisons")[1].split("### image_size")[1].split("## ")[0]
     assert "- **sse_image** is not compared along image_size: a per-image sum grows" in comparisons_part
     assert "- **fid_domain** is not compared along image_size: the domain classifier resizes" in comparisons_part
-    assert "sse_image by" not in comparisons_part and "fid_domain by" not in comparisons_part
-    assert "image_size=64 raises mse_pixel by" in comparisons_part  # the per-pixel form instead
-    assert "image_size=64 lowers ssim by" in comparisons_part  # a per-image mean: comparable
+    assert "- **ssim** is not compared along image_size: SSIM's window" in comparisons_part
+    assert " by " not in comparisons_part  # no comparison across sizes at all, not even per pixel
+    conditioning_part = text.split("## Comparisons")[1].split("### conditioning")[1].split("## ")[0]
+    assert "- **ssim** is not compared along conditioning: its mean would pool over image_size" in conditioning_part
+    # the question's axis is answered within each size: at a glance, in the findings and in a faceted figure
+    glance = text.split("## At a glance")[1].split("## ")[0]
+    assert "| image_size | conditioning | cells | sse_image | fid_domain | ssim |" in glance
+    assert "| 28 | concat | 3 | **" in glance and "| 64 | concat | 3 | **" in glance
+    assert "### Within image_size=64" in text and "metrics_vs_conditioning_by_image_size.png" in text
     index = write_index(out).read_text()
     answers = index.split("## Does size matter?")[1]
-    assert "**sse_image** is not compared along image_size" in answers and "**mse_pixel**: image_size=" in answers
-    assert "**fid_domain**: image_size" not in answers and "**fid_domain** is not compared" in answers
+    assert (
+        "**Answer**: Within image_size=28: conditioning=concat is significantly best on sse_image and ssim" in answers
+    )
+    assert "Within image_size=64: **sse_image**: conditioning=concat has the best mean" in answers
+    assert "- **ssim**: conditioning=" not in answers and "- **ssim** is not compared along conditioning" in answers
     # the reference rows and the per-class accuracies are published beside the table
     assert "| 28 px | 2 | 0.001 | 0.91 |" in text and "| 64 px | 3 | 0.001 | 0.91 |" in text
     assert "<details><summary>Per class</summary>" in text and "| n | boot | shirt |" in text
@@ -248,9 +278,10 @@ def test_a_question_can_correct_across_its_metrics():
     assert together[0].p_holm == pytest.approx(min(1.0, 2 * min(c.p for c in together)))
 
 
-def test_a_finding_does_not_pool_a_per_image_sum_over_image_sizes():
-    """latent_dim compared over 28 and 128 px cells: the mean of sse_image would be the 128 px cells'; the
-    per-pixel error is pooled instead, and the findings within each size keep sse_image."""
+def test_a_finding_does_not_pool_a_pixel_metric_over_image_sizes():
+    """latent_dim compared over 28 and 128 px cells: the mean of sse_image would be the 128 px cells', and
+    the per-pixel error's would mix two resamplings; neither is pooled, and the findings within each size
+    keep both."""
     rows = []
     for size in (28, 128):
         for latent in (16, 64):
@@ -267,10 +298,10 @@ def test_a_finding_does_not_pool_a_per_image_sum_over_image_sizes():
                     }
                 )
     frame = pd.DataFrame(rows)
-    compared, (refusal,) = metrics_along(frame, "latent_dim", (), ["sse_image"])
-    assert compared == ["mse_pixel"] and refusal.why.startswith("its mean would pool over image_size")
+    compared, refused = metrics_along(frame, "latent_dim", (), ["sse_image", "mse_pixel"])
+    assert compared == [] and all(r.why.startswith("its mean would pool over image_size") for r in refused)
     within = frame[frame["image_size"] == 128]
-    assert metrics_along(within, "latent_dim", (), ["sse_image"]) == (["sse_image"], [])
+    assert metrics_along(within, "latent_dim", (), ["sse_image", "mse_pixel"]) == (["sse_image", "mse_pixel"], [])
 
 
 def test_the_seeds_needed_search_reaches_its_limit_and_not_further():

@@ -402,18 +402,20 @@ def test_findings_name_the_winner_the_comparisons_found():
 
 def test_zipped_axes_are_compared_as_one_with_a_note():
     """coco_mini zips backbone with image_size: no pair differs in one of them alone, so the pairs are the
-    cells that differ in both, compared once, and every sentence says the other changes too."""
+    cells that differ in both, compared once, and every sentence says the other changes too. (A metric whose
+    value does not depend on the image size: active units.)"""
     frame = _hand_frame({"conv": 0.0, "article-coco": 3.0}, [0.0, 1.5, -1.0, 0.7, 2.0])
-    frame = frame.rename(columns={"conditioning": "backbone", "sse_image": "mse_pixel"})
+    frame = frame.rename(columns={"conditioning": "backbone", "sse_image": "active_units"})
     frame["image_size"] = frame["backbone"].map({"conv": 64, "article-coco": 128})
     axes = ["backbone", "image_size", "seed"]
-    (found,) = comparisons(frame, axes, ["mse_pixel"])
+    (found,) = comparisons(frame, axes, ["active_units"])
     assert (found.axis, found.along, found.n) == ("backbone", ("image_size",), 5)
     assert found.mean == pytest.approx(3.0, abs=0.2) and found.significant
-    (line,) = findings(frame, [found], axes, ["mse_pixel"], only_axis="image_size")
-    assert line.startswith("**mse_pixel**: backbone=conv (image_size changes with it) has the best mean")
+    (line,) = findings(frame, [found], axes, ["active_units"], only_axis="image_size")
+    assert line.startswith("**active_units**: backbone=article-coco (image_size changes with it) has the best mean")
     crossed = pd.concat([frame, frame.assign(image_size=frame["image_size"].map({64: 128, 128: 64}))])
-    assert {c.along for c in comparisons(crossed, axes, ["mse_pixel"])} == {()}  # a full cross: no zip
+    assert {c.along for c in comparisons(crossed, axes, ["active_units"])} == {()}  # a full cross: no zip
+    assert comparisons(frame.rename(columns={"active_units": "mse_pixel"}), axes, ["mse_pixel"]) == []
 
 
 def test_a_published_claim_is_checked_against_the_comparisons():
@@ -639,10 +641,11 @@ def test_the_latex_check_catches_a_row_with_a_missing_cell_and_an_unbalanced_bra
 
 
 def test_a_figure_draws_only_what_its_axes_may_compare_and_says_what_it_left_out():
-    """x = latent_dim coloured by image_size: sse_image (a per-image sum) would be compared across the
-    colours, so it is not drawn and its per-pixel form is; a metric equal in every cell is no panel. With the
-    image size fixed, sse_image is drawn along latent_dim."""
-    from benchmark.report.figure_section import _drawable
+    """x = latent_dim coloured by image_size: no pixel metric is comparable across image sizes (a per-image
+    sum, a per-pixel error of resampled images, an SSIM window), so none is drawn there, and the figure drawn
+    instead has a row per image size; the active units are drawn; a metric equal in every cell is no panel.
+    With the image size fixed, sse_image is drawn along latent_dim."""
+    from benchmark.report.figure_section import _drawable, _drawable_within
     from benchmark.report.figure_section import spread_text as _spread_text
 
     rows = [
@@ -653,15 +656,37 @@ def test_a_figure_draws_only_what_its_axes_may_compare_and_says_what_it_left_out
     ]
     frame = pd.DataFrame(rows).assign(mse_pixel=lambda f: f.sse_image / f.image_size**2, ssim=0.5, cond_acc=0.1)
     frame["ssim"] += frame["latent_dim"] * 0.001
+    frame["active_units"] = frame["latent_dim"] // 2 + frame["seed"]
     groups = {"latent_dim": (), "image_size": ()}
-    drawn, note = _drawable(frame, groups, ["latent_dim", "image_size"], ["sse_image", "ssim", "cond_acc"])
-    assert drawn == ["ssim", "mse_pixel"]
-    assert "sse_image (not comparable along image_size)" in note and "cond_acc (not comparable" in note
+    shown = ["sse_image", "ssim", "cond_acc", "active_units"]
+    drawn, note = _drawable(frame, groups, ["latent_dim", "image_size"], shown)
+    assert drawn == ["active_units"]
+    assert "sse_image (not comparable along image_size)" in note and "ssim (not comparable along image_size)" in note
+    assert _drawable_within(frame, groups, "latent_dim", "image_size", ["sse_image", "ssim", "cond_acc"]) == [
+        "sse_image",
+        "ssim",
+        "cond_acc",
+    ]
+    assert _drawable_within(frame, groups, "image_size", "latent_dim", ["sse_image", "ssim", "cond_acc"]) == []
     one_size = frame[frame.image_size == 28]
     drawn, note = _drawable(one_size, groups, ["latent_dim", None], ["sse_image", "ssim", "cond_acc"])
     assert drawn == ["sse_image", "ssim"] and note == "; not drawn: cond_acc (the same in every cell: 0.1)"
     assert _spread_text(frame) == "mean and 95% t-interval over seeds"
     assert _spread_text(frame[frame.seed == 1]) == "one seed (1): the value, no interval"
+
+
+def test_a_resumed_cell_counts_the_time_of_its_earlier_runs():
+    """A cell killed after 3 epochs and resumed: its provenance holds the last run's wall time only; the
+    report adds the epochs the earlier run logged (epoch 4 ran in the last run, counted there)."""
+    from benchmark.report.frame import _cell_seconds
+
+    log = [{"epoch": e, "epoch_seconds": 10.0 * e} for e in range(1, 6)]
+    resumed = {"resumed_from": [{"epoch": 3, "batch": 0}]}
+    assert _cell_seconds(100.0, resumed, log) == pytest.approx(100.0 + 10 + 20 + 30)
+    assert _cell_seconds(100.0, {}, log) == 100.0  # a cell that ran in one go: its provenance alone
+    twice = {"resumed_from": [{"epoch": 1, "batch": 0}, {"epoch": 3, "batch": 7}]}
+    assert _cell_seconds(100.0, twice, log) == pytest.approx(160.0)
+    assert _cell_seconds(None, resumed, log) is None
 
 
 def test_a_pipeline_check_is_listed_as_such_and_cannot_ask_a_question(tmp_path):

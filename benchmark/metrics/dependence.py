@@ -7,6 +7,21 @@ PER_IMAGE_SUM = (
     ("image_size", "a per-image sum grows with the number of pixels"),
     ("dataset", "data sets differ in pixels per image and channels"),
 )
+RESAMPLED_PIXELS = (
+    (
+        "image_size",
+        "each size's test images are the originals resampled to it, and a resampled pixel carries another share "
+        "of the detail (a bilinear upsample spreads one pixel over several, each then easier to predict), so a "
+        "per-pixel average changes with the size alone",
+    ),
+)
+RESAMPLED_WINDOW = (
+    (
+        "image_size",
+        "SSIM's window is a fixed number of pixels, so at each size it spans another share of the image, whose "
+        "pixels are the originals resampled to that size",
+    ),
+)
 DOMAIN_INSTRUMENT = (
     ("image_size", "the domain classifier resizes every image to 28 px first, so each size is judged at 28 px"),
     ("dataset", "each data set has its own domain classifier"),
@@ -24,6 +39,7 @@ READS_CONDITION = (
     "-log p(x|y) where it reads it: two different quantities",
 )
 TASK_SUM = (("task", "a sum over the target pixels, whose number the task sets"), *DENSITY_DATA)
+PER_PIXEL_DENSITY = (*DENSITY_DATA, *RESAMPLED_PIXELS)
 LABELS = (("dataset", "data sets differ in their number of classes"),)
 GIVEN_PIXELS = (("task", "the image includes the pixels the task gives"),)
 INCEPTION_REFERENCE = (

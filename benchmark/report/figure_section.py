@@ -86,25 +86,37 @@ def figure_section(r: Report) -> str:
 def _metrics_figures(f: FigurePlan) -> list[str]:
     frame, lines = f.report.frame, []
     for axis, along in f.groups.items():
-        if axis == f.hue and len(f.groups) > 1:
-            continue
+        coloured = axis == f.hue and len(f.groups) > 1  # drawn as the colour of the other axes' figures
         others = [a for a in f.groups if a != axis]
         colour = f.hue if f.hue in others else (others[0] if others else None)
         pooled = [a for a in others if a != colour]
         drawn, left_out = _drawable(frame, f.groups, [axis, colour], f.shown)
-        if not drawn:
-            continue
-        filename = f"metrics_vs_{axis}.png"
-        figures.metrics_against_axis(frame, axis, colour, drawn, f.report.assets / filename)
-        caption = (
-            f"Metrics against {axis}{along_text(along)}"
-            + (f", by {colour}" if colour else "")
-            + f"; {f.spread}"
-            + (f"; each seed's value the mean over {' and '.join(pooled)}" if pooled else "")
-            + left_out
-        )
-        lines.append(f.image(filename, caption))
+        spread = f.spread + (f"; each seed's value the mean over {' and '.join(pooled)}" if pooled else "")
+        if drawn and not coloured:
+            filename = f"metrics_vs_{axis}.png"
+            figures.metrics_against_axis(frame, axis, colour, drawn, f.report.assets / filename)
+            by = f", by {colour}" if colour else ""
+            lines.append(f.image(filename, f"Metrics against {axis}{along_text(along)}{by}; {spread}{left_out}"))
+        within = _drawable_within(frame, f.groups, axis, colour, [m for m in f.shown if m not in drawn])
+        if within:
+            filename = f"metrics_vs_{axis}_by_{colour}.png"
+            figures.metrics_against_axis(frame, axis, None, within, f.report.assets / filename, row=colour)
+            caption = (
+                f"Metrics against {axis}{along_text(along)}, a row per {colour}, each panel with its own scale "
+                f"({', '.join(within)}: not comparable across {colour}, see the findings); {spread}"
+            )
+            lines.append(f.image(filename, caption))
     return lines
+
+
+def _drawable_within(frame: pd.DataFrame, groups: dict, axis: str, facet: str | None, metrics: list[str]) -> list:
+    """Of `metrics`, those a figure may draw along `axis` within each level of `facet` (not across them)."""
+    if facet is None:
+        return []
+    for _, part in frame.groupby(facet, sort=False):
+        compared = metrics_along(part, axis, groups.get(axis, ()), metrics)[0]
+        metrics = [m for m in metrics if m in compared]
+    return metrics
 
 
 @FIGURES.register("heatmap")

@@ -36,9 +36,10 @@ def save(fig, path: Path, vector: bool = True) -> None:
     plt.close(fig)
 
 
-def _panels(metrics: list[str], width: float = 4.2):
-    """One panel per metric, at most PANELS_PER_ROW to a row; the unused panels of the last row removed."""
-    columns = min(len(metrics), PANELS_PER_ROW)
+def _panels(metrics: list, width: float = 4.2, columns: int | None = None):
+    """One panel per metric, at most PANELS_PER_ROW to a row (or `columns`); the unused panels of the last row
+    removed."""
+    columns = columns or min(len(metrics), PANELS_PER_ROW)
     rows = -(-len(metrics) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(width * columns, 3.6 * rows), squeeze=False)
     flat = list(axes.flat)
@@ -81,21 +82,32 @@ def _level_text(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def metrics_against_axis(frame: pd.DataFrame, axis: str, hue: str | None, metrics: list[str], path: Path) -> None:
+def metrics_against_axis(
+    frame: pd.DataFrame, axis: str, hue: str | None, metrics: list[str], path: Path, row: str | None = None
+) -> None:
     """Points with 95% t-interval error bars over seeds (a bar from 0 misleads for values that can be
     negative or far from 0), one position per level so that the ticks are the real levels (8, 32, not a
     linear scale's 10, 20, 30); the levels of a numeric axis joined by a line (not those of a seed axis:
-    its draws are independent), the colours dodged so that their intervals do not cover each other."""
+    its draws are independent), the colours dodged so that their intervals do not cover each other. `row`:
+    a row of panels per level of that axis, each with its own y scale (a metric not comparable across its
+    levels is read within one row only)."""
     done = frame[frame["status"] == "done"]
     if "seed" in done:  # the other axes' levels averaged within each seed: the interval is over seeds only
-        keys = [k for k in (axis, hue, "seed") if k is not None]
+        keys = [k for k in (row, axis, hue, "seed") if k is not None]
         done = done.groupby(keys, sort=False, dropna=False)[metrics].mean().reset_index()
     done = _as_levels(_as_levels(done, hue), axis)
     joined = pd.api.types.is_numeric_dtype(frame[axis]) and not axis.endswith("seed")
-    fig, axes = _panels(metrics)
-    for ax, metric in zip(axes, metrics):
+    if row is None:
+        fig, axes = _panels(metrics)
+        panels = [(None, metric, ax) for metric, ax in zip(metrics, axes)]
+    else:  # a row per level of `row`; a single metric's panels wrapped like a metric's
+        pairs = [(level, metric) for level in sorted(done[row].dropna().unique()) for metric in metrics]
+        fig, axes = _panels(pairs, columns=len(metrics) if len(metrics) > 1 else None)
+        panels = [(level, metric, ax) for (level, metric), ax in zip(pairs, axes)]
+    for level, metric, ax in panels:
+        part = done if row is None else done[done[row] == level]
         sns.pointplot(
-            data=done,
+            data=part,
             x=axis,
             y=metric,
             hue=hue,
@@ -108,10 +120,10 @@ def metrics_against_axis(frame: pd.DataFrame, axis: str, hue: str | None, metric
         )
         if not joined:
             ax.tick_params(axis="x", labelrotation=30)
-        _log_if_spanning(ax, done[metric])
-        ax.set_title(metric)
+        _log_if_spanning(ax, part[metric])
+        ax.set_title(metric if row is None else f"{metric}, {row}={_level_text(level)}")
         ax.set_ylabel("")
-    _one_legend_outside(axes)
+    _one_legend_outside([ax for _, _, ax in panels])
     save(fig, path)
 
 

@@ -124,6 +124,16 @@ def _sample_timing(store: CellStore, cell_id: str) -> dict | None:
         return None
 
 
+def _cell_seconds(seconds: float | None, training: dict, log: list[dict]) -> float | None:
+    """The cell's wall time: its last run's (the provenance), plus, for a cell resumed from a saved state,
+    the logged epochs its earlier runs trained (the work after their last save, done again, not counted)."""
+    resumed = training.get("resumed_from") or []
+    if seconds is None or not resumed:
+        return seconds
+    before = resumed[-1]["epoch"]  # the 0-based epoch the last run began in: the 1-based epochs up to it ran before
+    return seconds + sum(entry.get("epoch_seconds", 0.0) for entry in log if entry.get("epoch", 0) <= before)
+
+
 def cells_frame(store: CellStore, grid: GridCells, files: dict[str, CellFiles] | None = None) -> pd.DataFrame:
     """One row per cell of the grid: its axes, status, training record and scalar metrics (from `files`, the
     cells' files as read once; read from the store when not given)."""
@@ -136,7 +146,7 @@ def cells_frame(store: CellStore, grid: GridCells, files: dict[str, CellFiles] |
         row = {"cell": cell_id, "status": stored.status.value, **entry["axes"]}
         row["reason"] = stored.reason()
         provenance, cell = config.get("provenance", {}), config.get("cell", {})
-        row["wall_seconds"] = provenance.get("wall_seconds")
+        row["wall_seconds"] = _cell_seconds(provenance.get("wall_seconds"), config.get("training") or {}, log)
         row["start"], row["end"] = provenance.get("start"), provenance.get("end")
         row["trained_epochs"] = cell.get("epochs")
         row["train_images"] = cell.get("train_size")  # None: the whole train split

@@ -89,12 +89,13 @@ def _answers(frame: pd.DataFrame, found, axes: list[str], ranked: list[str], gri
     asked = [m for m in asked if m not in off]
     if family == "all":
         found = comparisons(frame, axes, asked, family="all")
-    answer = answer_sentence(frame, found, axes, asked, question.axis)
+    sentences = [answer_sentence(frame, found, axes, asked, question.axis)]
     for axis in grid.spec.findings_by:  # the question asked again at each level, each its own Holm family
         for level in dict.fromkeys(frame[axis]):
             part, rest = frame[frame[axis] == level], [a for a in axes if a != axis]
             inner = answer_sentence(part, comparisons(part, rest, asked, family), rest, asked, question.axis)
-            answer += f" Within {axis}={level}: {inner}" if inner else ""
+            sentences.append(f"Within {axis}={level}: {inner}" if inner else "")
+    answer = " ".join(s for s in sentences if s)
     answers = [read_label_information(frame, line) for line in findings(frame, found, axes, asked, question.axis)]
     for axis, level, inner in findings_within(frame, axes, asked, grid.spec.findings_by, question.axis, family):
         answers += [f"Within {axis}={level}: {line}" for line in inner]  # each with its own level's caveat

@@ -54,7 +54,9 @@ def _with_metrics(section: Section) -> Section:
 def _register_sections() -> None:
     def question_section(r: Report) -> str:
         question = r.grid.spec.question
-        return _summary_section(r.frame, r.found, r.axes, question, r.ranked, r.assets) if question and r.ranked else ""
+        if not (question and r.ranked):
+            return ""
+        return _summary_section(r.frame, r.found, r.axes, question, r.grid.spec.findings_by, r.ranked, r.assets)
 
     def findings_section(r: Report) -> str:
         if not r.ranked:
@@ -466,25 +468,45 @@ def _span(values: pd.Series) -> str:
     return f"{low:.1f}" if f"{low:.1f}" == f"{high:.1f}" else f"{low:.1f}-{high:.1f}"
 
 
-def _summary_section(frame: pd.DataFrame, found, axes: list[str], question, ranked: list[str], assets: Path) -> str:
-    """The question answered at a glance: a row per level of its axis, with a compact letter display."""
+def _summary_section(frame: pd.DataFrame, found, axes: list[str], question, by, ranked: list[str], assets: Path) -> str:
+    """The question answered at a glance: a row per level of its axis, with a compact letter display; where
+    no metric may be averaged over the whole grid, a row per level of its axis within each level of the first
+    `by` axis (the findings' own split), the letters from that level's comparisons."""
     asked = [m for m in question.metrics if m in ranked]
-    if question.holm == "across_metrics":  # the letters from the same family as the answers
+    family = "all" if question.holm == "across_metrics" else "metric"
+    if family == "all":  # the letters from the same family as the answers
         found = comparisons(frame, axes, asked, family="all")
     table = summary_frame(frame, found, axes, question.axis, asked)
+    over, cells = "every cell of the level (all other axes' levels and seeds)", "every cell of each level"
+    within = next((a for a in by if a != question.axis), None)
+    if len(table.columns) <= 2 and within:
+        table = _summary_within(frame, axes, within, question.axis, asked, family)
+        over = f"the level's cells at that {within} (a row per {within}: these metrics are not compared across it)"
+        cells = f"the cells of each level at each {within}"
     if len(table.columns) <= 2:
         return ""
     caption = (
-        f"{question.text} Mean and 95% t-interval over every cell of each level; levels sharing a letter are not "
-        "significantly different (Holm) or were not tested."
+        f"{question.text} Mean and 95% t-interval over {cells}; levels sharing a letter are not significantly "
+        "different (Holm) or were not tested."
     )
     return (
         f"## At a glance\n\n{question.text} One row per level of `{question.axis}`, each metric as mean ± 95% "
-        "t-interval over every cell of the level (all other axes' levels and seeds); in brackets a compact letter "
+        f"t-interval over {over}; in brackets a compact letter "
         "display: levels that share a letter are not significantly different after Holm's correction (or had too "
         "few seeds for a test), `a` marks the group of the best mean, the best mean is in bold.\n\n"
         + report_table(table, assets, "summary", caption)
     )
+
+
+def _summary_within(frame: pd.DataFrame, axes: list[str], within: str, axis: str, metrics: list[str], family):
+    """The summary table at each level of `within`, stacked, each level's letters from its own comparisons."""
+    rest = [a for a in axes if a != within]
+    tables = []
+    for level in dict.fromkeys(frame.loc[frame["status"] == "done", within]):
+        part = frame[frame[within] == level]
+        table = summary_frame(part, comparisons(part, rest, metrics, family), rest, axis, metrics)
+        tables.append(table.assign(**{within: level})[[within, *table.columns]])
+    return pd.concat(tables, ignore_index=True).fillna("-") if tables else pd.DataFrame()
 
 
 def _reference_section(frame: pd.DataFrame, assets: Path) -> str:

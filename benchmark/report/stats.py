@@ -329,6 +329,8 @@ def _with_power(c: Comparison) -> Comparison:
 def family_text(found: list[Comparison], family: str = "metric") -> str:
     """Which comparisons each Holm family spans, for a report's text."""
     tested = [c for c in found if not c.untested]
+    if not found:
+        return "No comparison spans the whole grid."
     if not tested:
         return "No comparison here has the seeds for a test."
     if family == "all":
@@ -542,7 +544,7 @@ def answer_sentence(
             missed = max(c.detectable for c in level)
             key = ("null", f"{at_place_of(missed, max(c.half for c in level))} on {metric}")
         else:
-            key = ("untested",)
+            key = ("untested", "; ".join(sorted({c.untested or "one pair" for c in against})) or "no pairs")
         parts.setdefault(key, []).append(metric)
         if untested and key[0] != "untested":
             parts.setdefault(("not tested", best, tuple(untested)), []).append(metric)
@@ -568,7 +570,7 @@ def _answer_text(parts: dict[tuple, list[str]], name: str) -> str:
         elif kind == "not tested":
             texts.append(f"{name}={key[1]} was not tested against {_and(list(key[2]))} on {_and(metrics)}")
         else:
-            texts.append(f"{_and(metrics)} untested (fewer than {MIN_SEEDS} seeds)")
+            texts.append(f"{_and(metrics)} untested ({key[1]})")
     if nulls:
         texts.append(
             f"no significant difference on {_and([n.split(' on ', 1)[1] for n in nulls])} at this scale (differences "

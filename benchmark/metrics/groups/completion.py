@@ -8,8 +8,10 @@ import torch
 from benchmark.metrics import completion, likelihood
 from benchmark.metrics.context import COMPLETIONS, EvalContext
 from benchmark.metrics.dependence import (
-    DENSITY_DATA,
     GIVEN_PIXELS,
+    PER_PIXEL_DENSITY,
+    RESAMPLED_PIXELS,
+    RESAMPLED_WINDOW,
     TASK_SUM,
 )
 from benchmark.metrics.registry import METRIC_GROUPS, MetricSpec, metric_group
@@ -45,7 +47,7 @@ from benchmark.metrics.registry import METRIC_GROUPS, MetricSpec, metric_group
         "same images: nats per target pixel, the form comparable between tasks",
         "lower",
         unit="nats",
-        depends_on=DENSITY_DATA,
+        depends_on=PER_PIXEL_DENSITY,
     ),
     MetricSpec(
         "target_mse_mean",
@@ -53,23 +55,25 @@ from benchmark.metrics.registry import METRIC_GROUPS, MetricSpec, metric_group
         "mean over recon_size test images",
         "lower",
         headline=True,
+        depends_on=RESAMPLED_PIXELS,
     ),
     MetricSpec(
         "target_mse_best",
         f"the same error for the best (lowest-error) of the {COMPLETIONS} completions of each image",
         "lower",
+        depends_on=RESAMPLED_PIXELS,
     ),
     MetricSpec(
         "ssim_mean",
         "SSIM (skimage default window) of the completed image from the mean completion, visible pixels as given",
         "higher",
-        depends_on=GIVEN_PIXELS,
+        depends_on=(*GIVEN_PIXELS, *RESAMPLED_WINDOW),
     ),
     MetricSpec(
         "ssim_best",
         f"SSIM of the best (highest-SSIM) of the {COMPLETIONS} completions",
         "higher",
-        depends_on=GIVEN_PIXELS,
+        depends_on=(*GIVEN_PIXELS, *RESAMPLED_WINDOW),
     ),
     MetricSpec(
         "diversity",
@@ -77,6 +81,7 @@ from benchmark.metrics.registry import METRIC_GROUPS, MetricSpec, metric_group
         "target pixels: how different the sampled completions are (0 for a deterministic model)",
         "higher",
         headline=True,
+        depends_on=RESAMPLED_PIXELS,
     ),
 )
 def completion_metrics(ctx: EvalContext) -> dict:

@@ -10,7 +10,7 @@ from benchmark.metrics import likelihood
 from benchmark.metrics.context import EvalContext
 from benchmark.metrics.dependence import (
     DENSITY,
-    DENSITY_DATA,
+    PER_PIXEL_DENSITY,
     READS_CONDITION,
 )
 from benchmark.metrics.registry import METRIC_GROUPS, MetricSpec, metric_group
@@ -52,7 +52,7 @@ from benchmark.models.loss import likelihood_case
         "nll_iw / (D ln 2); for the continuous Bernoulli on 8-bit data (nll_iw + D ln 256) / (D ln 2), the "
         "density at the pixel values rescaled to [0, 256), without dequantisation",
         "lower",
-        depends_on=(*DENSITY_DATA, READS_CONDITION),
+        depends_on=(*PER_PIXEL_DENSITY, READS_CONDITION),
     ),
     MetricSpec(
         "kl_per_dim",
