@@ -1,5 +1,7 @@
 """nox sessions, all in the locked uv environment (.venv) so that torch is installed once."""
 
+import os
+
 import nox
 
 nox.options.sessions = ["lint", "tests", "cells"]
@@ -26,7 +28,9 @@ def cells(session: nox.Session) -> None:
     session.run("rm", "-rf", results, external=True)
     bench = ("uv", "run", "--frozen", "bench")
     grid = ("--grid", "ablations/smoke.yaml", "--results", results)
-    session.run(*bench, "run", *grid, "--device", "cpu", external=True)
+    # a cell per core, one torch thread each: the reference's tolerances cover 1 and 2 threads
+    workers = str(min(os.cpu_count() or 1, 4))
+    session.run(*bench, "run", *grid, "--device", "cpu", "--workers", workers, external=True)
     session.run(*bench, "reproduce", *grid, external=True)
 
 

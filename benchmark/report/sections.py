@@ -477,11 +477,19 @@ def _summary_section(frame: pd.DataFrame, found, axes: list[str], question, by, 
     if family == "all":  # the letters from the same family as the answers
         found = comparisons(frame, axes, asked, family="all")
     table = summary_frame(frame, found, axes, question.axis, asked)
-    over, cells = "every cell of the level (all other axes' levels and seeds)", "every cell of each level"
+    rows = (
+        f"One row per level of `{question.axis}`, each metric as mean ± 95% t-interval over every cell of the level "
+        "(all other axes' levels and seeds); in brackets a compact letter display"
+    )
+    cells = "every cell of each level"
     within = next((a for a in by if a != question.axis), None)
     if len(table.columns) <= 2 and within:
         table = _summary_within(frame, axes, within, question.axis, asked, family)
-        over = f"the level's cells at that {within} (a row per {within}: these metrics are not compared across it)"
+        rows = (
+            f"One row per level of `{question.axis}` at each {within} (these metrics are not compared across "
+            f"{within}: see the findings), each metric as mean ± 95% t-interval over the row's cells; in brackets a "
+            f"compact letter display within each {within} (Holm's correction within it, as in the findings)"
+        )
         cells = f"the cells of each level at each {within}"
     if len(table.columns) <= 2:
         return ""
@@ -490,11 +498,9 @@ def _summary_section(frame: pd.DataFrame, found, axes: list[str], question, by, 
         "different (Holm) or were not tested."
     )
     return (
-        f"## At a glance\n\n{question.text} One row per level of `{question.axis}`, each metric as mean ± 95% "
-        f"t-interval over {over}; in brackets a compact letter "
-        "display: levels that share a letter are not significantly different after Holm's correction (or had too "
-        "few seeds for a test), `a` marks the group of the best mean, the best mean is in bold.\n\n"
-        + report_table(table, assets, "summary", caption)
+        f"## At a glance\n\n{question.text} {rows}: levels that share a letter are not significantly different "
+        "after Holm's correction (or had too few seeds for a test), `a` marks the group of the best mean, the best "
+        "mean is in bold.\n\n" + report_table(table, assets, "summary", caption)
     )
 
 
