@@ -662,17 +662,33 @@ def test_a_figure_draws_only_what_its_axes_may_compare_and_says_what_it_left_out
     drawn, note = _drawable(frame, groups, ["latent_dim", "image_size"], shown)
     assert drawn == ["active_units"]
     assert "sse_image (not comparable along image_size)" in note and "ssim (not comparable along image_size)" in note
-    assert _drawable_within(frame, groups, "latent_dim", "image_size", ["sse_image", "ssim", "cond_acc"]) == [
-        "sse_image",
-        "ssim",
-        "cond_acc",
-    ]
+    # within each size: the pixel metrics, not the constant cond_acc, nor active units (drawn above)
+    within = _drawable_within(frame, groups, "latent_dim", "image_size", ["sse_image", "ssim", "cond_acc"])
+    assert within == ["sse_image", "ssim"]
     assert _drawable_within(frame, groups, "image_size", "latent_dim", ["sse_image", "ssim", "cond_acc"]) == []
     one_size = frame[frame.image_size == 28]
     drawn, note = _drawable(one_size, groups, ["latent_dim", None], ["sse_image", "ssim", "cond_acc"])
     assert drawn == ["sse_image", "ssim"] and note == "; not drawn: cond_acc (the same in every cell: 0.1)"
     assert _spread_text(frame) == "mean and 95% t-interval over seeds"
     assert _spread_text(frame[frame.seed == 1]) == "one seed (1): the value, no interval"
+
+
+def test_the_results_table_marks_a_best_only_among_comparable_rows():
+    """sse_image's best in bold at each image size (a sum grows with the pixels: never one best across
+    sizes); active units (no dependence on the size) one best over the whole table."""
+    from benchmark.report.stats import summary_table
+
+    rows = [
+        {"status": "done", "seed": s, "image_size": px, "latent_dim": z}
+        | {"sse_image": px * px * 0.01 - z * 0.01 + s * 0.1, "active_units": z / 2 + (px == 28)}
+        for px in (28, 64)
+        for z in (8, 32)
+        for s in (0, 1, 2)
+    ]
+    table = summary_table(pd.DataFrame(rows), ["image_size", "latent_dim", "seed"], ["sse_image", "active_units"])
+    bold = table.map(lambda v: str(v).startswith("**"))
+    assert bold["sse_image"].tolist() == [False, True, False, True]  # latent 32 at each size
+    assert bold["active_units"].tolist() == [False, True, False, False]  # 28 px, latent 32: 17 units
 
 
 def test_a_resumed_cell_counts_the_time_of_its_earlier_runs():

@@ -10,16 +10,16 @@ PER_IMAGE_SUM = (
 RESAMPLED_PIXELS = (
     (
         "image_size",
-        "each size's test images are the originals resampled to it, and a resampled pixel carries another share "
-        "of the detail (a bilinear upsample spreads one pixel over several, each then easier to predict), so a "
-        "per-pixel average changes with the size alone",
+        "each size's test images are the same images at another resolution, and a pixel then carries another "
+        "share of the detail (an upsample spreads one pixel over several, each easier to predict; a downsample "
+        "merges several), so a per-pixel average changes with the size alone",
     ),
 )
 RESAMPLED_WINDOW = (
     (
         "image_size",
         "SSIM's window is a fixed number of pixels, so at each size it spans another share of the image, whose "
-        "pixels are the originals resampled to that size",
+        "pixels are the same images at another resolution",
     ),
 )
 DOMAIN_INSTRUMENT = (
@@ -38,7 +38,11 @@ READS_CONDITION = (
     "-log p(x|c) is -log p(x) where the model ignores the condition (conditioning none, standard prior) and "
     "-log p(x|y) where it reads it: two different quantities",
 )
-TASK_SUM = (("task", "a sum over the target pixels, whose number the task sets"), *DENSITY_DATA)
+TASK_SUM = (
+    ("task", "a sum over the target pixels, whose number the task sets"),
+    ("image_size", "a sum over the target pixels, whose number grows with the size"),
+    *DENSITY_DATA,
+)
 PER_PIXEL_DENSITY = (*DENSITY_DATA, *RESAMPLED_PIXELS)
 LABELS = (("dataset", "data sets differ in their number of classes"),)
 GIVEN_PIXELS = (("task", "the image includes the pixels the task gives"),)

@@ -30,7 +30,7 @@ class MetricSpec:
     # at chance by construction for a model that ignores the condition: compared between a model that reads it
     # and one that does not (a finding), never averaged over both nor compared among models that ignore it
     chance_without_condition: bool = False
-    normalised: str | None = None  # the metric that removes the dependence (per pixel, per dimension)
+    normalised: str | None = None  # the metric that removes some of the dependence (per pixel, per dimension)
     through_q: bool = False  # a reconstruction through q(z|x,c), which sees the pixels an image task hides
     eval_settings: tuple[str, ...] = ()  # evaluation settings the value depends on (FID's bias on n_samples)
     # a value read off the cell's other stored metrics (never computed by its group, so no cell goes stale)

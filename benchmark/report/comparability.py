@@ -1,12 +1,13 @@
 """Which metric a report may compare along which axis.
 
-Each metric declares, on its registered spec, the cell fields its value depends on by definition (a
-per-image sum on the image size, a target sum on the task, a density on the data and the decoder family,
-the domain instrument on the image size; `MetricSpec.depends_on`). Two levels of an axis that changes
-such a field are not compared on that metric: the report says so and why, and compares the metric's
-normalised form instead where one exists and was measured (per-pixel error, bits/dim, nats per target
-pixel). Reconstructions through q(z|x,c) are no finding of an image task at all: q sees the pixels the
-task hides, so they measure the autoencoder, not the completion.
+Each metric declares, on its registered spec, the cell fields its value depends on by definition (every
+pixel metric on the image size: a per-image sum, and a per-pixel error or an SSIM of the same images at
+another resolution; a target sum on the task, a density on the data and the decoder family, the domain
+instrument on the image size; `MetricSpec.depends_on`). Two levels of an axis that changes such a field
+are not compared on that metric: the report says so and why, and compares the metric's normalised form
+instead where one exists, was measured and does not depend on the field itself (per-pixel error across
+data sets, bits/dim, nats per target pixel across tasks). Reconstructions through q(z|x,c) are no finding of
+an image task at all: q sees the pixels the task hides, so they measure the autoencoder, not the completion.
 """
 
 from __future__ import annotations

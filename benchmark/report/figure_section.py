@@ -15,7 +15,13 @@ from benchmark.fileio import atomic_write
 from benchmark.metrics.registry import metric_specs
 from benchmark.registry import MODELS, Registry
 from benchmark.report import figures, latents
-from benchmark.report.comparability import finding_metrics, hides_pixels, metrics_along
+from benchmark.report.comparability import (
+    dependence,
+    fields_changing_with,
+    finding_metrics,
+    hides_pixels,
+    metrics_along,
+)
 from benchmark.report.context import MECHANISM_AXIS, Report, first_done, legacy_protocol, stored_values
 from benchmark.report.frame import CellFiles
 from benchmark.report.stats import along_text, compared_axes, fmt
@@ -110,9 +116,13 @@ def _metrics_figures(f: FigurePlan) -> list[str]:
 
 
 def _drawable_within(frame: pd.DataFrame, groups: dict, axis: str, facet: str | None, metrics: list[str]) -> list:
-    """Of `metrics`, those a figure may draw along `axis` within each level of `facet` (not across them)."""
+    """Of `metrics`, those whose value depends by definition on a field `facet` changes (an image size) and
+    that a figure may draw along `axis` within each level of `facet`; none equal in every cell."""
     if facet is None:
         return []
+    done = frame[frame["status"] == "done"]
+    changed = (facet, *groups.get(facet, ()), *fields_changing_with(frame, facet, groups.get(facet, ())))
+    metrics = [m for m in metrics if dependence(m, changed) and done[m].dropna().nunique() > 1]
     for _, part in frame.groupby(facet, sort=False):
         compared = metrics_along(part, axis, groups.get(axis, ()), metrics)[0]
         metrics = [m for m in metrics if m in compared]

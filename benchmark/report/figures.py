@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import matplotlib
@@ -100,10 +101,8 @@ def metrics_against_axis(
     if row is None:
         fig, axes = _panels(metrics)
         panels = [(None, metric, ax) for metric, ax in zip(metrics, axes)]
-    else:  # a row per level of `row`; a single metric's panels wrapped like a metric's
-        pairs = [(level, metric) for level in sorted(done[row].dropna().unique()) for metric in metrics]
-        fig, axes = _panels(pairs, columns=len(metrics) if len(metrics) > 1 else None)
-        panels = [(level, metric, ax) for (level, metric), ax in zip(pairs, axes)]
+    else:
+        fig, panels = _level_panels(list(dict.fromkeys(done[row].dropna())), metrics)
     for level, metric, ax in panels:
         part = done if row is None else done[done[row] == level]
         sns.pointplot(
@@ -125,6 +124,26 @@ def metrics_against_axis(
         ax.set_ylabel("")
     _one_legend_outside([ax for _, _, ax in panels])
     save(fig, path)
+
+
+def _level_panels(levels: list, metrics: list[str]) -> tuple:
+    """(level, metric, panel) for each level's metrics, each level starting a row of at most PANELS_PER_ROW
+    panels; a single metric's levels side by side instead."""
+    columns = min(len(metrics), PANELS_PER_ROW) if len(metrics) > 1 else min(len(levels), PANELS_PER_ROW)
+    slots = []
+    for level in levels:
+        slots += [(level, metric) for metric in metrics]
+        if len(metrics) > 1:
+            slots += [None] * (-len(slots) % columns)  # the next level starts a row
+    rows = -(-len(slots) // columns)
+    fig, grid = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.6 * rows), squeeze=False)
+    panels = []
+    for slot, ax in itertools.zip_longest(slots, list(grid.flat)):
+        if slot is None:
+            ax.remove()
+        else:
+            panels.append((*slot, ax))
+    return fig, panels
 
 
 def _log_if_spanning(ax, values: pd.Series) -> None:

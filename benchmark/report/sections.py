@@ -407,7 +407,7 @@ def _provenance_section(files: dict[str, CellFiles], frame: pd.DataFrame) -> str
     commits = sorted({c["git_commit"] for c in configs})
     devices = sorted({c["device"] for c in configs})
     packages = ", ".join(f"{k} {v}" for k, v in configs[0]["packages"].items())
-    total = sum(c["wall_seconds"] for c in configs)
+    total = done["wall_seconds"].sum()  # a resumed cell's earlier runs counted (report/frame.py)
     return (
         "## Provenance\n\n"
         f"- commits: {', '.join(f'`{c}`' for c in commits)}\n- devices: {'; '.join(devices)}\n"
@@ -476,35 +476,50 @@ def _summary_section(frame: pd.DataFrame, found, axes: list[str], question, by, 
     family = "all" if question.holm == "across_metrics" else "metric"
     if family == "all":  # the letters from the same family as the answers
         found = comparisons(frame, axes, asked, family="all")
-    table = summary_frame(frame, found, axes, question.axis, asked)
-    rows = (
-        f"One row per level of `{question.axis}`, each metric as mean ± 95% t-interval over every cell of the level "
-        "(all other axes' levels and seeds); in brackets a compact letter display"
+    table, within = summary_frame(frame, found, axes, question.axis, asked), None
+    if not _metric_columns(table, question.axis):
+        within = next((a for a in by if a != question.axis), None)
+        table = _summary_within(frame, axes, within, question.axis, asked, family) if within else table
+    if not _metric_columns(table, question.axis, within):
+        return ""
+    return f"## At a glance\n\n{_summary_text(question, within)}\n\n" + report_table(
+        table, assets, "summary", _summary_caption(question, within)
     )
-    cells = "every cell of each level"
-    within = next((a for a in by if a != question.axis), None)
-    if len(table.columns) <= 2 and within:
-        table = _summary_within(frame, axes, within, question.axis, asked, family)
+
+
+def _metric_columns(table: pd.DataFrame, axis: str, within: str | None = None) -> list[str]:
+    return [c for c in table.columns if c not in (axis, within, "cells")]
+
+
+def _summary_text(question, within: str | None) -> str:
+    if within is None:
+        rows = (
+            f"One row per level of `{question.axis}`, each metric as mean ± 95% t-interval over every cell of the "
+            "level (all other axes' levels and seeds); in brackets a compact letter display"
+        )
+    else:
         rows = (
             f"One row per level of `{question.axis}` at each {within} (these metrics are not compared across "
             f"{within}: see the findings), each metric as mean ± 95% t-interval over the row's cells; in brackets a "
             f"compact letter display within each {within} (Holm's correction within it, as in the findings)"
         )
-        cells = f"the cells of each level at each {within}"
-    if len(table.columns) <= 2:
-        return ""
-    caption = (
+    return (
+        f"{question.text} {rows}: levels that share a letter are not significantly different after Holm's "
+        "correction (or had too few seeds for a test), `a` marks the group of the best mean, the best mean is in bold."
+    )
+
+
+def _summary_caption(question, within: str | None) -> str:
+    cells = f"the cells of each level at each {within}" if within else "every cell of each level"
+    return (
         f"{question.text} Mean and 95% t-interval over {cells}; levels sharing a letter are not significantly "
         "different (Holm) or were not tested."
     )
-    return (
-        f"## At a glance\n\n{question.text} {rows}: levels that share a letter are not significantly different "
-        "after Holm's correction (or had too few seeds for a test), `a` marks the group of the best mean, the best "
-        "mean is in bold.\n\n" + report_table(table, assets, "summary", caption)
-    )
 
 
-def _summary_within(frame: pd.DataFrame, axes: list[str], within: str, axis: str, metrics: list[str], family):
+def _summary_within(
+    frame: pd.DataFrame, axes: list[str], within: str, axis: str, metrics: list[str], family: str
+) -> pd.DataFrame:
     """The summary table at each level of `within`, stacked, each level's letters from its own comparisons."""
     rest = [a for a in axes if a != within]
     tables = []

@@ -113,14 +113,21 @@ def summary_table(frame: pd.DataFrame, axes: list[str], metrics: list[str], unra
         rows.append(row)
         means.append(mean_row)
     table = pd.DataFrame(rows)
-    if len(table) > 1:
-        for metric in [m for m in metrics if m not in unranked]:
-            column = pd.Series([m[metric] for m in means])
-            better = metric_specs()[metric].better
-            if better and column.notna().any():
-                best = column.idxmin() if better == "lower" else column.idxmax()
-                table.loc[best, header(metric)] = f"**{table.loc[best, header(metric)]}**"
+    for metric in [m for m in metrics if m not in unranked and metric_specs()[m].better]:
+        _bold_best(table, pd.Series([m[metric] for m in means]), metric, groups)
     return table
+
+
+def _bold_best(table: pd.DataFrame, means: pd.Series, metric: str, groups: list[str]) -> None:
+    """The best mean of `metric` in bold: over every row, or within each level of the axes its value
+    depends on (a per-image sum's best at each image size, never across sizes)."""
+    fields = [a for a in groups if any(field == a for field, _ in metric_specs()[metric].depends_on)]
+    blocks = table.groupby(fields, sort=False, dropna=False).indices.values() if fields else [table.index]
+    for rows in blocks:
+        column = means.iloc[list(rows)]
+        if len(column) > 1 and column.notna().any():
+            best = column.idxmin() if metric_specs()[metric].better == "lower" else column.idxmax()
+            table.loc[best, header(metric)] = f"**{table.loc[best, header(metric)]}**"
 
 
 PER_IMAGE_COSTS = {  # frame column -> table header; the grid's report explains how each was measured
