@@ -16,7 +16,7 @@ from benchmark.report.index import scale_text, write_overview, write_question
 from benchmark.report.publish import publish
 from benchmark.report.published_data import is_legacy, store_from_legacy, store_from_published, write_cells_file
 from benchmark.report.published_section import published_rows
-from benchmark.report.sections import findings_within, read_label_information
+from benchmark.report.sections import findings_within, levels_of, read_label_information
 from benchmark.report.stats import answer_sentence, comparisons, family_text, findings
 from benchmark.store import CellStore
 
@@ -91,8 +91,7 @@ def _answers(frame: pd.DataFrame, found, axes: list[str], ranked: list[str], gri
         found = comparisons(frame, axes, asked, family="all")
     sentences = [answer_sentence(frame, found, axes, asked, question.axis)]
     for axis in grid.spec.findings_by:  # the question asked again at each level, each its own Holm family
-        for level in dict.fromkeys(frame[axis]):
-            part, rest = frame[frame[axis] == level], [a for a in axes if a != axis]
+        for level, part, rest in levels_of(frame, axes, axis):
             inner = answer_sentence(part, comparisons(part, rest, asked, family), rest, asked, question.axis)
             sentences.append(f"Within {axis}={level}: {inner}" if inner else "")
     answer = " ".join(s for s in sentences if s)

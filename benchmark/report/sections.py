@@ -218,11 +218,17 @@ def _findings_section(
     return "\n".join(parts)
 
 
+def levels_of(frame: pd.DataFrame, axes: list[str], axis: str):
+    """(level, its cells, the other axes) for each level of `axis`: a question asked again within each."""
+    rest = [a for a in axes if a != axis]
+    for level in dict.fromkeys(frame[axis]):
+        yield level, frame[frame[axis] == level], rest
+
+
 def findings_within(frame: pd.DataFrame, axes: list[str], ranked: list[str], by, only_axis, family="metric"):
     """(by-axis, level, findings) for each level of each `by` axis, each level its own Holm family."""
     for axis in by:
-        for level in dict.fromkeys(frame[axis]):
-            part, rest = frame[frame[axis] == level], [a for a in axes if a != axis]
+        for level, part, rest in levels_of(frame, axes, axis):
             inner = findings(part, comparisons(part, rest, ranked, family), rest, ranked, only_axis)
             if inner:
                 yield axis, level, [read_label_information(part, line) for line in inner]
@@ -521,10 +527,10 @@ def _summary_within(
     frame: pd.DataFrame, axes: list[str], within: str, axis: str, metrics: list[str], family: str
 ) -> pd.DataFrame:
     """The summary table at each level of `within`, stacked, each level's letters from its own comparisons."""
-    rest = [a for a in axes if a != within]
     tables = []
-    for level in dict.fromkeys(frame.loc[frame["status"] == "done", within]):
-        part = frame[frame[within] == level]
+    for level, part, rest in levels_of(frame, axes, within):
+        if not (part["status"] == "done").any():
+            continue
         table = summary_frame(part, comparisons(part, rest, metrics, family), rest, axis, metrics)
         tables.append(table.assign(**{within: level})[[within, *table.columns]])
     return pd.concat(tables, ignore_index=True).fillna("-") if tables else pd.DataFrame()
